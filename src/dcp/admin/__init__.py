@@ -1,0 +1,1 @@
+"""Operators: the dashboard, provider and renter administration, credits."""

@@ -1,0 +1,57 @@
+"""create_app(): routers under /api and /api/dc1, middleware, error handlers, lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from dcp import __version__, openapi
+from dcp.admin.api import router as admin_router
+from dcp.config import Settings
+from dcp.db.engine import Database, open_database
+from dcp.kit.clock import Clock
+from dcp.kit.http import RequestContext, install_error_handlers
+from dcp.providers.api import router as providers_router
+from dcp.renters.api import router as renters_router
+
+API_PREFIXES = ("/api", "/api/dc1")
+
+
+def api_router() -> APIRouter:
+    router = APIRouter()
+    for domain in (providers_router, renters_router, admin_router):
+        router.include_router(domain)
+    return router
+
+
+def create_app(settings: Settings, *, db: Database | None = None, clock: Clock | None = None) -> FastAPI:
+    """The DCP server. ``db`` and ``clock`` are injectable so tests can share and steer them."""
+    database = db or open_database(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if db is None:  # a database handed in belongs to the caller
+            await database.dispose()
+
+    app = FastAPI(
+        title="DCP API",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.db = database
+    app.state.clock = clock or Clock()
+    routes = api_router()
+    app.include_router(routes, prefix=API_PREFIXES[0])
+    app.include_router(routes, prefix=API_PREFIXES[1], include_in_schema=False)
+    app.include_router(openapi.router)
+    app.openapi = lambda: openapi.build_spec(app)  # type: ignore[method-assign]
+    install_error_handlers(app)
+    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,1 @@
+"""Money: the ledger, prices, holds, settlement, refunds and top-ups."""

@@ -1,0 +1,74 @@
+"""The ``dcp`` command: serve, migrate, admin check-ledger."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from dcp.config import ConfigError, Settings, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dcp", description="DCP GPU compute marketplace")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the API server and web pages")
+    serve.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default 8083)")
+
+    commands.add_parser("migrate", help="bring the database schema up to date")
+
+    admin = commands.add_parser("admin", help="operator tools")
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True)
+    admin_commands.add_parser("check-ledger", help="verify the ledger's invariants; exit 1 if any fails")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    overrides = {}
+    if args.command == "serve":
+        overrides = {key: getattr(args, key) for key in ("host", "port") if getattr(args, key) is not None}
+    try:
+        settings = load_settings(**overrides)
+    except ConfigError as exc:
+        print(f"dcp: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        return _serve(settings)
+    if args.command == "migrate":
+        _migrate(settings)
+        return 0
+    return asyncio.run(_check_ledger(settings))
+
+
+def _migrate(settings: Settings) -> None:
+    from dcp.db.migrate import upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    from dcp.app import create_app
+
+    _migrate(settings)
+    print(f"DCP serving on {settings.public_url}  (API under /api and /api/dc1)")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+async def _check_ledger(settings: Settings) -> int:
+    from dcp.billing.invariants import ledger_problems
+    from dcp.db.engine import open_database
+
+    db = open_database(settings.database_url)
+    async with db.reader() as session:
+        problems = await ledger_problems(session)
+    await db.dispose()
+    for problem in problems:
+        print(f"ledger: {problem}", file=sys.stderr)
+    print("ledger: ok" if not problems else f"ledger: {len(problems)} problem(s)")
+    return 1 if problems else 0

@@ -1,0 +1,130 @@
+"""The one settings object: every knob DCP reads from the environment (prefix ``DCP_``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "admin", "password", "test"})
+MIN_SECRET_LENGTH = 32
+
+
+class PricingSettings(BaseModel):
+    """Per-minute prices in halala and the multipliers of the pricing classes (seed defaults)."""
+
+    llm_inference: int = Field(15, ge=1)
+    image_generation: int = Field(20, ge=1)
+    vllm_serve: int = Field(20, ge=1)
+    custom_container: int = Field(10, ge=1)
+    # Multipliers in percent so that no float ever touches money.
+    priority_percent: int = Field(120, ge=1)
+    standard_percent: int = Field(100, ge=1)
+    economy_percent: int = Field(90, ge=1)
+    provider_share_percent: int = Field(75, ge=0, le=100)
+
+    def per_minute(self, job_type: str) -> int:
+        return int(getattr(self, job_type))
+
+
+class DaemonSettings(BaseModel):
+    """What the server tells daemons about versions in heartbeat answers."""
+
+    latest_version: str = "1.0.0"
+    min_version: str = "1.0.0"
+
+
+class Settings(BaseSettings):
+    """DCP configuration. Nested groups use ``__`` in the environment: ``DCP_PRICING__LLM_INFERENCE=15``."""
+
+    model_config = SettingsConfigDict(env_prefix="DCP_", env_nested_delimiter="__", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path(".dcp")
+    database_url: str = ""
+    secret_key: str = ""
+    admin_token: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8083
+    public_url: str = ""
+
+    heartbeat_online_seconds: int = Field(90, ge=5)
+    provider_auto_approve: bool = True
+    starter_balance_halala: int = Field(0, ge=0)
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    timezone: str = "Asia/Riyadh"
+
+    pricing: PricingSettings = PricingSettings()
+    daemon: DaemonSettings = DaemonSettings()
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'dcp.db'}"
+        if not self.public_url:
+            self.public_url = f"http://{self.host}:{self.port}"
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @cached_property
+    def secret_bytes(self) -> bytes:
+        return self.secret_key.encode()
+
+    def problems(self) -> list[str]:
+        """Reasons this configuration must not serve production traffic."""
+        found = []
+        for name in ("secret_key", "admin_token"):
+            value: str = getattr(self, name)
+            if value.lower() in PLACEHOLDER_SECRETS or len(value) < MIN_SECRET_LENGTH:
+                found.append(
+                    f"DCP_{name.upper()} is missing, a placeholder, or shorter than {MIN_SECRET_LENGTH}"
+                )
+        return found
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used as it is."""
+
+
+def load_settings(*, announce: bool = True, **overrides: object) -> Settings:
+    """Read settings (``overrides`` beat the environment); outside production, fill missing secrets
+    from (or into) ``data_dir/secrets.json``."""
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    if settings.env == "production":
+        if problems := settings.problems():
+            raise ConfigError("refusing to start in production: " + "; ".join(problems))
+        return settings
+    stored = _local_secrets(settings.data_dir, announce=announce)
+    return settings.model_copy(
+        update={
+            "secret_key": settings.secret_key or stored["secret_key"],
+            "admin_token": settings.admin_token or stored["admin_token"],
+        }
+    )
+
+
+def _local_secrets(data_dir: Path, *, announce: bool) -> dict[str, str]:
+    path = data_dir / "secrets.json"
+    if path.exists():
+        loaded: dict[str, str] = json.loads(path.read_text())
+        return loaded
+    data_dir.mkdir(parents=True, exist_ok=True)
+    created = {
+        "secret_key": secrets.token_urlsafe(48),
+        "admin_token": "dc1-admin-" + secrets.token_urlsafe(32),
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(created, handle)
+    if announce:
+        print(f"DCP admin token (shown once, kept in {path}): {created['admin_token']}")
+    return created

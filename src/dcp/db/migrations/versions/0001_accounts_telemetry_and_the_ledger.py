@@ -1,0 +1,166 @@
+"""accounts, telemetry and the ledger
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-26 13:22:21.347033
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import dcp.db.types
+
+revision: str = "0001"
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "ledger_accounts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("owner_id", sa.Integer(), nullable=False),
+        sa.Column("balance", sa.BigInteger(), nullable=False),
+        sa.Column("may_go_negative", sa.Boolean(), nullable=False),
+        sa.CheckConstraint("may_go_negative OR balance >= 0", name=op.f("ck_ledger_accounts_non_negative")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_accounts")),
+        sa.UniqueConstraint("kind", "owner_id", name="uq_ledger_accounts_kind_owner"),
+    )
+    op.create_table(
+        "ledger_transactions",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("reference", sa.String(length=100), nullable=False),
+        sa.Column("idempotency_key", sa.String(length=200), nullable=False),
+        sa.Column("memo", sa.String(length=500), nullable=True),
+        sa.Column("created_at", dcp.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_transactions")),
+        sa.UniqueConstraint("idempotency_key", name=op.f("uq_ledger_transactions_idempotency_key")),
+    )
+    with op.batch_alter_table("ledger_transactions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_ledger_transactions_created_at"), ["created_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_ledger_transactions_kind"), ["kind"], unique=False)
+        batch_op.create_index(batch_op.f("ix_ledger_transactions_reference"), ["reference"], unique=False)
+
+    op.create_table(
+        "providers",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("email", sa.String(length=254), nullable=False),
+        sa.Column("phone", sa.String(length=20), nullable=True),
+        sa.Column("gpu_model", sa.String(length=100), nullable=False),
+        sa.Column("os", sa.String(length=16), nullable=False),
+        sa.Column("key_digest", sa.String(length=64), nullable=False),
+        sa.Column("approval_status", sa.String(length=16), nullable=False),
+        sa.Column("paused", sa.Boolean(), nullable=False),
+        sa.Column("created_at", dcp.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_heartbeat_at", dcp.db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("gpu_name", sa.String(length=100), nullable=True),
+        sa.Column("gpu_vram_mib", sa.Integer(), nullable=True),
+        sa.Column("gpu_count", sa.Integer(), nullable=False),
+        sa.Column("gpu_util_pct", sa.Integer(), nullable=True),
+        sa.Column("temp_c", sa.Integer(), nullable=True),
+        sa.Column("daemon_version", sa.String(length=32), nullable=True),
+        sa.Column("python_version", sa.String(length=32), nullable=True),
+        sa.Column("os_info", sa.String(length=200), nullable=True),
+        sa.Column("hostname", sa.String(length=200), nullable=True),
+        sa.Column("cached_models", sa.JSON(), nullable=False),
+        sa.Column("gpus", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_providers")),
+        sa.UniqueConstraint("email", name=op.f("uq_providers_email")),
+        sa.UniqueConstraint("key_digest", name=op.f("uq_providers_key_digest")),
+    )
+    with op.batch_alter_table("providers", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_providers_last_heartbeat_at"), ["last_heartbeat_at"], unique=False
+        )
+
+    op.create_table(
+        "renters",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("email", sa.String(length=254), nullable=False),
+        sa.Column("organization", sa.String(length=200), nullable=True),
+        sa.Column("use_case", sa.String(length=100), nullable=True),
+        sa.Column("phone", sa.String(length=20), nullable=True),
+        sa.Column("key_digest", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("created_at", dcp.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_renters")),
+        sa.UniqueConstraint("email", name=op.f("uq_renters_email")),
+        sa.UniqueConstraint("key_digest", name=op.f("uq_renters_key_digest")),
+    )
+    op.create_table(
+        "ledger_entries",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("transaction_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["ledger_accounts.id"], name=op.f("fk_ledger_entries_account_id_ledger_accounts")
+        ),
+        sa.ForeignKeyConstraint(
+            ["transaction_id"],
+            ["ledger_transactions.id"],
+            name=op.f("fk_ledger_entries_transaction_id_ledger_transactions"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_entries")),
+    )
+    with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_ledger_entries_account_id"), ["account_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_ledger_entries_transaction_id"), ["transaction_id"], unique=False
+        )
+
+    op.create_table(
+        "provider_heartbeats",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("provider_id", sa.Integer(), nullable=False),
+        sa.Column("received_at", dcp.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("gpu_util_pct", sa.Integer(), nullable=True),
+        sa.Column("temp_c", sa.Integer(), nullable=True),
+        sa.Column("gpu_vram_mib", sa.Integer(), nullable=True),
+        sa.Column("vram_used_mib", sa.Integer(), nullable=True),
+        sa.Column("power_w", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["provider_id"],
+            ["providers.id"],
+            name=op.f("fk_provider_heartbeats_provider_id_providers"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_provider_heartbeats")),
+    )
+    with op.batch_alter_table("provider_heartbeats", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_provider_heartbeats_provider_at", ["provider_id", "received_at"], unique=False
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("provider_heartbeats", schema=None) as batch_op:
+        batch_op.drop_index("ix_provider_heartbeats_provider_at")
+
+    op.drop_table("provider_heartbeats")
+    with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_ledger_entries_transaction_id"))
+        batch_op.drop_index(batch_op.f("ix_ledger_entries_account_id"))
+
+    op.drop_table("ledger_entries")
+    op.drop_table("renters")
+    with op.batch_alter_table("providers", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_providers_last_heartbeat_at"))
+
+    op.drop_table("providers")
+    with op.batch_alter_table("ledger_transactions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_ledger_transactions_reference"))
+        batch_op.drop_index(batch_op.f("ix_ledger_transactions_kind"))
+        batch_op.drop_index(batch_op.f("ix_ledger_transactions_created_at"))
+
+    op.drop_table("ledger_transactions")
+    op.drop_table("ledger_accounts")

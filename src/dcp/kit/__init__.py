@@ -1,0 +1,1 @@
+"""Shared plumbing used by every domain: errors, keys, money, time, pagination."""

@@ -1,0 +1,117 @@
+"""HTTP plumbing: request ids, the body size limit, and rendering every error as JSON."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from contextvars import ContextVar
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dcp.kit.errors import AppError
+
+log = logging.getLogger("dcp.http")
+request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class BodyTooLarge(AppError):
+    status = 413
+
+
+class RequestContext:
+    """Gives every request an id (kept from a sane ``x-request-id``) and caps the body size."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        request_id_var.set(request_id)
+        declared = headers.get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.max_body_bytes:
+            status = 400 if not declared.isdigit() else 413
+            message = "Invalid Content-Length" if status == 400 else self._too_large()
+            await JSONResponse({"error": message}, status, headers={"x-request-id": request_id})(
+                scope, receive, send
+            )
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise BodyTooLarge(self._too_large())
+            return message
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        await self.app(scope, limited_receive, send_with_id)
+
+    def _too_large(self) -> str:
+        return f"Request body too large (limit {self.max_body_bytes} bytes)"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)
+
+
+async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+    if exc.status >= 500:
+        return await _unexpected(request, exc)
+    return JSONResponse({"error": exc.message, **exc.extra}, exc.status)
+
+
+async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    message = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, str(exc.detail))
+    return JSONResponse({"error": message}, exc.status_code, headers=exc.headers)
+
+
+async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    request_id = request_id_var.get()
+    log.error("unhandled error in request %s", request_id, exc_info=exc)
+    return JSONResponse({"error": "internal error", "request_id": request_id}, 500)
+
+
+async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    return JSONResponse({"error": validation_message(exc.errors())}, 400)
+
+
+def validation_message(errors: Any) -> str:
+    """One readable sentence for pydantic's error list, naming fields the way the seed does."""
+    missing = [_field(e["loc"]) for e in errors if e.get("type") == "missing"]
+    if missing:
+        return "Missing required fields: " + ", ".join(dict.fromkeys(missing))
+    first = errors[0]
+    if first.get("type") == "json_invalid":
+        return "Invalid JSON body"
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    field = _field(first["loc"])
+    return f"Invalid {field}: {message}" if field else f"Invalid request body: {message}"
+
+
+def _field(loc: Any) -> str:
+    parts = [str(part) for part in loc if part not in ("body", "query", "path", "header")]
+    return ".".join(parts)

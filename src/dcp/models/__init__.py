@@ -1,0 +1,7 @@
+"""ORM tables, one module per aggregate; importing this package registers them all."""
+
+from dcp.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
+from dcp.models.provider import Provider, ProviderHeartbeat
+from dcp.models.renter import Renter
+
+__all__ = ["LedgerAccount", "LedgerEntry", "LedgerTransaction", "Provider", "ProviderHeartbeat", "Renter"]

@@ -1,0 +1,57 @@
+"""Providers (GPU sellers) and the telemetry samples their daemons send."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from dcp.db.base import Base
+from dcp.db.types import BigId, UTCDateTime
+
+
+class Provider(Base):
+    __tablename__ = "providers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(20))
+    gpu_model: Mapped[str] = mapped_column(String(100))
+    os: Mapped[str] = mapped_column(String(16))
+    key_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    # pending → approved ⇄ suspended; paused is the provider's own switch, separate from approval.
+    approval_status: Mapped[str] = mapped_column(String(16), default="pending")
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # The latest telemetry, copied from the newest heartbeat for cheap listing.
+    gpu_name: Mapped[str | None] = mapped_column(String(100))
+    gpu_vram_mib: Mapped[int | None] = mapped_column(Integer)
+    gpu_count: Mapped[int] = mapped_column(Integer, default=0)
+    gpu_util_pct: Mapped[int | None] = mapped_column(Integer)
+    temp_c: Mapped[int | None] = mapped_column(Integer)
+    daemon_version: Mapped[str | None] = mapped_column(String(32))
+    python_version: Mapped[str | None] = mapped_column(String(32))
+    os_info: Mapped[str | None] = mapped_column(String(200))
+    hostname: Mapped[str | None] = mapped_column(String(200))
+    cached_models: Mapped[list[str]] = mapped_column(JSON, default=list)
+    gpus: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class ProviderHeartbeat(Base):
+    """One telemetry sample; kept for charts, liveness history and reliability."""
+
+    __tablename__ = "provider_heartbeats"
+    __table_args__ = (Index("ix_provider_heartbeats_provider_at", "provider_id", "received_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    gpu_util_pct: Mapped[int | None] = mapped_column(Integer)
+    temp_c: Mapped[int | None] = mapped_column(Integer)
+    gpu_vram_mib: Mapped[int | None] = mapped_column(Integer)
+    vram_used_mib: Mapped[int | None] = mapped_column(Integer)
+    power_w: Mapped[int | None] = mapped_column(Integer)

@@ -1,0 +1,1 @@
+"""Providers: registration, heartbeats and telemetry, pause and resume, keys."""

@@ -1,0 +1,137 @@
+"""Provider endpoints: register, me, heartbeat, pause, resume, rotate-key."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from dcp.auth import CurrentProvider
+from dcp.billing import ledger
+from dcp.billing.ledger import Account
+from dcp.db.session import SessionDep
+from dcp.deps import NowDep, SettingsDep
+from dcp.kit.clock import iso
+from dcp.kit.errors import error_responses
+from dcp.kit.money import sar_string
+from dcp.models import Provider
+from dcp.providers import service
+from dcp.providers.liveness import is_online, status_of
+from dcp.providers.schemas import (
+    GpuStatus,
+    GpuView,
+    Heartbeat,
+    HeartbeatAnswer,
+    KeyBody,
+    PauseAnswer,
+    ProviderMe,
+    ProviderRegister,
+    ProviderRegistered,
+    ProviderView,
+    RotatedKey,
+)
+
+router = APIRouter(prefix="/providers", tags=["providers"])
+_AUTH_ERRORS = error_responses(400, 401, 403)
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(400, 409, 413),
+    summary="Register a provider and return its API key (shown once)",
+)
+async def register(
+    body: ProviderRegister, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> ProviderRegistered:
+    provider, key = await service.register(session, data=body, settings=settings, now=now)
+    return ProviderRegistered(
+        provider_id=provider.id,
+        api_key=key,
+        installer_url=service.installer_url(settings, provider.os),
+        approval_status=provider.approval_status,
+        message=f"Welcome {provider.name}! Save your API key — it won't be shown again.",
+    )
+
+
+@router.get(
+    "/me", responses=error_responses(401, 403), summary="The provider's profile, telemetry and earnings"
+)
+async def me(
+    provider: CurrentProvider, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> ProviderMe:
+    return ProviderMe(
+        provider=await provider_view(session, provider, settings=settings, now=now), recent_jobs=[]
+    )
+
+
+@router.post("/heartbeat", responses=_AUTH_ERRORS, summary="Daemon heartbeat with GPU telemetry")
+async def heartbeat(
+    body: Heartbeat, provider: CurrentProvider, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> HeartbeatAnswer:
+    return await service.record_heartbeat(session, provider=provider, beat=body, settings=settings, now=now)
+
+
+@router.post("/pause", responses=_AUTH_ERRORS, summary="Stop receiving new jobs")
+async def pause(
+    provider: CurrentProvider, settings: SettingsDep, now: NowDep, body: KeyBody | None = None
+) -> PauseAnswer:
+    service.set_paused(provider, paused=True)
+    return _pause_answer(provider, settings=settings, now=now)
+
+
+@router.post("/resume", responses=_AUTH_ERRORS, summary="Receive jobs again")
+async def resume(
+    provider: CurrentProvider, settings: SettingsDep, now: NowDep, body: KeyBody | None = None
+) -> PauseAnswer:
+    service.set_paused(provider, paused=False)
+    return _pause_answer(provider, settings=settings, now=now)
+
+
+@router.post(
+    "/rotate-key", responses=_AUTH_ERRORS, summary="Replace the provider's key; the old one stops working"
+)
+async def rotate_key(provider: CurrentProvider, session: SessionDep, settings: SettingsDep) -> RotatedKey:
+    key = await service.rotate_key(session, provider=provider, settings=settings)
+    return RotatedKey(
+        api_key=key, message="Key rotated. Update your daemon's configuration with the new key."
+    )
+
+
+def _pause_answer(provider: Provider, *, settings: SettingsDep, now: NowDep) -> PauseAnswer:
+    state = status_of(provider, now=now, threshold_seconds=settings.heartbeat_online_seconds)
+    return PauseAnswer(status=state, paused=provider.paused)
+
+
+async def provider_view(
+    session: SessionDep, provider: Provider, *, settings: SettingsDep, now: NowDep
+) -> ProviderView:
+    """The full view of one provider, for the provider itself and for admins."""
+    threshold = settings.heartbeat_online_seconds
+    earnings = await ledger.balance(session, Account.provider_earnings, provider.id)
+    return ProviderView(
+        id=provider.id,
+        name=provider.name,
+        email=provider.email,
+        gpu_model=provider.gpu_model,
+        os=provider.os,
+        status=status_of(provider, now=now, threshold_seconds=threshold),
+        is_online=is_online(provider, now=now, threshold_seconds=threshold),
+        approval_status=provider.approval_status,
+        paused=provider.paused,
+        created_at=iso(provider.created_at),
+        last_heartbeat=iso(provider.last_heartbeat_at),
+        daemon_version=provider.daemon_version,
+        hostname=provider.hostname,
+        cached_models=provider.cached_models,
+        gpu=GpuView(
+            gpu_name=provider.gpu_name,
+            gpu_vram_mib=provider.gpu_vram_mib,
+            gpu_count=provider.gpu_count,
+            gpus=[GpuStatus.model_validate(gpu) for gpu in provider.gpus],
+            gpu_util_pct=provider.gpu_util_pct,
+            temp_c=provider.temp_c,
+        ),
+        total_jobs=0,
+        earnings_halala=earnings,
+        earnings_sar=sar_string(earnings),
+        payout_pending_halala=await ledger.balance(session, Account.provider_payout_pending, provider.id),
+    )

@@ -1,0 +1,34 @@
+"""The one rule for "is this provider online", used by listings, the dashboard and placement."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_
+
+from dcp.models import Provider
+
+
+def online_since(now: datetime, threshold_seconds: int) -> datetime:
+    return now - timedelta(seconds=threshold_seconds)
+
+
+def is_online(provider: Provider, *, now: datetime, threshold_seconds: int) -> bool:
+    seen = provider.last_heartbeat_at
+    return seen is not None and seen >= online_since(now, threshold_seconds)
+
+
+def online_clause(*, now: datetime, threshold_seconds: int) -> ColumnElement[bool]:
+    return and_(
+        Provider.last_heartbeat_at.is_not(None),
+        Provider.last_heartbeat_at >= online_since(now, threshold_seconds),
+    )
+
+
+def status_of(provider: Provider, *, now: datetime, threshold_seconds: int) -> str:
+    """suspended, pending (approval), paused, online or offline."""
+    if provider.approval_status != "approved":
+        return provider.approval_status
+    if provider.paused:
+        return "paused"
+    return "online" if is_online(provider, now=now, threshold_seconds=threshold_seconds) else "offline"

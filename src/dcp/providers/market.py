@@ -1,0 +1,69 @@
+"""The public marketplace listing: approved providers with their live state and prices."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, func
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dcp.config import Settings
+from dcp.kit.clock import iso
+from dcp.models import Provider
+from dcp.providers import repository
+from dcp.providers.liveness import is_online, online_clause, status_of
+from dcp.providers.schemas import MarketListing, MarketProvider
+
+JOB_TYPES = ("llm_inference", "image_generation", "vllm_serve", "custom_container")
+_MIB_PER_GIB = 1024
+
+
+async def listing(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    now: datetime,
+    live_only: bool,
+    min_vram_gb: int | None,
+    gpu_model: str | None,
+    limit: int,
+    offset: int,
+) -> MarketListing:
+    threshold = settings.heartbeat_online_seconds
+    where: list[ColumnElement[bool]] = [Provider.approval_status == "approved"]
+    if live_only:
+        where += [online_clause(now=now, threshold_seconds=threshold), Provider.paused.is_(False)]
+    if min_vram_gb is not None:
+        where.append(func.coalesce(Provider.gpu_vram_mib, 0) >= min_vram_gb * _MIB_PER_GIB)
+    if gpu_model:
+        pattern = f"%{gpu_model.lower()}%"
+        where.append(
+            func.lower(Provider.gpu_model).like(pattern)
+            | func.lower(func.coalesce(Provider.gpu_name, "")).like(pattern)
+        )
+    providers, total = await repository.listing(session, where=where, limit=limit, offset=offset)
+    prices = {job_type: settings.pricing.per_minute(job_type) for job_type in JOB_TYPES}
+    return MarketListing(
+        providers=[_item(p, prices=prices, now=now, threshold=threshold) for p in providers],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+def _item(provider: Provider, *, prices: dict[str, int], now: datetime, threshold: int) -> MarketProvider:
+    state = status_of(provider, now=now, threshold_seconds=threshold)
+    return MarketProvider(
+        id=provider.id,
+        name=provider.name,
+        gpu_model=provider.gpu_model,
+        gpu_name=provider.gpu_name,
+        gpu_count=provider.gpu_count,
+        vram_gb=((provider.gpu_vram_mib or 0) + _MIB_PER_GIB // 2) // _MIB_PER_GIB,
+        vram_mib=provider.gpu_vram_mib,
+        is_live=state == "online" and is_online(provider, now=now, threshold_seconds=threshold),
+        status=state,
+        cached_models=provider.cached_models,
+        price_per_minute_halala=prices,
+        last_heartbeat=iso(provider.last_heartbeat_at),
+    )

@@ -1,0 +1,61 @@
+"""Queries on providers and their telemetry."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dcp.models import Provider, ProviderHeartbeat
+
+
+async def by_email(session: AsyncSession, email: str) -> Provider | None:
+    found = await session.execute(select(Provider).where(Provider.email == email))
+    return found.scalar_one_or_none()
+
+
+async def by_id(session: AsyncSession, provider_id: int) -> Provider | None:
+    return await session.get(Provider, provider_id)
+
+
+async def listing(
+    session: AsyncSession, *, where: list[ColumnElement[bool]], limit: int, offset: int
+) -> tuple[list[Provider], int]:
+    """A page of providers, most recently seen first, and the total that match."""
+    query = select(Provider).where(*where)
+    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    page = await session.execute(
+        query.order_by(Provider.last_heartbeat_at.desc().nulls_last(), Provider.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(page.scalars()), total
+
+
+def search_clause(text: str) -> ColumnElement[bool]:
+    pattern = f"%{text.lower()}%"
+    return or_(
+        func.lower(Provider.name).like(pattern),
+        func.lower(Provider.email).like(pattern),
+        func.lower(Provider.gpu_model).like(pattern),
+    )
+
+
+async def telemetry(session: AsyncSession, provider_id: int, *, since: datetime) -> list[ProviderHeartbeat]:
+    found = await session.execute(
+        select(ProviderHeartbeat)
+        .where(ProviderHeartbeat.provider_id == provider_id, ProviderHeartbeat.received_at >= since)
+        .order_by(ProviderHeartbeat.received_at)
+    )
+    return list(found.scalars())
+
+
+async def latest_sample(session: AsyncSession, provider_id: int) -> ProviderHeartbeat | None:
+    found = await session.execute(
+        select(ProviderHeartbeat)
+        .where(ProviderHeartbeat.provider_id == provider_id)
+        .order_by(ProviderHeartbeat.received_at.desc())
+        .limit(1)
+    )
+    return found.scalar_one_or_none()

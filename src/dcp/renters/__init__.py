@@ -1,0 +1,1 @@
+"""Renters: registration, profile, balance, keys, and the marketplace listing of providers."""

@@ -1,0 +1,83 @@
+"""Shared fixtures: every test runs once on SQLite and once on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from dcp.app import create_app
+from dcp.billing.invariants import ledger_problems
+from dcp.config import Settings
+from dcp.db.base import Base
+from dcp.db.engine import Database, open_database
+from dcp.db.migrate import upgrade
+from dcp.kit.clock import ManualClock
+from tests.support.postgres import running_postgres
+
+ADMIN_TOKEN = "dc1-admin-" + "t" * 40
+SECRET = "s" * 48
+BACKENDS = os.environ.get("DCP_TEST_BACKENDS", "sqlite,postgres").split(",")
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if request.param == "sqlite":
+        path: Path = tmp_path_factory.mktemp("sqlite") / "dcp.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        upgrade(url)
+        yield url
+        return
+    with running_postgres() as url:
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = open_database(database_url)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=database_url, secret_key=SECRET, admin_token=ADMIN_TOKEN, data_dir=tmp_path)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def client(settings: Settings, database: Database, clock: ManualClock) -> AsyncIterator[httpx.AsyncClient]:
+    await _empty_tables(database)
+    app = create_app(settings, db=database, clock=clock)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+    async with database.reader() as session:
+        problems = await ledger_problems(session)
+    assert problems == [], f"ledger invariants broken: {problems}"
+
+
+@pytest.fixture
+def admin() -> dict[str, str]:
+    return {"x-admin-token": ADMIN_TOKEN}
+
+
+async def _empty_tables(database: Database) -> None:
+    tables = list(reversed(Base.metadata.sorted_tables))
+    async with database.writer() as session:
+        if database.engine.dialect.name == "postgresql":
+            names = ", ".join(table.name for table in tables)
+            await session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                await session.execute(table.delete())
+        await session.commit()
