@@ -55,7 +55,9 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-async def client(settings: Settings, database: Database, clock: ManualClock) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    settings: Settings, database: Database, clock: ManualClock
+) -> AsyncIterator[httpx.AsyncClient]:
     await _empty_tables(database)
     app = create_app(settings, db=database, clock=clock)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)

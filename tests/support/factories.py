@@ -27,7 +27,12 @@ class Account:
 
 async def register_renter(client: httpx.AsyncClient, **fields: Any) -> Account:
     n = next(_counter)
-    body = {"name": f"Renter {n}", "email": f"renter{n}@example.sa", "organization": "Riyadh AI Lab", **fields}
+    body = {
+        "name": f"Renter {n}",
+        "email": f"renter{n}@example.sa",
+        "organization": "Riyadh AI Lab",
+        **fields,
+    }
     answer = await client.post("/api/renters/register", json=body)
     assert answer.status_code == 201, answer.text
     return Account(answer.json()["renter_id"], answer.json()["api_key"])
@@ -35,18 +40,32 @@ async def register_renter(client: httpx.AsyncClient, **fields: Any) -> Account:
 
 async def register_provider(client: httpx.AsyncClient, **fields: Any) -> Account:
     n = next(_counter)
-    body = {"name": f"Node {n}", "email": f"provider{n}@example.sa", "gpu_model": "RTX 4090", "os": "linux",
-            **fields}
+    body = {
+        "name": f"Node {n}",
+        "email": f"provider{n}@example.sa",
+        "gpu_model": "RTX 4090",
+        "os": "linux",
+        **fields,
+    }
     answer = await client.post("/api/providers/register", json=body)
     assert answer.status_code == 201, answer.text
     return Account(answer.json()["provider_id"], answer.json()["api_key"])
 
 
 async def heartbeat(client: httpx.AsyncClient, provider: Account, **gpu: Any) -> httpx.Response:
-    status = {"gpu_name": "NVIDIA RTX 4090", "gpu_vram_mib": 24564, "gpu_util_pct": 12, "temp_c": 51,
-              "daemon_version": "1.0.0", **gpu}
-    return await client.post("/api/providers/heartbeat", headers=provider.provider_headers,
-                             json={"gpu_status": status, "provider_hostname": "gpu-host-1"})
+    status = {
+        "gpu_name": "NVIDIA RTX 4090",
+        "gpu_vram_mib": 24564,
+        "gpu_util_pct": 12,
+        "temp_c": 51,
+        "daemon_version": "1.0.0",
+        **gpu,
+    }
+    return await client.post(
+        "/api/providers/heartbeat",
+        headers=provider.provider_headers,
+        json={"gpu_status": status, "provider_hostname": "gpu-host-1"},
+    )
 
 
 async def credit(client: httpx.AsyncClient, admin: dict[str, str], renter: Account, amount: int) -> None:

@@ -21,10 +21,6 @@ request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-class BodyTooLarge(AppError):
-    status = 413
-
-
 class RequestContext:
     """Gives every request an id (kept from a sane ``x-request-id``) and caps the body size."""
 
@@ -40,35 +36,63 @@ class RequestContext:
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         request_id_var.set(request_id)
-        declared = headers.get(b"content-length", b"0")
-        if not declared.isdigit() or int(declared) > self.max_body_bytes:
-            status = 400 if not declared.isdigit() else 413
-            message = "Invalid Content-Length" if status == 400 else self._too_large()
-            await JSONResponse({"error": message}, status, headers={"x-request-id": request_id})(
-                scope, receive, send
-            )
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+            status = 413 if declared.isdigit() else 400
+            message = self._too_large() if status == 413 else "Invalid Content-Length"
+            await self._reject(scope, receive, send, status, message, request_id)
             return
-
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise BodyTooLarge(self._too_large())
-            return message
+        if declared is None:
+            # A body of unknown length (chunked) is read here, within the limit, and replayed.
+            body = await self._read_limited(receive)
+            if body is None:
+                await self._reject(scope, receive, send, 413, self._too_large(), request_id)
+                return
+            receive = _replay(body)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
-        await self.app(scope, limited_receive, send_with_id)
+        await self.app(scope, receive, send_with_id)
+
+    async def _read_limited(self, receive: Receive) -> bytes | None:
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return b"".join(chunks)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    @staticmethod
+    async def _reject(
+        scope: Scope, receive: Receive, send: Send, status: int, message: str, request_id: str
+    ) -> None:
+        response = JSONResponse({"error": message}, status, headers={"x-request-id": request_id})
+        await response(scope, receive, send)
 
     def _too_large(self) -> str:
         return f"Request body too large (limit {self.max_body_bytes} bytes)"
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -92,7 +116,10 @@ async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONRes
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     request_id = request_id_var.get()
     log.error("unhandled error in request %s", request_id, exc_info=exc)
-    return JSONResponse({"error": "internal error", "request_id": request_id}, 500)
+    # This answer comes from Starlette's outermost middleware, past RequestContext: add the id here.
+    return JSONResponse(
+        {"error": "internal error", "request_id": request_id}, 500, headers={"x-request-id": request_id}
+    )
 
 
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
