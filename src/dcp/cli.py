@@ -72,3 +72,7 @@ async def _check_ledger(settings: Settings) -> int:
         print(f"ledger: {problem}", file=sys.stderr)
     print("ledger: ok" if not problems else f"ledger: {len(problems)} problem(s)")
     return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

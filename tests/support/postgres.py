@@ -51,3 +51,16 @@ def running_postgres() -> Iterator[str]:
     finally:
         run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def create_database(url: str, name: str) -> str:
+    """A new empty database on the server of ``url``; returns its URL."""
+    import asyncpg
+
+    plain = url.replace("postgresql+asyncpg://", "postgresql://")
+    connection = await asyncpg.connect(plain)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return url.rsplit("/", 1)[0] + f"/{name}"

@@ -1,0 +1,81 @@
+"""The ledger core: balanced, idempotent, never below zero, also under concurrent spending."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from dcp.billing import ledger
+from dcp.billing.errors import InsufficientFunds, UnbalancedTransaction
+from dcp.billing.invariants import ledger_problems
+from dcp.billing.ledger import PLATFORM, Account, Leg, TxKind
+from dcp.db.engine import Database
+
+RENTER = 1
+
+
+async def _topup(database: Database, amount: int, key: str, now) -> None:
+    async with database.writer() as session:
+        await ledger.post(
+            session, kind=TxKind.topup, reference="r", idempotency_key=key, now=now,
+            legs=[Leg(Account.cash, PLATFORM, -amount), Leg(Account.renter_available, RENTER, amount)],
+        )  # fmt: skip
+        await session.commit()
+
+
+async def _hold(database: Database, amount: int, key: str, now) -> bool:
+    async with database.writer() as session:
+        try:
+            legs = [Leg(Account.renter_available, RENTER, -amount), Leg(Account.renter_held, RENTER, amount)]
+            await ledger.post(
+                session, kind=TxKind.hold, reference=key, idempotency_key=key, now=now, legs=legs
+            )
+        except InsufficientFunds:
+            await session.rollback()
+            return False
+        await session.commit()
+        return True
+
+
+@pytest.fixture
+async def empty_ledger(client, database):
+    """``client`` empties every table before the test and checks the invariants after it."""
+    return database
+
+
+async def test_unbalanced_or_float_movements_are_refused(empty_ledger, clock):
+    async with empty_ledger.writer() as session:
+        for legs in (
+            [Leg(Account.cash, PLATFORM, -5), Leg(Account.renter_available, RENTER, 4)],
+            [Leg(Account.cash, PLATFORM, -1.5), Leg(Account.renter_available, RENTER, 1.5)],  # type: ignore[arg-type]
+        ):
+            with pytest.raises(UnbalancedTransaction):
+                await ledger.post(session, kind=TxKind.adjustment, reference="x", idempotency_key="x",
+                                  legs=legs, now=clock.now())  # fmt: skip
+
+
+async def test_same_key_moves_money_once(empty_ledger, clock):
+    await _topup(empty_ledger, 100, "once", clock.now())
+    await _topup(empty_ledger, 100, "once", clock.now())
+    async with empty_ledger.reader() as session:
+        assert await ledger.balance(session, Account.renter_available, RENTER) == 100
+        assert await ledger.balance(session, Account.cash, PLATFORM) == -100
+
+
+async def test_overspending_is_refused_and_changes_nothing(empty_ledger, clock):
+    await _topup(empty_ledger, 100, "t", clock.now())
+    assert await _hold(empty_ledger, 101, "too-much", clock.now()) is False
+    async with empty_ledger.reader() as session:
+        assert await ledger.balance(session, Account.renter_available, RENTER) == 100
+        assert await ledger.balance(session, Account.renter_held, RENTER) == 0
+
+
+async def test_concurrent_holds_never_overspend(empty_ledger, clock):
+    await _topup(empty_ledger, 1000, "t", clock.now())
+    results = await asyncio.gather(*(_hold(empty_ledger, 70, f"hold-{i}", clock.now()) for i in range(30)))
+    assert results.count(True) == 14  # 14 * 70 = 980 <= 1000 < 15 * 70
+    async with empty_ledger.reader() as session:
+        assert await ledger.balance(session, Account.renter_available, RENTER) == 1000 - 14 * 70
+        assert await ledger.balance(session, Account.renter_held, RENTER) == 14 * 70
+        assert await ledger_problems(session) == []
