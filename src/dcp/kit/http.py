@@ -58,7 +58,8 @@ class RequestContext:
         await self.app(scope, receive, send_with_id)
 
     async def _read_limited(self, receive: Receive) -> bytes | None:
-        chunks, size = [], 0
+        chunks: list[bytes] = []
+        size = 0
         while True:
             message = await receive()
             if message["type"] != "http.request":
