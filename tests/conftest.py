@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from dcp.app import create_app
-from dcp.billing.invariants import ledger_problems
+from dcp.billing.invariants import all_problems
 from dcp.config import Settings
 from dcp.db.base import Base
 from dcp.db.engine import Database, open_database
@@ -64,7 +64,7 @@ async def client(
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
     async with database.reader() as session:
-        problems = await ledger_problems(session)
+        problems = await all_problems(session)
     assert problems == [], f"ledger invariants broken: {problems}"
 
 

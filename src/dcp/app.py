@@ -15,13 +15,20 @@ from dcp.kit.clock import Clock
 from dcp.kit.http import RequestContext, install_error_handlers
 from dcp.providers.api import router as providers_router
 from dcp.renters.api import router as renters_router
+from dcp.withdrawals import api as withdrawals
 
 API_PREFIXES = ("/api", "/api/dc1")
 
 
 def api_router() -> APIRouter:
     router = APIRouter()
-    for domain in (providers_router, renters_router, admin_router):
+    for domain in (
+        providers_router,
+        renters_router,
+        admin_router,
+        withdrawals.provider_router,
+        withdrawals.admin_router,
+    ):
         router.include_router(domain)
     return router
 

@@ -61,12 +61,12 @@ def _serve(settings: Settings) -> int:
 
 
 async def _check_ledger(settings: Settings) -> int:
-    from dcp.billing.invariants import ledger_problems
+    from dcp.billing.invariants import all_problems
     from dcp.db.engine import open_database
 
     db = open_database(settings.database_url)
     async with db.reader() as session:
-        problems = await ledger_problems(session)
+        problems = await all_problems(session)
     await db.dispose()
     for problem in problems:
         print(f"ledger: {problem}", file=sys.stderr)

@@ -175,7 +175,8 @@ class TestCredit:
 
     async def test_unknown_renter(self, client, admin):
         answer = await client.post(
-            "/api/admin/renters/4242/credit", headers={**admin, "Idempotency-Key": "z"},
+            "/api/admin/renters/4242/credit",
+            headers={**admin, "Idempotency-Key": "z"},
             json={"amount_halala": 5, "reason": "x"},
-        )  # fmt: skip
+        )
         assert answer.status_code == 404

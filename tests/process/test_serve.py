@@ -18,8 +18,12 @@ def _start(tmp_path, port, env_extra=None):
     env = {**os.environ, "DCP_DATA_DIR": str(tmp_path / "data"), **(env_extra or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "dcp.cli", "serve", "--port", str(port)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _wait_ready(base: str, process: subprocess.Popen) -> None:
@@ -61,10 +65,15 @@ def test_seed_walkthrough_against_a_real_server(served, tmp_path):
     admin_token = json.loads((tmp_path / "data" / "secrets.json").read_text())["admin_token"]
     renter = httpx.post(
         f"{base}/api/dc1/renters/register",
-        json={"name": "Fatima Al-Saud", "email": "fatima@example.sa", "organization": "Riyadh AI Lab",
-              "use_case": "llm_inference", "phone": "+966500000000"},
+        json={
+            "name": "Fatima Al-Saud",
+            "email": "fatima@example.sa",
+            "organization": "Riyadh AI Lab",
+            "use_case": "llm_inference",
+            "phone": "+966500000000",
+        },
         timeout=10,
-    )  # fmt: skip
+    )
     assert renter.status_code == 201, renter.text
     provider = httpx.post(
         f"{base}/api/providers/register",
@@ -79,10 +88,18 @@ def test_seed_walkthrough_against_a_real_server(served, tmp_path):
     key = provider.json()["api_key"]
     beat = httpx.post(
         f"{base}/api/dc1/providers/heartbeat",
-        json={"api_key": key, "gpu_status": {"gpu_name": "NVIDIA RTX 4090", "gpu_vram_mib": 24564,
-                                             "gpu_util_pct": 5, "temp_c": 40, "daemon_version": "1.0.0"}},
+        json={
+            "api_key": key,
+            "gpu_status": {
+                "gpu_name": "NVIDIA RTX 4090",
+                "gpu_vram_mib": 24564,
+                "gpu_util_pct": 5,
+                "temp_c": 40,
+                "daemon_version": "1.0.0",
+            },
+        },
         timeout=10,
-    )  # fmt: skip
+    )
     assert beat.json()["message"] == "Heartbeat received"
     live = httpx.get(f"{base}/api/renters/available-providers", timeout=10).json()
     assert [p["is_live"] for p in live["providers"]] == [True]
@@ -102,6 +119,10 @@ def test_check_ledger_command(tmp_path):
     )
     done = subprocess.run(
         [sys.executable, "-m", "dcp.cli", "admin", "check-ledger"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0 and "ledger: ok" in done.stdout

@@ -75,3 +75,23 @@ async def credit(client: httpx.AsyncClient, admin: dict[str, str], renter: Accou
         json={"amount_halala": amount, "reason": "test top-up"},
     )
     assert answer.status_code == 200, answer.text
+
+
+async def settled_work(
+    database, *, renter_id: int, provider_id: int, held: int, cost: int, ref: str, now
+) -> None:
+    """Hold and settle one piece of work straight through the billing functions (until jobs exist)."""
+    from dcp.billing import settlement
+
+    async with database.writer() as session:
+        await settlement.hold(session, renter_id=renter_id, work_ref=ref, amount=held, now=now)
+        await settlement.settle(
+            session,
+            renter_id=renter_id,
+            provider_id=provider_id,
+            work_ref=ref,
+            cost=cost,
+            provider_percent=75,
+            now=now,
+        )
+        await session.commit()

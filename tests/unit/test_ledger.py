@@ -18,9 +18,13 @@ RENTER = 1
 async def _topup(database: Database, amount: int, key: str, now) -> None:
     async with database.writer() as session:
         await ledger.post(
-            session, kind=TxKind.topup, reference="r", idempotency_key=key, now=now,
+            session,
+            kind=TxKind.topup,
+            reference="r",
+            idempotency_key=key,
+            now=now,
             legs=[Leg(Account.cash, PLATFORM, -amount), Leg(Account.renter_available, RENTER, amount)],
-        )  # fmt: skip
+        )
         await session.commit()
 
 
@@ -51,8 +55,14 @@ async def test_unbalanced_or_float_movements_are_refused(empty_ledger, clock):
             [Leg(Account.cash, PLATFORM, -1.5), Leg(Account.renter_available, RENTER, 1.5)],  # type: ignore[arg-type]
         ):
             with pytest.raises(UnbalancedTransaction):
-                await ledger.post(session, kind=TxKind.adjustment, reference="x", idempotency_key="x",
-                                  legs=legs, now=clock.now())  # fmt: skip
+                await ledger.post(
+                    session,
+                    kind=TxKind.adjustment,
+                    reference="x",
+                    idempotency_key="x",
+                    legs=legs,
+                    now=clock.now(),
+                )
 
 
 async def test_same_key_moves_money_once(empty_ledger, clock):

@@ -20,3 +20,12 @@ class UnbalancedTransaction(AppError):
     """A programming error: a movement whose entries do not sum to zero is never written."""
 
     status = 500
+
+
+class NothingHeld(AppError):
+    """A programming error: work is being finished that never had money held for it."""
+
+    status = 500
+
+    def __init__(self, work_ref: str) -> None:
+        super().__init__(f"no hold exists for {work_ref}")

@@ -1,11 +1,14 @@
-"""The ledger's invariants, checked by ``dcp admin check-ledger`` and after every test that moves money."""
+"""The money invariants, checked by ``dcp admin check-ledger`` and after every test that moves money."""
 
 from __future__ import annotations
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dcp.models import LedgerAccount, LedgerEntry
+from dcp.billing import ledger
+from dcp.billing.ledger import Account, TxKind
+from dcp.models import LedgerAccount, LedgerEntry, LedgerTransaction, Settlement, Withdrawal
+from dcp.models.withdrawal import OPEN_STATUSES
 
 
 async def ledger_problems(session: AsyncSession) -> list[str]:
@@ -38,3 +41,63 @@ async def ledger_problems(session: AsyncSession) -> list[str]:
     )
     problems += [f"account {id_} ({kind}) is negative: {value}" for id_, kind, value in negative]
     return problems
+
+
+async def settlement_problems(session: AsyncSession) -> list[str]:
+    """Each finished piece of work was settled once, its parts add up, and its whole hold was released."""
+    problems: list[str] = []
+    for row in (await session.execute(select(Settlement))).scalars():
+        if row.held_halala != row.cost_halala + row.refunded_halala:
+            problems.append(f"{row.work_ref}: held {row.held_halala} != cost + refund")
+        if row.cost_halala != row.provider_share_halala + row.platform_fee_halala:
+            problems.append(f"{row.work_ref}: cost {row.cost_halala} != provider share + platform fee")
+        released = await ledger.amount_to(session, row.transaction_id, Account.renter_held)
+        if released != -row.held_halala:
+            problems.append(f"{row.work_ref}: settlement released {-released} of a {row.held_halala} hold")
+    held_refs = await _net_by_reference(session, Account.renter_held, TxKind.hold)
+    settled = {row.work_ref: row.held_halala for row in (await session.execute(select(Settlement))).scalars()}
+    problems += [
+        f"{ref}: held {held_refs.get(ref, 0)} but settled {amount}"
+        for ref, amount in settled.items()
+        if held_refs.get(ref, 0) != amount
+    ]
+    return problems
+
+
+async def withdrawal_problems(session: AsyncSession) -> list[str]:
+    """Money in payout_pending is exactly the open requests; what was paid left payout_pending once."""
+    problems: list[str] = []
+    pending = await _net_by_reference(session, Account.provider_payout_pending)
+    paid_out = await _net_by_reference(session, Account.cash, TxKind.withdrawal_paid)
+    for withdrawal in (await session.execute(select(Withdrawal))).scalars():
+        ref = f"withdrawal:{withdrawal.id}"
+        expected = withdrawal.amount_halala if withdrawal.status in OPEN_STATUSES else 0
+        if pending.get(ref, 0) != expected:
+            problems.append(f"{ref} ({withdrawal.status}) parks {pending.get(ref, 0)} in payout_pending")
+        paid = paid_out.get(ref, 0)
+        if paid != (withdrawal.amount_halala if withdrawal.status == "paid" else 0):
+            problems.append(f"{ref} ({withdrawal.status}) paid out {paid} of {withdrawal.amount_halala}")
+    return problems
+
+
+async def all_problems(session: AsyncSession) -> list[str]:
+    return [
+        *await ledger_problems(session),
+        *await settlement_problems(session),
+        *await withdrawal_problems(session),
+    ]
+
+
+async def _net_by_reference(
+    session: AsyncSession, account: Account, kind: TxKind | None = None
+) -> dict[str, int]:
+    query = (
+        select(LedgerTransaction.reference, func.sum(LedgerEntry.amount))
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerAccount.kind == account)
+        .group_by(LedgerTransaction.reference)
+    )
+    if kind is not None:
+        query = query.where(LedgerTransaction.kind == kind)
+    return {reference: int(amount) for reference, amount in await session.execute(query)}

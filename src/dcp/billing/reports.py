@@ -50,3 +50,18 @@ async def active_renter_count(session: AsyncSession, *, since: datetime) -> int:
         )
     )
     return int((await session.execute(query)).scalar_one())
+
+
+async def earned(session: AsyncSession, provider_id: int) -> int:
+    """Everything a provider has earned from finished work, withdrawn or not."""
+    query = (
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0))
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        .where(
+            LedgerTransaction.kind == TxKind.charge,
+            LedgerAccount.kind == Account.provider_earnings,
+            LedgerAccount.owner_id == provider_id,
+        )
+    )
+    return int((await session.execute(query)).scalar_one())

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
 from dcp.auth import CurrentProvider
-from dcp.billing import ledger
+from dcp.billing import ledger, reports, statements
 from dcp.billing.ledger import Account
 from dcp.db.session import SessionDep
 from dcp.deps import NowDep, SettingsDep
 from dcp.kit.clock import iso
 from dcp.kit.errors import error_responses
 from dcp.kit.money import sar_string
+from dcp.kit.pagination import PageDep
 from dcp.models import Provider
 from dcp.providers import service
 from dcp.providers.liveness import is_online, status_of
@@ -22,6 +23,7 @@ from dcp.providers.schemas import (
     HeartbeatAnswer,
     KeyBody,
     PauseAnswer,
+    ProviderEarnings,
     ProviderMe,
     ProviderRegister,
     ProviderRegistered,
@@ -93,6 +95,39 @@ async def rotate_key(provider: CurrentProvider, session: SessionDep, settings: S
     key = await service.rotate_key(session, provider=provider, settings=settings)
     return RotatedKey(
         api_key=key, message="Key rotated. Update your daemon's configuration with the new key."
+    )
+
+
+@router.get(
+    "/earnings",
+    response_model=ProviderEarnings,
+    responses={**error_responses(400, 401, 403), **statements.CSV_RESPONSE},
+    summary="Earnings and their statement (paged, filter by date, CSV with format=csv)",
+)
+async def earnings(
+    provider: CurrentProvider, session: SessionDep, page: PageDep, query: statements.StatementFilterDep
+) -> ProviderEarnings | Response:
+    rows, total = await statements.lines(
+        session,
+        account=Account.provider_earnings,
+        owner_id=provider.id,
+        since=query.since,
+        until=query.until,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    if query.csv:
+        return statements.csv_download(rows, f"dcp-earnings-provider-{provider.id}.csv")
+    available = await ledger.balance(session, Account.provider_earnings, provider.id)
+    return ProviderEarnings(
+        earnings_halala=available,
+        earnings_sar=sar_string(available),
+        payout_pending_halala=await ledger.balance(session, Account.provider_payout_pending, provider.id),
+        total_earned_halala=await reports.earned(session, provider.id),
+        lines=rows,
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
     )
 
 

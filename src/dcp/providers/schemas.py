@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from dcp.billing.statements import StatementLine
 from dcp.kit.fields import Email, Name, Phone, Text200, lenient_enum
 
 OperatingSystem = Annotated[
@@ -164,6 +165,17 @@ class MarketProvider(BaseModel):
 
 class MarketListing(BaseModel):
     providers: list[MarketProvider]
+    total: int
+    limit: int
+    offset: int
+
+
+class ProviderEarnings(BaseModel):
+    earnings_halala: int = Field(description="Withdrawable now")
+    earnings_sar: str
+    payout_pending_halala: int = Field(description="In withdrawal requests not yet paid")
+    total_earned_halala: int = Field(description="Earned from finished work, ever")
+    lines: list[StatementLine]
     total: int
     limit: int
     offset: int

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from dcp.auth import CurrentRenter
+from dcp.billing import statements
+from dcp.billing.ledger import Account
 from dcp.db.session import SessionDep
 from dcp.deps import NowDep, SettingsDep
 from dcp.kit.clock import iso
@@ -15,7 +17,14 @@ from dcp.kit.pagination import PageDep
 from dcp.providers import market
 from dcp.providers.schemas import MarketListing, ModelName, RotatedKey
 from dcp.renters import service
-from dcp.renters.schemas import Balance, RenterMe, RenterRegister, RenterRegistered, RenterView
+from dcp.renters.schemas import (
+    Balance,
+    RenterMe,
+    RenterRegister,
+    RenterRegistered,
+    RenterStatement,
+    RenterView,
+)
 
 router = APIRouter(prefix="/renters", tags=["renters"])
 
@@ -87,6 +96,37 @@ async def available_providers(
         live_only=live_only,
         min_vram_gb=min_vram_gb,
         gpu_model=gpu_model,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.get(
+    "/transactions",
+    response_model=RenterStatement,
+    responses={**error_responses(400, 401, 403), **statements.CSV_RESPONSE},
+    summary="The renter's statement (paged, filter by date, CSV with format=csv)",
+)
+async def transactions(
+    renter: CurrentRenter, session: SessionDep, page: PageDep, query: statements.StatementFilterDep
+) -> RenterStatement | Response:
+    rows, total = await statements.lines(
+        session,
+        account=Account.renter_available,
+        owner_id=renter.id,
+        since=query.since,
+        until=query.until,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    if query.csv:
+        return statements.csv_download(rows, f"dcp-statement-renter-{renter.id}.csv")
+    wallet = await service.balance(session, renter.id)
+    return RenterStatement(
+        balance_halala=wallet.balance_halala,
+        held_halala=wallet.held_halala,
+        transactions=rows,
+        total=total,
         limit=page.limit,
         offset=page.offset,
     )

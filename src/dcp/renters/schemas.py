@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dcp.billing.statements import StatementLine
 from dcp.kit.fields import Email, Name, Phone, Text200
 
 
@@ -48,3 +49,14 @@ class RenterView(BaseModel):
 class RenterMe(BaseModel):
     renter: RenterView
     recent_jobs: list[dict[str, object]]
+
+
+class RenterStatement(BaseModel):
+    """Movements of the renter's available balance: top-ups, holds, releases and refunds."""
+
+    balance_halala: int
+    held_halala: int
+    transactions: list[StatementLine]
+    total: int
+    limit: int
+    offset: int

@@ -1,8 +1,8 @@
-"""accounts, telemetry and the ledger
+"""accounts, telemetry, ledger, settlements, withdrawals
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 13:22:21.347033
+Create Date: 2026-11-26 13:28:24.186609
 """
 
 from __future__ import annotations
@@ -141,8 +141,81 @@ def upgrade() -> None:
             "ix_provider_heartbeats_provider_at", ["provider_id", "received_at"], unique=False
         )
 
+    op.create_table(
+        "settlements",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("work_ref", sa.String(length=100), nullable=False),
+        sa.Column("outcome", sa.String(length=16), nullable=False),
+        sa.Column("renter_id", sa.Integer(), nullable=False),
+        sa.Column("provider_id", sa.Integer(), nullable=True),
+        sa.Column("held_halala", sa.BigInteger(), nullable=False),
+        sa.Column("cost_halala", sa.BigInteger(), nullable=False),
+        sa.Column("provider_share_halala", sa.BigInteger(), nullable=False),
+        sa.Column("platform_fee_halala", sa.BigInteger(), nullable=False),
+        sa.Column("refunded_halala", sa.BigInteger(), nullable=False),
+        sa.Column("provider_percent", sa.Integer(), nullable=False),
+        sa.Column("reason", sa.String(length=300), nullable=True),
+        sa.Column("transaction_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("created_at", dcp.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["transaction_id"],
+            ["ledger_transactions.id"],
+            name=op.f("fk_settlements_transaction_id_ledger_transactions"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_settlements")),
+        sa.UniqueConstraint("work_ref", name=op.f("uq_settlements_work_ref")),
+    )
+    with op.batch_alter_table("settlements", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_settlements_created_at"), ["created_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_settlements_provider_id"), ["provider_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_settlements_renter_id"), ["renter_id"], unique=False)
+
+    op.create_table(
+        "withdrawals",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("provider_id", sa.Integer(), nullable=False),
+        sa.Column("amount_halala", sa.BigInteger(), nullable=False),
+        sa.Column("iban", sa.String(length=34), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("requested_at", dcp.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("approved_at", dcp.db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", dcp.db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("payout_reference", sa.String(length=100), nullable=True),
+        sa.Column("rejection_reason", sa.String(length=500), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["provider_id"], ["providers.id"], name=op.f("fk_withdrawals_provider_id_providers")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_withdrawals")),
+    )
+    with op.batch_alter_table("withdrawals", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_withdrawals_provider_id"), ["provider_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_withdrawals_status"), ["status"], unique=False)
+        batch_op.create_index(
+            "uq_withdrawals_one_open",
+            ["provider_id"],
+            unique=True,
+            sqlite_where=sa.text("status IN ('pending', 'approved')"),
+            postgresql_where=sa.text("status IN ('pending', 'approved')"),
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("withdrawals", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_withdrawals_one_open",
+            sqlite_where=sa.text("status IN ('pending', 'approved')"),
+            postgresql_where=sa.text("status IN ('pending', 'approved')"),
+        )
+        batch_op.drop_index(batch_op.f("ix_withdrawals_status"))
+        batch_op.drop_index(batch_op.f("ix_withdrawals_provider_id"))
+
+    op.drop_table("withdrawals")
+    with op.batch_alter_table("settlements", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_settlements_renter_id"))
+        batch_op.drop_index(batch_op.f("ix_settlements_provider_id"))
+        batch_op.drop_index(batch_op.f("ix_settlements_created_at"))
+
+    op.drop_table("settlements")
     with op.batch_alter_table("provider_heartbeats", schema=None) as batch_op:
         batch_op.drop_index("ix_provider_heartbeats_provider_at")
 

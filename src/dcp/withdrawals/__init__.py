@@ -1,0 +1,1 @@
+"""Provider withdrawals: request to a Saudi IBAN, admin approval, payment or rejection."""
