@@ -13,6 +13,9 @@ from dcp.config import Settings
 from dcp.db.engine import Database, open_database
 from dcp.kit.clock import Clock
 from dcp.kit.http import RequestContext, install_error_handlers
+from dcp.payments import api as payments
+from dcp.payments.gateway import PaymentGateway
+from dcp.payments.moyasar import MoyasarGateway
 from dcp.providers.api import router as providers_router
 from dcp.renters.api import router as renters_router
 from dcp.withdrawals import api as withdrawals
@@ -28,14 +31,24 @@ def api_router() -> APIRouter:
         admin_router,
         withdrawals.provider_router,
         withdrawals.admin_router,
+        payments.renter_router,
+        payments.webhook_router,
     ):
         router.include_router(domain)
     return router
 
 
-def create_app(settings: Settings, *, db: Database | None = None, clock: Clock | None = None) -> FastAPI:
-    """The DCP server. ``db`` and ``clock`` are injectable so tests can share and steer them."""
+def create_app(
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    clock: Clock | None = None,
+    payment_gateway: PaymentGateway | None = None,
+) -> FastAPI:
+    """The DCP server. ``db``, ``clock`` and ``payment_gateway`` are injectable so tests can steer them."""
     database = db or open_database(settings.database_url)
+    if payment_gateway is None and settings.moyasar.secret_key:
+        payment_gateway = MoyasarGateway(settings.moyasar)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -54,6 +67,7 @@ def create_app(settings: Settings, *, db: Database | None = None, clock: Clock |
     app.state.settings = settings
     app.state.db = database
     app.state.clock = clock or Clock()
+    app.state.payment_gateway = payment_gateway
     routes = api_router()
     app.include_router(routes, prefix=API_PREFIXES[0])
     app.include_router(routes, prefix=API_PREFIXES[1], include_in_schema=False)

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dcp.kit.money import ceil_div
+
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "admin", "password", "test"})
 MIN_SECRET_LENGTH = 32
 
@@ -28,9 +30,29 @@ class PricingSettings(BaseModel):
     standard_percent: int = Field(100, ge=1)
     economy_percent: int = Field(90, ge=1)
     provider_share_percent: int = Field(75, ge=0, le=100)
+    # Bounds on the per-minute prices a provider may set, in percent of the defaults above.
+    provider_min_percent: int = Field(50, ge=1)
+    provider_max_percent: int = Field(300, ge=1)
+    # /v1 prices per million tokens for a model the admin has not priced.
+    default_input_per_million: int = Field(100, ge=0)
+    default_output_per_million: int = Field(300, ge=0)
 
     def per_minute(self, job_type: str) -> int:
         return int(getattr(self, job_type))
+
+    def provider_bounds(self, job_type: str) -> tuple[int, int]:
+        default = self.per_minute(job_type)
+        return ceil_div(default * self.provider_min_percent, 100), default * self.provider_max_percent // 100
+
+
+class MoyasarSettings(BaseModel):
+    """The Moyasar payment gateway; online top-ups are off until ``secret_key`` is set."""
+
+    api_base: str = "https://api.moyasar.com/v1"
+    secret_key: str = ""
+    webhook_secret: str = ""
+    min_topup_halala: int = Field(1000, ge=100)
+    max_topup_halala: int = Field(10_000_000, ge=100)
 
 
 class DaemonSettings(BaseModel):
@@ -62,6 +84,7 @@ class Settings(BaseSettings):
 
     pricing: PricingSettings = PricingSettings()
     daemon: DaemonSettings = DaemonSettings()
+    moyasar: MoyasarSettings = MoyasarSettings()
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dcp.admin import service
 from dcp.admin.schemas import (
@@ -12,22 +13,26 @@ from dcp.admin.schemas import (
     Credit,
     Credited,
     Dashboard,
+    ModelPriceBody,
+    ModelPriceList,
+    ModelPriceView,
     ProviderList,
     ProviderOne,
     RenterList,
     RenterOne,
 )
 from dcp.auth import AdminDep
-from dcp.billing import ledger, topups
+from dcp.billing import ledger, token_prices, topups
 from dcp.billing.ledger import Account
+from dcp.config import PricingSettings
 from dcp.db.session import SessionDep
 from dcp.deps import NowDep, SettingsDep
 from dcp.kit.clock import iso
-from dcp.kit.errors import BadRequest, error_responses
+from dcp.kit.errors import BadRequest, NotFound, error_responses
 from dcp.kit.fields import IdPath
 from dcp.kit.money import sar_string
 from dcp.kit.pagination import PageDep
-from dcp.models import Provider, Renter
+from dcp.models import ModelPrice, Provider, Renter
 from dcp.providers import repository as providers
 from dcp.providers import service as provider_service
 from dcp.providers.api import provider_view
@@ -216,4 +221,56 @@ def _renter_view(renter: Renter, *, available: int, held: int) -> AdminRenterVie
         balance_sar=sar_string(available),
         held_halala=held,
         phone=renter.phone,
+    )
+
+
+@router.get("/model-prices", responses=_ERRORS, summary="Per-token /v1 prices by model")
+async def model_prices(session: SessionDep, settings: SettingsDep) -> ModelPriceList:
+    return await _price_list(session, settings.pricing)
+
+
+@router.put(
+    "/model-prices", responses=error_responses(400, 401, 403), summary="Set a model's per-token prices"
+)
+async def set_model_price(body: ModelPriceBody, session: SessionDep, now: NowDep) -> ModelPriceView:
+    row = await token_prices.set_price(
+        session,
+        model=body.model,
+        input_per_million=body.input_per_million_halala,
+        output_per_million=body.output_per_million_halala,
+        now=now,
+    )
+    return _price_view(row)
+
+
+@router.delete(
+    "/model-prices",
+    responses=error_responses(400, 401, 403, 404),
+    summary="Return a model to the default prices",
+)
+async def reset_model_price(
+    session: SessionDep, settings: SettingsDep, model: Annotated[str, Query(min_length=1, max_length=200)]
+) -> ModelPriceList:
+    if not await token_prices.reset_price(session, model):
+        raise NotFound("This model has no price of its own")
+    return await _price_list(session, settings.pricing)
+
+
+async def _price_list(session: AsyncSession, pricing: PricingSettings) -> ModelPriceList:
+    default = ModelPriceView(
+        model="*",
+        input_per_million_halala=pricing.default_input_per_million,
+        output_per_million_halala=pricing.default_output_per_million,
+        updated_at=None,
+    )
+    rows = await token_prices.all_prices(session)
+    return ModelPriceList(prices=[_price_view(row) for row in rows], default=default)
+
+
+def _price_view(row: ModelPrice) -> ModelPriceView:
+    return ModelPriceView(
+        model=row.model,
+        input_per_million_halala=row.input_per_million_halala,
+        output_per_million_halala=row.output_per_million_halala,
+        updated_at=iso(row.updated_at),
     )

@@ -104,3 +104,23 @@ class Credited(BaseModel):
     duplicate: bool
     balance_halala: int
     balance_sar: str
+
+
+class ModelPriceBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    input_per_million_halala: StrictInt = Field(ge=0, le=10**9)
+    output_per_million_halala: StrictInt = Field(ge=0, le=10**9)
+
+
+class ModelPriceView(BaseModel):
+    model: str
+    input_per_million_halala: int
+    output_per_million_halala: int
+    updated_at: str | None
+
+
+class ModelPriceList(BaseModel):
+    prices: list[ModelPriceView]
+    default: ModelPriceView = Field(description="What a model without its own price costs")

@@ -28,3 +28,10 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 # scope="function": the commit happens when the endpoint returns, before any byte of the response is
 # sent, so a client never sees success for work that was not committed.
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+
+
+async def end_transaction(session: AsyncSession) -> None:
+    """Commit what the request did so far, before it waits on the network: no lock is held while it
+    waits (on SQLite a writing request holds the database's write lock until its transaction ends).
+    The session starts a new transaction on its next statement."""
+    await session.commit()

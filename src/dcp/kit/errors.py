@@ -57,6 +57,7 @@ _DESCRIPTIONS = {
     409: "Conflicts with the current state",
     413: "Request body too large",
     429: "Too many requests",
+    502: "An upstream service (payment gateway, provider) failed; nothing was charged",
 }
 
 

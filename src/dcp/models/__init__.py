@@ -1,18 +1,22 @@
 """ORM tables, one module per aggregate; importing this package registers them all."""
 
 from dcp.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
+from dcp.models.model_price import ModelPrice
 from dcp.models.provider import Provider, ProviderHeartbeat
 from dcp.models.renter import Renter
 from dcp.models.settlement import Settlement
+from dcp.models.topup import Topup
 from dcp.models.withdrawal import Withdrawal
 
 __all__ = [
     "LedgerAccount",
     "LedgerEntry",
     "LedgerTransaction",
+    "ModelPrice",
     "Provider",
     "ProviderHeartbeat",
     "Renter",
     "Settlement",
+    "Topup",
     "Withdrawal",
 ]

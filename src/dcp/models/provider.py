@@ -39,6 +39,8 @@ class Provider(Base):
     hostname: Mapped[str | None] = mapped_column(String(200))
     cached_models: Mapped[list[str]] = mapped_column(JSON, default=list)
     gpus: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Per-minute prices the provider set for itself (job type → halala); absent types use the defaults.
+    prices: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
 
 
 class ProviderHeartbeat(Base):

@@ -23,8 +23,10 @@ from dcp.providers.schemas import (
     HeartbeatAnswer,
     KeyBody,
     PauseAnswer,
+    PriceUpdate,
     ProviderEarnings,
     ProviderMe,
+    ProviderPrices,
     ProviderRegister,
     ProviderRegistered,
     ProviderView,
@@ -129,6 +131,17 @@ async def earnings(
         limit=page.limit,
         offset=page.offset,
     )
+
+
+@router.get("/prices", responses=error_responses(401, 403), summary="The provider's per-minute prices")
+async def prices(provider: CurrentProvider, settings: SettingsDep) -> ProviderPrices:
+    return service.price_sheet(provider, settings.pricing)
+
+
+@router.put("/prices", responses=_AUTH_ERRORS, summary="Set per-minute prices within the operator's bounds")
+async def set_prices(body: PriceUpdate, provider: CurrentProvider, settings: SettingsDep) -> ProviderPrices:
+    service.set_prices(provider, update=body, pricing=settings.pricing)
+    return service.price_sheet(provider, settings.pricing)
 
 
 def _pause_answer(provider: Provider, *, settings: SettingsDep, now: NowDep) -> PauseAnswer:

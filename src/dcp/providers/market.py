@@ -7,14 +7,14 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dcp.config import Settings
+from dcp.billing.pricing import effective_prices
+from dcp.config import PricingSettings, Settings
 from dcp.kit.clock import iso
 from dcp.models import Provider
 from dcp.providers import repository
 from dcp.providers.liveness import is_online, online_clause, status_of
 from dcp.providers.schemas import MarketListing, MarketProvider
 
-JOB_TYPES = ("llm_inference", "image_generation", "vllm_serve", "custom_container")
 _MIB_PER_GIB = 1024
 
 
@@ -42,16 +42,15 @@ async def listing(
             | func.lower(func.coalesce(Provider.gpu_name, "")).like(pattern)
         )
     providers, total = await repository.listing(session, where=where, limit=limit, offset=offset)
-    prices = {job_type: settings.pricing.per_minute(job_type) for job_type in JOB_TYPES}
     return MarketListing(
-        providers=[_item(p, prices=prices, now=now, threshold=threshold) for p in providers],
+        providers=[_item(p, pricing=settings.pricing, now=now, threshold=threshold) for p in providers],
         total=total,
         limit=limit,
         offset=offset,
     )
 
 
-def _item(provider: Provider, *, prices: dict[str, int], now: datetime, threshold: int) -> MarketProvider:
+def _item(provider: Provider, *, pricing: PricingSettings, now: datetime, threshold: int) -> MarketProvider:
     state = status_of(provider, now=now, threshold_seconds=threshold)
     return MarketProvider(
         id=provider.id,
@@ -64,6 +63,6 @@ def _item(provider: Provider, *, prices: dict[str, int], now: datetime, threshol
         is_live=state == "online" and is_online(provider, now=now, threshold_seconds=threshold),
         status=state,
         cached_models=provider.cached_models,
-        price_per_minute_halala=prices,
+        price_per_minute_halala=effective_prices(pricing, provider.prices),
         last_heartbeat=iso(provider.last_heartbeat_at),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from dcp.billing.statements import StatementLine
 from dcp.kit.fields import Email, Name, Phone, Text200, lenient_enum
@@ -179,3 +179,25 @@ class ProviderEarnings(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class PriceUpdate(BaseModel):
+    """Per-minute prices in halala; a type left out keeps its price, null returns it to the default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    llm_inference: StrictInt | None = None
+    image_generation: StrictInt | None = None
+    vllm_serve: StrictInt | None = None
+    custom_container: StrictInt | None = None
+
+
+class PriceBounds(BaseModel):
+    min: int
+    max: int
+
+
+class ProviderPrices(BaseModel):
+    price_per_minute_halala: dict[str, int] = Field(description="What renters pay per minute, per job type")
+    custom: dict[str, int] = Field(description="The prices this provider set itself")
+    bounds: dict[str, PriceBounds] = Field(description="The range an operator allows for each job type")

@@ -8,14 +8,24 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dcp.config import Settings
+from dcp.billing.pricing import JOB_TYPES, effective_prices
+from dcp.config import PricingSettings, Settings
 from dcp.kit import keys
 from dcp.kit.clock import iso
+from dcp.kit.errors import BadRequest
 from dcp.models import Provider, ProviderHeartbeat
 from dcp.providers import repository
 from dcp.providers.errors import EmailTaken
 from dcp.providers.liveness import status_of
-from dcp.providers.schemas import GpuStatus, Heartbeat, HeartbeatAnswer, ProviderRegister
+from dcp.providers.schemas import (
+    GpuStatus,
+    Heartbeat,
+    HeartbeatAnswer,
+    PriceBounds,
+    PriceUpdate,
+    ProviderPrices,
+    ProviderRegister,
+)
 
 
 async def register(
@@ -38,6 +48,7 @@ async def register(
         gpu_count=0,
         cached_models=[],
         gpus=[],
+        prices={},
     )
     session.add(provider)
     try:
@@ -126,3 +137,30 @@ async def rotate_key(session: AsyncSession, *, provider: Provider, settings: Set
     provider.key_digest = keys.digest(key, secret=settings.secret_bytes)
     await session.flush()
     return key
+
+
+def set_prices(provider: Provider, *, update: PriceUpdate, pricing: PricingSettings) -> None:
+    """Apply the fields the provider sent; refuses (400) a price outside the operator's bounds."""
+    prices = dict(provider.prices)
+    for job_type in update.model_fields_set:
+        value = getattr(update, job_type)
+        if value is None:
+            prices.pop(job_type, None)
+            continue
+        low, high = pricing.provider_bounds(job_type)
+        if not low <= value <= high:
+            raise BadRequest(f"Invalid {job_type}: must be between {low} and {high} halala per minute")
+        prices[job_type] = value
+    provider.prices = prices
+
+
+def price_sheet(provider: Provider, pricing: PricingSettings) -> ProviderPrices:
+    return ProviderPrices(
+        price_per_minute_halala=effective_prices(pricing, provider.prices),
+        custom=provider.prices,
+        bounds={
+            job_type: PriceBounds(min=low, max=high)
+            for job_type in JOB_TYPES
+            for low, high in [pricing.provider_bounds(job_type)]
+        },
+    )

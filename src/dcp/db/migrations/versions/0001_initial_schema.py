@@ -1,8 +1,8 @@
-"""accounts, telemetry, ledger, settlements, withdrawals
+"""initial schema
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 13:28:24.186609
+Create Date: 2026-11-26 13:31:50.008233
 """
 
 from __future__ import annotations
@@ -49,6 +49,14 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_ledger_transactions_reference"), ["reference"], unique=False)
 
     op.create_table(
+        "model_prices",
+        sa.Column("model", sa.String(length=200), nullable=False),
+        sa.Column("input_per_million_halala", sa.BigInteger(), nullable=False),
+        sa.Column("output_per_million_halala", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", dcp.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("model", name=op.f("pk_model_prices")),
+    )
+    op.create_table(
         "providers",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
@@ -72,6 +80,7 @@ def upgrade() -> None:
         sa.Column("hostname", sa.String(length=200), nullable=True),
         sa.Column("cached_models", sa.JSON(), nullable=False),
         sa.Column("gpus", sa.JSON(), nullable=False),
+        sa.Column("prices", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_providers")),
         sa.UniqueConstraint("email", name=op.f("uq_providers_email")),
         sa.UniqueConstraint("key_digest", name=op.f("uq_providers_key_digest")),
@@ -171,6 +180,26 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_settlements_renter_id"), ["renter_id"], unique=False)
 
     op.create_table(
+        "topups",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("renter_id", sa.Integer(), nullable=False),
+        sa.Column("gateway", sa.String(length=32), nullable=False),
+        sa.Column("invoice_id", sa.String(length=100), nullable=False),
+        sa.Column("payment_id", sa.String(length=100), nullable=True),
+        sa.Column("amount_halala", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("payment_url", sa.String(length=500), nullable=False),
+        sa.Column("created_at", dcp.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("paid_at", dcp.db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["renter_id"], ["renters.id"], name=op.f("fk_topups_renter_id_renters")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_topups")),
+        sa.UniqueConstraint("invoice_id", name=op.f("uq_topups_invoice_id")),
+        sa.UniqueConstraint("payment_id", name=op.f("uq_topups_payment_id")),
+    )
+    with op.batch_alter_table("topups", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_topups_renter_id"), ["renter_id"], unique=False)
+
+    op.create_table(
         "withdrawals",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("provider_id", sa.Integer(), nullable=False),
@@ -210,6 +239,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_withdrawals_provider_id"))
 
     op.drop_table("withdrawals")
+    with op.batch_alter_table("topups", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_topups_renter_id"))
+
+    op.drop_table("topups")
     with op.batch_alter_table("settlements", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_settlements_renter_id"))
         batch_op.drop_index(batch_op.f("ix_settlements_provider_id"))
@@ -230,6 +263,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_providers_last_heartbeat_at"))
 
     op.drop_table("providers")
+    op.drop_table("model_prices")
     with op.batch_alter_table("ledger_transactions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_ledger_transactions_reference"))
         batch_op.drop_index(batch_op.f("ix_ledger_transactions_kind"))

@@ -1,0 +1,1 @@
+"""Payment gateways: the interface DCP needs, and its Moyasar implementation."""
