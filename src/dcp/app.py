@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,6 +12,10 @@ from dcp import __version__, openapi
 from dcp.admin.api import router as admin_router
 from dcp.config import Settings
 from dcp.db.engine import Database, open_database
+from dcp.jobs import api as jobs
+from dcp.jobs import provider_api as provider_jobs
+from dcp.jobs.events import EventHub
+from dcp.jobs.sweeper import run_forever
 from dcp.kit.clock import Clock
 from dcp.kit.http import RequestContext, install_error_handlers
 from dcp.payments import api as payments
@@ -33,6 +38,8 @@ def api_router() -> APIRouter:
         withdrawals.admin_router,
         payments.renter_router,
         payments.webhook_router,
+        provider_jobs.router,
+        jobs.router,
     ):
         router.include_router(domain)
     return router
@@ -50,9 +57,14 @@ def create_app(
     if payment_gateway is None and settings.moyasar.secret_key:
         payment_gateway = MoyasarGateway(settings.moyasar)
 
+    hub = EventHub()
+    the_clock = clock or Clock()
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(run_forever(database, settings=settings, clock=the_clock.now, hub=hub))
         yield
+        sweeper.cancel()
         if db is None:  # a database handed in belongs to the caller
             await database.dispose()
 
@@ -66,7 +78,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.db = database
-    app.state.clock = clock or Clock()
+    app.state.clock = the_clock
+    app.state.hub = hub
     app.state.payment_gateway = payment_gateway
     routes = api_router()
     app.include_router(routes, prefix=API_PREFIXES[0])

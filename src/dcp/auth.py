@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -115,3 +116,37 @@ async def require_admin(
 CurrentRenter = Annotated[Renter, Depends(current_renter)]
 CurrentProvider = Annotated[Provider, Depends(current_provider)]
 AdminDep = Depends(require_admin)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Whoever is calling an endpoint open to several roles."""
+
+    role: str  # renter | provider | admin
+    id: int | None = None
+
+
+async def current_principal(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    _r: Annotated[str | None, Depends(_renter_header)] = None,
+    _p: Annotated[str | None, Depends(_provider_header)] = None,
+    _a: Annotated[str | None, Depends(_admin_header)] = None,
+) -> Principal:
+    """A renter, a provider or an admin, by whichever credential the request carries."""
+    if request.headers.get("x-admin-token"):
+        await require_admin(request, settings)
+        return Principal("admin")
+    key = await _presented_key(request)
+    if key and keys.key_role(key) is None:  # a bearer token that is no API key may be the admin token
+        await require_admin(request, settings)
+        return Principal("admin")
+    if key and keys.key_role(key) is keys.Role.provider:
+        provider = await current_provider(request, session, settings)
+        return Principal("provider", provider.id)
+    renter = await current_renter(request, session, settings)
+    return Principal("renter", renter.id)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -62,6 +62,16 @@ class DaemonSettings(BaseModel):
     min_version: str = "1.0.0"
 
 
+class JobSettings(BaseModel):
+    """Dispatch and liveness of jobs."""
+
+    lease_seconds: int = Field(60, ge=5, description="A claimed job returns to the queue if not renewed")
+    queue_timeout_seconds: int = Field(900, ge=10, description="A job that never starts fails (refunded)")
+    max_retries: int = Field(2, ge=0, le=10, description="Requeues after a lost provider before failing")
+    sweep_interval_seconds: float = Field(2.0, gt=0)
+    long_poll_max_seconds: int = Field(25, ge=1, le=60)
+
+
 class Settings(BaseSettings):
     """DCP configuration. Nested groups use ``__`` in the environment: ``DCP_PRICING__LLM_INFERENCE=15``."""
 
@@ -85,6 +95,7 @@ class Settings(BaseSettings):
     pricing: PricingSettings = PricingSettings()
     daemon: DaemonSettings = DaemonSettings()
     moyasar: MoyasarSettings = MoyasarSettings()
+    jobs: JobSettings = JobSettings()
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

@@ -1,5 +1,6 @@
 """ORM tables, one module per aggregate; importing this package registers them all."""
 
+from dcp.models.job import Job
 from dcp.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
 from dcp.models.model_price import ModelPrice
 from dcp.models.provider import Provider, ProviderHeartbeat
@@ -9,6 +10,7 @@ from dcp.models.topup import Topup
 from dcp.models.withdrawal import Withdrawal
 
 __all__ = [
+    "Job",
     "LedgerAccount",
     "LedgerEntry",
     "LedgerTransaction",

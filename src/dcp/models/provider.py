@@ -41,6 +41,11 @@ class Provider(Base):
     gpus: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     # Per-minute prices the provider set for itself (job type → halala); absent types use the defaults.
     prices: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    # Task specs are signed with this key; the daemon derives the same key from its API key.
+    signing_key: Mapped[str] = mapped_column(String(64))
+    slots: Mapped[int] = mapped_column(Integer, default=1)
+    jobs_completed: Mapped[int] = mapped_column(Integer, default=0)
+    jobs_lost: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ProviderHeartbeat(Base):

@@ -13,6 +13,7 @@ from dcp.config import PricingSettings, Settings
 from dcp.kit import keys
 from dcp.kit.clock import iso
 from dcp.kit.errors import BadRequest
+from dcp.kit.signing import signing_key_for
 from dcp.models import Provider, ProviderHeartbeat
 from dcp.providers import repository
 from dcp.providers.errors import EmailTaken
@@ -42,6 +43,10 @@ async def register(
         gpu_model=data.gpu_model,
         os=data.os,
         key_digest=keys.digest(key, secret=settings.secret_bytes),
+        signing_key=signing_key_for(key),
+        slots=1,
+        jobs_completed=0,
+        jobs_lost=0,
         approval_status="approved" if settings.provider_auto_approve else "pending",
         paused=False,
         created_at=now,
@@ -135,6 +140,7 @@ def set_paused(provider: Provider, *, paused: bool) -> None:
 async def rotate_key(session: AsyncSession, *, provider: Provider, settings: Settings) -> str:
     key = keys.new_key(keys.Role.provider)
     provider.key_digest = keys.digest(key, secret=settings.secret_bytes)
+    provider.signing_key = signing_key_for(key)
     await session.flush()
     return key
 

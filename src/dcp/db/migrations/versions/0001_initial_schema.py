@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 13:31:50.008233
+Create Date: 2026-11-26 13:42:09.334212
 """
 
 from __future__ import annotations
@@ -81,6 +81,10 @@ def upgrade() -> None:
         sa.Column("cached_models", sa.JSON(), nullable=False),
         sa.Column("gpus", sa.JSON(), nullable=False),
         sa.Column("prices", sa.JSON(), nullable=False),
+        sa.Column("signing_key", sa.String(length=64), nullable=False),
+        sa.Column("slots", sa.Integer(), nullable=False),
+        sa.Column("jobs_completed", sa.Integer(), nullable=False),
+        sa.Column("jobs_lost", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_providers")),
         sa.UniqueConstraint("email", name=op.f("uq_providers_email")),
         sa.UniqueConstraint("key_digest", name=op.f("uq_providers_key_digest")),
@@ -105,6 +109,64 @@ def upgrade() -> None:
         sa.UniqueConstraint("email", name=op.f("uq_renters_email")),
         sa.UniqueConstraint("key_digest", name=op.f("uq_renters_key_digest")),
     )
+    op.create_table(
+        "jobs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("job_id", sa.String(length=40), nullable=False),
+        sa.Column("renter_id", sa.Integer(), nullable=False),
+        sa.Column("provider_id", sa.Integer(), nullable=True),
+        sa.Column("requested_provider_id", sa.Integer(), nullable=True),
+        sa.Column("job_type", sa.String(length=32), nullable=False),
+        sa.Column("model", sa.String(length=200), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("params", sa.JSON(), nullable=False),
+        sa.Column("container_spec", sa.JSON(), nullable=False),
+        sa.Column("gpu_requirements", sa.JSON(), nullable=True),
+        sa.Column("min_vram_mib", sa.Integer(), nullable=False),
+        sa.Column("gpu_model", sa.String(length=100), nullable=True),
+        sa.Column("pricing_class", sa.String(length=16), nullable=False),
+        sa.Column("priority", sa.Integer(), nullable=False),
+        sa.Column("duration_minutes", sa.Integer(), nullable=False),
+        sa.Column("max_duration_seconds", sa.Integer(), nullable=False),
+        sa.Column("per_minute_halala", sa.Integer(), nullable=False),
+        sa.Column("class_percent", sa.Integer(), nullable=False),
+        sa.Column("cost_halala", sa.BigInteger(), nullable=False),
+        sa.Column("submitted_at", dcp.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("queue_deadline", dcp.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("timeout_at", dcp.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("assigned_at", dcp.db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("started_at", dcp.db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("run_deadline", dcp.db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", dcp.db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("excluded_providers", sa.JSON(), nullable=False),
+        sa.Column("lease_token", sa.String(length=64), nullable=True),
+        sa.Column("lease_expires_at", dcp.db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("progress", sa.Integer(), nullable=False),
+        sa.Column("result", sa.JSON(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("tokens_generated", sa.Integer(), nullable=True),
+        sa.Column("execution_time_ms", sa.BigInteger(), nullable=True),
+        sa.Column("idempotency_key", sa.String(length=100), nullable=True),
+        sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["provider_id"], ["providers.id"], name=op.f("fk_jobs_provider_id_providers")
+        ),
+        sa.ForeignKeyConstraint(["renter_id"], ["renters.id"], name=op.f("fk_jobs_renter_id_renters")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_jobs")),
+        sa.UniqueConstraint("job_id", name=op.f("uq_jobs_job_id")),
+        sa.UniqueConstraint("renter_id", "idempotency_key", name="uq_jobs_renter_idempotency"),
+    )
+    with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_jobs_lease_expires_at"), ["lease_expires_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_jobs_provider_id"), ["provider_id"], unique=False)
+        batch_op.create_index(
+            "ix_jobs_queue", ["status", "provider_id", "priority", "submitted_at"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_jobs_renter_id"), ["renter_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_jobs_run_deadline"), ["run_deadline"], unique=False)
+        batch_op.create_index(batch_op.f("ix_jobs_submitted_at"), ["submitted_at"], unique=False)
+
     op.create_table(
         "ledger_entries",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -258,6 +320,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_ledger_entries_account_id"))
 
     op.drop_table("ledger_entries")
+    with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_jobs_submitted_at"))
+        batch_op.drop_index(batch_op.f("ix_jobs_run_deadline"))
+        batch_op.drop_index(batch_op.f("ix_jobs_renter_id"))
+        batch_op.drop_index("ix_jobs_queue")
+        batch_op.drop_index(batch_op.f("ix_jobs_provider_id"))
+        batch_op.drop_index(batch_op.f("ix_jobs_lease_expires_at"))
+
+    op.drop_table("jobs")
     op.drop_table("renters")
     with op.batch_alter_table("providers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_providers_last_heartbeat_at"))

@@ -1,0 +1,1 @@
+"""Jobs: submit, placement, dispatch by lease, liveness, retries, output and live events."""

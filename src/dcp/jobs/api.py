@@ -1,0 +1,213 @@
+"""Renter-facing job endpoints: submit, get, output, history, cancel, and the live event stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, status
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from dcp.auth import CurrentPrincipal, CurrentRenter, Principal
+from dcp.billing.settlement import settlement_of
+from dcp.db.engine import Database
+from dcp.db.session import SessionDep, end_transaction
+from dcp.deps import NowDep, SettingsDep
+from dcp.jobs import lifecycle, repository, service, views
+from dcp.jobs.errors import AlreadyFinished, JobNotFound
+from dcp.jobs.events import EventHub
+from dcp.jobs.schemas import (
+    CancelAnswer,
+    JobList,
+    JobOne,
+    JobOutput,
+    JobPendingOutput,
+    JobStatus,
+    JobSubmit,
+    JobType,
+)
+from dcp.kit.errors import Forbidden, error_responses
+from dcp.kit.pagination import PageDep
+from dcp.models import Job
+from dcp.models.job import TERMINAL_STATUSES
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+_ONE = error_responses(400, 401, 403, 404)
+
+
+def hub_of(request: Request) -> EventHub:
+    hub: EventHub = request.app.state.hub
+    return hub
+
+
+async def visible_job(session: SessionDep, job_id: str, principal: Principal) -> Job:
+    """The job if this caller may see it: its renter, the provider it is on, or an admin; else 404."""
+    job = await repository.by_job_id(session, job_id[:40])
+    if job is None:
+        raise JobNotFound()
+    allowed = (
+        principal.role == "admin"
+        or (principal.role == "renter" and job.renter_id == principal.id)
+        or (principal.role == "provider" and job.provider_id == principal.id)
+    )
+    if not allowed:
+        raise JobNotFound()
+    return job
+
+
+@router.post(
+    "/submit",
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(400, 401, 402, 403, 409, 413),
+    summary="Submit a job; its cost is held until it ends (Idempotency-Key makes retries safe)",
+)
+async def submit(
+    body: JobSubmit,
+    renter: CurrentRenter,
+    request: Request,
+    background: BackgroundTasks,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=100)] = None,
+) -> JobOne:
+    job, created = await service.submit(
+        session, renter_id=renter.id, body=body, idempotency_key=idempotency_key, settings=settings, now=now
+    )
+    if created:  # after the commit: wake the provider's link so the job is pushed at once
+        background.add_task(hub_of(request).nudge, job.provider_id)
+    return JobOne(job=await views.job_view(session, job))
+
+
+@router.get("/history", responses=error_responses(400, 401, 403), summary="The renter's jobs, newest first")
+async def history(
+    renter: CurrentRenter,
+    session: SessionDep,
+    page: PageDep,
+    status: JobStatus | None = None,
+    job_type: JobType | None = None,
+) -> JobList:
+    where = [Job.renter_id == renter.id]
+    if status:
+        where.append(Job.status == status)
+    if job_type:
+        where.append(Job.job_type == job_type)
+    found, total = await repository.listing(session, where=where, limit=page.limit, offset=page.offset)
+    return JobList(
+        jobs=[await views.job_view(session, j) for j in found],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.get("/{job_id}", responses=_ONE, summary="A job's current state")
+async def get_job(job_id: str, principal: CurrentPrincipal, session: SessionDep) -> JobOne:
+    return JobOne(job=await views.job_view(session, await visible_job(session, job_id, principal)))
+
+
+@router.get(
+    "/{job_id}/output",
+    responses={
+        **_ONE,
+        202: {"model": JobPendingOutput, "description": "Still pending or running"},
+        410: {"description": "Failed or cancelled: the reason and what was refunded"},
+    },
+    summary="The job's result: 202 while it runs, 200 when done, 410 if it failed or was cancelled",
+)
+async def output(job_id: str, principal: CurrentPrincipal, session: SessionDep) -> JobOutput | JSONResponse:
+    job = await visible_job(session, job_id, principal)
+    settled = await settlement_of(session, job.job_id)
+    if job.status == "completed" or (job.status == "running" and job.result):
+        return views.output(job, settled)  # a running vllm_serve job answers with its endpoint
+    if job.status in TERMINAL_STATUSES:
+        body = {
+            "error": job.error or f"Job {job.status}",
+            "status": job.status,
+            "job_id": job.job_id,
+            "billing": views.output(job, settled).billing.model_dump(),
+        }
+        return JSONResponse(body, status_code=410)
+    pending = JobPendingOutput(
+        job_id=job.job_id,
+        status=job.status,
+        progress=job.progress,
+        queue_position=await repository.queue_position(session, job),
+        message="Job is queued" if job.status == "pending" else "Job is running",
+    )
+    return JSONResponse(pending.model_dump(), status_code=202)
+
+
+@router.post(
+    "/{job_id}/cancel",
+    responses=error_responses(400, 401, 403, 404, 409),
+    summary="Cancel: refunded in full before it runs, billed for the time it ran after",
+)
+async def cancel(
+    job_id: str,
+    principal: CurrentPrincipal,
+    request: Request,
+    background: BackgroundTasks,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> CancelAnswer:
+    job = await visible_job(session, job_id, principal)
+    if principal.role == "provider":
+        raise Forbidden("Providers cannot cancel a renter's job; report a failed result instead")
+    if not await lifecycle.cancel(session, job, now=now, settings=settings):
+        raise AlreadyFinished(job.status)
+    hub = hub_of(request)
+    background.add_task(hub.publish, job.job_id, {"type": "status", "status": "cancelled"})
+    background.add_task(hub.nudge, job.provider_id)
+    return CancelAnswer(job=await views.job_view(session, job))
+
+
+@router.get(
+    "/{job_id}/events",
+    responses={**_ONE, 200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
+    summary="Follow a job live: status changes, progress, and LLM tokens as they are generated",
+)
+async def events(
+    job_id: str,
+    principal: CurrentPrincipal,
+    request: Request,
+    session: SessionDep,
+    heartbeat: Annotated[int, Query(ge=1, le=60, description="Seconds between keep-alive comments")] = 15,
+) -> StreamingResponse:
+    job = await visible_job(session, job_id, principal)
+    await end_transaction(session)
+    stream = _follow(request.app.state.db, hub_of(request), job.job_id, keepalive=heartbeat)
+    return StreamingResponse(
+        stream,
+        media_type="text/event-stream",
+        headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+    )
+
+
+async def _follow(db: Database, hub: EventHub, job_id: str, *, keepalive: int) -> AsyncIterator[str]:
+    async with hub.follow(job_id) as queue:
+        # Subscribed first, then read: no event can fall between the snapshot and the stream.
+        async with db.reader() as session:
+            job = await repository.by_job_id(session, job_id)
+            snapshot = (await views.job_view(session, job)).model_dump() if job else {}
+        yield _sse("status", snapshot)
+        if snapshot.get("status") in TERMINAL_STATUSES:
+            yield _sse("done", {"status": snapshot["status"]})
+            return
+        while True:
+            try:
+                event = await asyncio.wait_for(queue.get(), timeout=keepalive)
+            except TimeoutError:
+                yield ": keep-alive\n\n"
+                continue
+            yield _sse(event["type"], event)
+            if event["type"] == "status" and event.get("status") in TERMINAL_STATUSES:
+                yield _sse("done", {"status": event["status"]})
+                return
+
+
+def _sse(kind: str, data: dict[str, Any]) -> str:
+    return f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"

@@ -1,0 +1,114 @@
+"""The provider's side of a job: claim it under a lease, receive a signed spec, report progress and result."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dcp.config import Settings
+from dcp.jobs import lifecycle, repository
+from dcp.jobs.errors import JobNotFound, StaleLease
+from dcp.kit.clock import iso
+from dcp.kit.signing import sign
+from dcp.models import Job, Provider
+from dcp.models.job import ACTIVE_STATUSES
+
+PROTOCOL = "dcp-task/1"
+_CLAIM_WINDOW = 20
+
+
+async def claim_next(
+    session: AsyncSession, *, provider: Provider, now: datetime, settings: Settings
+) -> Job | None:
+    """Lease the next job this provider may run (its own queue and the shared one, by priority then age)."""
+    if provider.approval_status != "approved" or provider.paused:
+        return None
+    if (await repository.active_counts(session, [provider.id]))[provider.id] >= provider.slots:
+        return None
+    shared = and_(
+        Job.provider_id.is_(None),
+        Job.requested_provider_id.is_(None),
+        Job.min_vram_mib <= (provider.gpu_vram_mib or 0),
+    )
+    window = await session.execute(
+        select(Job)
+        .where(Job.status == "pending", or_(Job.provider_id == provider.id, shared))
+        .order_by(Job.priority.desc(), Job.id)
+        .limit(_CLAIM_WINDOW)
+        .with_for_update(skip_locked=True)  # PostgreSQL: replicas skip rows another is claiming
+    )
+    names = f"{provider.gpu_model} {provider.gpu_name or ''}".lower()
+    for job in window.scalars():
+        if job.provider_id is None and (
+            provider.id in job.excluded_providers or (job.gpu_model and job.gpu_model.lower() not in names)
+        ):
+            continue
+        claimed = await session.execute(
+            update(Job)
+            .where(Job.id == job.id, Job.status == "pending")
+            .values(
+                status="assigned",
+                provider_id=provider.id,
+                lease_token=secrets.token_urlsafe(24),
+                lease_expires_at=now + timedelta(seconds=settings.jobs.lease_seconds),
+                assigned_at=now,
+                attempts=Job.attempts + 1,
+            )
+            .returning(Job.id)
+        )
+        if claimed.scalar_one_or_none() is not None:
+            await session.refresh(job)
+            return job
+    return None
+
+
+def signed_task(job: Job, provider: Provider) -> dict[str, Any]:
+    """What the daemon receives: the spec, and its HMAC under the provider's own signing key."""
+    spec = {
+        "protocol": PROTOCOL,
+        "job_id": job.job_id,
+        "provider_id": provider.id,
+        "job_type": job.job_type,
+        "model": job.model,
+        "params": job.params,
+        "container_spec": job.container_spec,
+        "max_duration_seconds": job.max_duration_seconds,
+        "lease_token": job.lease_token,
+        "expires_at": iso(job.lease_expires_at),
+    }
+    return {"spec": spec, "signature": sign(spec, provider.signing_key)}
+
+
+async def leased_job(
+    session: AsyncSession, *, job_id: str, provider: Provider, lease_token: str, now: datetime
+) -> Job:
+    """The job, if this provider holds its live lease; 404 if it is not theirs, 409 if the lease is stale."""
+    job = await repository.by_job_id(session, job_id)
+    if job is None or job.provider_id != provider.id:
+        raise JobNotFound()
+    current = job.lease_token or ""
+    live = job.status in ACTIVE_STATUSES and job.lease_expires_at is not None and job.lease_expires_at >= now
+    if not live or not hmac.compare_digest(current.encode(), lease_token.encode()):
+        raise StaleLease()
+    return job
+
+
+async def renew(
+    session: AsyncSession, job: Job, *, now: datetime, settings: Settings, progress: int | None
+) -> None:
+    values: dict[str, Any] = {"lease_expires_at": now + timedelta(seconds=settings.jobs.lease_seconds)}
+    if progress is not None:
+        values["progress"] = progress
+    await session.execute(update(Job).where(Job.id == job.id).values(**values))
+    await session.refresh(job)
+
+
+async def start(session: AsyncSession, job: Job, *, now: datetime, settings: Settings) -> None:
+    await lifecycle.start(
+        session, job, now=now, lease_until=now + timedelta(seconds=settings.jobs.lease_seconds)
+    )

@@ -1,0 +1,58 @@
+"""In-process signals: live job events for SSE followers, and nudges that wake provider links.
+
+Nothing here must survive a restart: job state lives in the database, a follower re-reads it when it
+reconnects, and every provider link also re-checks the queue on a timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+_QUEUE_LIMIT = 1000
+
+
+class EventHub:
+    def __init__(self) -> None:
+        self._followers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
+        self._wakeups: dict[int, set[asyncio.Event]] = defaultdict(set)
+
+    def publish(self, job_id: str, event: dict[str, Any]) -> None:
+        for queue in self._followers.get(job_id, ()):
+            if queue.qsize() < _QUEUE_LIMIT:  # a follower that stopped reading loses events, not memory
+                queue.put_nowait(event)
+
+    @asynccontextmanager
+    async def follow(self, job_id: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._followers[job_id].add(queue)
+        try:
+            yield queue
+        finally:
+            self._followers[job_id].discard(queue)
+            if not self._followers[job_id]:
+                del self._followers[job_id]
+
+    def nudge(self, provider_id: int | None = None) -> None:
+        """Wake one provider's links (a job was placed on it) or all of them (shared queue)."""
+        targets = self._wakeups.values() if provider_id is None else [self._wakeups.get(provider_id, set())]
+        for events in targets:
+            for event in events:
+                event.set()
+
+    @asynccontextmanager
+    async def wakeup(self, provider_id: int) -> AsyncIterator[asyncio.Event]:
+        event = asyncio.Event()
+        self._wakeups[provider_id].add(event)
+        try:
+            yield event
+        finally:
+            self._wakeups[provider_id].discard(event)
+            if not self._wakeups[provider_id]:
+                del self._wakeups[provider_id]
+
+    def connected(self, provider_id: int) -> bool:
+        return bool(self._wakeups.get(provider_id))

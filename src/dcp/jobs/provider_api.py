@@ -1,0 +1,162 @@
+"""Provider-facing job endpoints: long-poll for work, start, report events, report the result."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
+
+from dcp.auth import CurrentProvider
+from dcp.db.session import SessionDep, end_transaction
+from dcp.deps import NowDep, SettingsDep
+from dcp.jobs import dispatch, lifecycle, repository, views
+from dcp.jobs.api import hub_of
+from dcp.jobs.schemas import Ack, JobEvents, JobList, JobResult, LeaseBody, TaskSpec
+from dcp.kit.clock import Clock, iso
+from dcp.kit.errors import error_responses
+from dcp.kit.pagination import PageDep
+from dcp.models import Job
+
+router = APIRouter(prefix="/providers", tags=["provider jobs"])
+_LEASED = error_responses(400, 401, 403, 404, 409)
+_RECHECK_SECONDS = 5.0
+
+
+@router.get(
+    "/jobs/next",
+    response_model=TaskSpec,
+    responses={**error_responses(400, 401, 403), 204: {"description": "No job within the wait"}},
+    summary="Long-poll for the next job (the fallback for providers without the WebSocket link)",
+)
+async def next_job(
+    provider: CurrentProvider,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    wait: Annotated[int, Query(ge=0, le=60, description="Seconds to wait for a job")] = 25,
+) -> TaskSpec | Response:
+    clock: Clock = request.app.state.clock
+    deadline = time.monotonic() + min(wait, settings.jobs.long_poll_max_seconds)
+    async with hub_of(request).wakeup(provider.id) as woken:
+        while True:
+            woken.clear()
+            job = await dispatch.claim_next(session, provider=provider, now=clock.now(), settings=settings)
+            await end_transaction(session)  # the claim is committed; nothing is held while waiting
+            if job is not None:
+                return TaskSpec(**dispatch.signed_task(job, provider))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return Response(status_code=204)
+            with contextlib.suppress(TimeoutError):  # re-check on a timer too: other replicas place jobs
+                await asyncio.wait_for(woken.wait(), timeout=min(remaining, _RECHECK_SECONDS))
+
+
+@router.post(
+    "/jobs/{job_id}/start", responses=_LEASED, summary="The job started running (server time counts)"
+)
+async def start_job(
+    job_id: str,
+    body: LeaseBody,
+    provider: CurrentProvider,
+    request: Request,
+    background: BackgroundTasks,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> Ack:
+    job = await dispatch.leased_job(
+        session, job_id=job_id, provider=provider, lease_token=body.lease_token, now=now
+    )
+    await dispatch.start(session, job, now=now, settings=settings)
+    background.add_task(hub_of(request).publish, job.job_id, {"type": "status", "status": job.status})
+    return Ack(status=job.status, lease_expires_at=iso(job.lease_expires_at))
+
+
+@router.post(
+    "/jobs/{job_id}/events", responses=_LEASED, summary="Progress, logs and tokens; renews the lease"
+)
+async def job_events(
+    job_id: str,
+    body: JobEvents,
+    provider: CurrentProvider,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> Ack:
+    job = await dispatch.leased_job(
+        session, job_id=job_id, provider=provider, lease_token=body.lease_token, now=now
+    )
+    await dispatch.renew(session, job, now=now, settings=settings, progress=body.progress)
+    if body.endpoint_url and job.job_type == "vllm_serve":
+        job.result = {"endpoint_url": body.endpoint_url, "model": job.model}
+    hub = hub_of(request)
+    if body.progress is not None:
+        hub.publish(job.job_id, {"type": "progress", "progress": body.progress})
+    if body.tokens:
+        hub.publish(job.job_id, {"type": "tokens", "text": "".join(body.tokens)})
+    for line in body.logs:
+        hub.publish(job.job_id, {"type": "log", "line": line})
+    return Ack(status=job.status, lease_expires_at=iso(job.lease_expires_at))
+
+
+@router.post(
+    "/jobs/{job_id}/result", responses=_LEASED, summary="Report the job's result (retry until acknowledged)"
+)
+async def job_result(
+    job_id: str,
+    body: JobResult,
+    provider: CurrentProvider,
+    request: Request,
+    background: BackgroundTasks,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+) -> Ack:
+    job = await dispatch.leased_job(
+        session, job_id=job_id, provider=provider, lease_token=body.lease_token, now=now
+    )
+    if body.status == "completed":
+        tokens = body.tokens_generated
+        if tokens is not None and job.job_type == "llm_inference":
+            tokens = min(tokens, int(job.params.get("max_tokens", tokens)))  # a provider cannot inflate usage
+        await lifecycle.complete(
+            session,
+            job,
+            now=now,
+            settings=settings,
+            result=body.result,
+            tokens_generated=tokens,
+            execution_time_ms=body.execution_time_ms,
+        )
+    else:
+        await lifecycle.fail(
+            session,
+            job,
+            now=now,
+            settings=settings,
+            bill_run=False,
+            error=body.error or "The job failed",
+        )
+    hub = hub_of(request)
+    background.add_task(hub.publish, job.job_id, {"type": "status", "status": job.status})
+    background.add_task(hub.nudge, provider.id)  # a slot is free: take the next job
+    return Ack(status=job.status)
+
+
+@router.get(
+    "/jobs", responses=error_responses(400, 401, 403), summary="Jobs that ran or run on this provider"
+)
+async def provider_jobs(provider: CurrentProvider, session: SessionDep, page: PageDep) -> JobList:
+    found, total = await repository.listing(
+        session, where=[Job.provider_id == provider.id], limit=page.limit, offset=page.offset
+    )
+    return JobList(
+        jobs=[await views.job_view(session, j) for j in found],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )

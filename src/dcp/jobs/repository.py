@@ -1,0 +1,60 @@
+"""Queries on jobs: lookups, listings, queue positions and provider load."""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dcp.models import Job
+from dcp.models.job import ACTIVE_STATUSES
+
+
+async def by_job_id(session: AsyncSession, job_id: str) -> Job | None:
+    found = await session.execute(select(Job).where(Job.job_id == job_id))
+    return found.scalar_one_or_none()
+
+
+async def by_idempotency_key(session: AsyncSession, renter_id: int, key: str) -> Job | None:
+    found = await session.execute(select(Job).where(Job.renter_id == renter_id, Job.idempotency_key == key))
+    return found.scalar_one_or_none()
+
+
+async def listing(
+    session: AsyncSession, *, where: list[ColumnElement[bool]], limit: int, offset: int
+) -> tuple[list[Job], int]:
+    query = select(Job).where(*where)
+    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    page = await session.execute(query.order_by(Job.id.desc()).limit(limit).offset(offset))
+    return list(page.scalars()), total
+
+
+async def active_counts(session: AsyncSession, provider_ids: list[int]) -> dict[int, int]:
+    """Jobs each provider holds now (leased or running)."""
+    if not provider_ids:
+        return {}
+    rows = await session.execute(
+        select(Job.provider_id, func.count(Job.id))
+        .where(Job.status.in_(ACTIVE_STATUSES), Job.provider_id.in_(provider_ids))
+        .group_by(Job.provider_id)
+    )
+    counts = {provider: int(count) for provider, count in rows}
+    return {provider: counts.get(provider, 0) for provider in provider_ids}
+
+
+async def queue_position(session: AsyncSession, job: Job) -> int | None:
+    """1 for the next job to be claimed in its queue; None once the job left the queue."""
+    if job.status != "pending":
+        return None
+    ahead = or_(Job.priority > job.priority, and_(Job.priority == job.priority, Job.id < job.id))
+    same_queue = (
+        Job.provider_id == job.provider_id if job.provider_id is not None else Job.provider_id.is_(None)
+    )
+    found = await session.execute(
+        select(func.count(Job.id)).where(Job.status == "pending", same_queue, ahead)
+    )
+    return int(found.scalar_one()) + 1
+
+
+def hold_of(job: Job) -> str:
+    """The billing reference of a job's hold and settlement."""
+    return job.job_id

@@ -1,0 +1,110 @@
+"""The sweep: leases that expired, jobs past their limits, queues of providers that left.
+
+Idempotent and safe on every replica at once: rows are claimed with SKIP LOCKED on PostgreSQL (SQLite
+serialises writers) and every change is a conditional transition, so two sweeps never act twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dcp.config import Settings
+from dcp.db.engine import Database
+from dcp.jobs import lifecycle
+from dcp.jobs.events import EventHub
+from dcp.models import Job, Provider
+from dcp.models.job import ACTIVE_STATUSES
+from dcp.providers.liveness import online_clause
+
+log = logging.getLogger("dcp.sweeper")
+_BATCH = 200
+
+
+@dataclass
+class SweepReport:
+    changed: dict[str, str] = field(default_factory=dict)  # job_id → new status
+    moved: int = 0
+
+
+async def sweep_once(db: Database, *, settings: Settings, now: datetime, hub: EventHub) -> SweepReport:
+    report = SweepReport()
+    async with db.writer() as session:
+        expired = await session.execute(
+            select(Job)
+            .where(Job.status.in_(ACTIVE_STATUSES), Job.lease_expires_at < now)
+            .limit(_BATCH)
+            .with_for_update(skip_locked=True)
+        )
+        for job in expired.scalars().all():
+            if status := await lifecycle.lease_lost(session, job, now=now, settings=settings):
+                report.changed[job.job_id] = status
+        overtime = await session.execute(
+            select(Job)
+            .where(Job.status == "running", Job.run_deadline < now)
+            .limit(_BATCH)
+            .with_for_update(skip_locked=True)
+        )
+        for job in overtime.scalars().all():
+            error = f"Stopped at its limit of {job.max_duration_seconds} s; billed for the time it ran"
+            if await lifecycle.fail(session, job, now=now, settings=settings, error=error, bill_run=True):
+                report.changed[job.job_id] = "failed"
+        stale = await session.execute(
+            select(Job)
+            .where(Job.status == "pending", Job.queue_deadline < now)
+            .limit(_BATCH)
+            .with_for_update(skip_locked=True)
+        )
+        for job in stale.scalars().all():
+            error = "No provider became available before the job's queue deadline; refunded"
+            if await lifecycle.fail(session, job, now=now, settings=settings, error=error, bill_run=False):
+                report.changed[job.job_id] = "failed"
+        report.moved = await _release_queues_of_absent_providers(session, now=now, settings=settings)
+        await session.commit()
+    for job_id, status in report.changed.items():
+        hub.publish(job_id, {"type": "status", "status": status})
+    if report.changed or report.moved:
+        hub.nudge()
+    return report
+
+
+async def _release_queues_of_absent_providers(
+    session: AsyncSession, *, now: datetime, settings: Settings
+) -> int:
+    """Auto-placed jobs waiting on a provider that went offline, paused or was suspended go back to the
+    shared queue; jobs a renter pinned to that provider keep waiting until their queue deadline."""
+    present = select(Provider.id).where(
+        Provider.approval_status == "approved",
+        Provider.paused.is_(False),
+        online_clause(now=now, threshold_seconds=settings.heartbeat_online_seconds),
+    )
+    moved = await session.execute(
+        update(Job)
+        .where(
+            Job.status == "pending",
+            Job.requested_provider_id.is_(None),
+            Job.provider_id.is_not(None),
+            Job.provider_id.not_in(present),
+        )
+        .values(provider_id=None)
+        .returning(Job.id)
+    )
+    return len(moved.all())
+
+
+async def run_forever(
+    db: Database, *, settings: Settings, clock: Callable[[], datetime], hub: EventHub
+) -> None:
+    """The server's background sweep loop; a failed sweep is logged and retried on the next tick."""
+    while True:
+        try:
+            await sweep_once(db, settings=settings, now=clock(), hub=hub)
+        except Exception:
+            log.exception("sweep failed; retrying")
+        await asyncio.sleep(settings.jobs.sweep_interval_seconds)

@@ -1,0 +1,69 @@
+"""How jobs look to their renter, provider and admins: the seed's job object and output body."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dcp.billing.settlement import settlement_of
+from dcp.jobs import repository
+from dcp.jobs.schemas import Billing, JobOutput, JobView
+from dcp.kit.clock import iso
+from dcp.models import Job, Settlement
+
+OUTPUT_TYPES = {
+    "llm_inference": "text",
+    "image_generation": "image",
+    "vllm_serve": "endpoint",
+    "custom_container": "container",
+}
+
+
+async def job_view(session: AsyncSession, job: Job) -> JobView:
+    settled = await settlement_of(session, job.job_id)
+    return JobView(
+        id=job.id,
+        job_id=job.job_id,
+        provider_id=job.provider_id,
+        renter_id=job.renter_id,
+        job_type=job.job_type,
+        model=job.model,
+        status=job.status,
+        submitted_at=iso(job.submitted_at),
+        started_at=iso(job.started_at),
+        completed_at=iso(job.finished_at),
+        duration_minutes=job.duration_minutes,
+        cost_halala=job.cost_halala,
+        actual_cost_halala=settled.cost_halala if settled else None,
+        refunded_halala=settled.refunded_halala if settled else None,
+        max_duration_seconds=job.max_duration_seconds,
+        timeout_at=iso(job.timeout_at),
+        gpu_requirements=job.gpu_requirements,
+        container_spec=job.container_spec,
+        workspace_volume_name=f"dcp-job-{job.job_id}",
+        priority=job.priority,
+        pricing_class=job.pricing_class,
+        queue_position=await repository.queue_position(session, job),
+        progress=job.progress,
+        attempts=job.attempts,
+        error=job.error,
+    )
+
+
+def output(job: Job, settled: Settlement | None) -> JobOutput:
+    result = dict(job.result or {})
+    actual = settled.cost_halala if settled else 0
+    return JobOutput(
+        job_id=job.job_id,
+        status=job.status,
+        type=OUTPUT_TYPES[job.job_type],
+        result=result,
+        response=result.get("response"),
+        tokens_generated=job.tokens_generated,
+        execution_time_ms=job.execution_time_ms,
+        billing=Billing(
+            quoted_halala=job.cost_halala,
+            actual_cost_halala=actual,
+            refunded_halala=settled.refunded_halala if settled else 0,
+        ),
+        actual_cost_halala=actual,
+    )
