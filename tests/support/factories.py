@@ -95,3 +95,36 @@ async def settled_work(
             now=now,
         )
         await session.commit()
+
+
+async def online_provider(client: httpx.AsyncClient, **fields: Any) -> Account:
+    gpu = {key: fields.pop(key) for key in ("gpu_vram_mib", "gpu_name") if key in fields}
+    provider = await register_provider(client, **fields)
+    answer = await heartbeat(client, provider, **gpu)
+    assert answer.status_code == 200, answer.text
+    return provider
+
+
+async def funded_renter(client: httpx.AsyncClient, admin: dict[str, str], amount: int = 10_000) -> Account:
+    renter = await register_renter(client)
+    await credit(client, admin, renter, amount)
+    return renter
+
+
+def llm_job(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "job_type": "llm_inference",
+        "duration_minutes": 3,
+        "params": {
+            "model": "gemma3-270m",
+            "prompt": "What is the capital of Saudi Arabia?",
+            "max_tokens": 32,
+        },
+    }
+    return {**body, **overrides}
+
+
+async def submit(
+    client: httpx.AsyncClient, renter: Account, body: dict[str, Any], **headers: str
+) -> httpx.Response:
+    return await client.post("/api/jobs/submit", headers={**renter.renter_headers, **headers}, json=body)

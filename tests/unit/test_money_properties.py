@@ -151,6 +151,10 @@ async def _scenario(url: str, ops: list[tuple]) -> None:
                         cached_models=[],
                         gpus=[],
                         prices={},
+                        signing_key=f"s{n}",
+                        slots=1,
+                        jobs_completed=0,
+                        jobs_lost=0,
                     )
                 )
             await session.commit()

@@ -20,6 +20,7 @@ from dcp.jobs.errors import AlreadyFinished, JobNotFound
 from dcp.jobs.events import EventHub
 from dcp.jobs.schemas import (
     CancelAnswer,
+    JobGone,
     JobList,
     JobOne,
     JobOutput,
@@ -110,10 +111,11 @@ async def get_job(job_id: str, principal: CurrentPrincipal, session: SessionDep)
 
 @router.get(
     "/{job_id}/output",
+    response_model=JobOutput,
     responses={
         **_ONE,
         202: {"model": JobPendingOutput, "description": "Still pending or running"},
-        410: {"description": "Failed or cancelled: the reason and what was refunded"},
+        410: {"model": JobGone, "description": "Failed or cancelled: the reason and what was refunded"},
     },
     summary="The job's result: 202 while it runs, 200 when done, 410 if it failed or was cancelled",
 )
@@ -123,13 +125,13 @@ async def output(job_id: str, principal: CurrentPrincipal, session: SessionDep) 
     if job.status == "completed" or (job.status == "running" and job.result):
         return views.output(job, settled)  # a running vllm_serve job answers with its endpoint
     if job.status in TERMINAL_STATUSES:
-        body = {
-            "error": job.error or f"Job {job.status}",
-            "status": job.status,
-            "job_id": job.job_id,
-            "billing": views.output(job, settled).billing.model_dump(),
-        }
-        return JSONResponse(body, status_code=410)
+        gone = JobGone(
+            error=job.error or f"Job {job.status}",
+            status=job.status,
+            job_id=job.job_id,
+            billing=views.output(job, settled).billing,
+        )
+        return JSONResponse(gone.model_dump(), status_code=410)
     pending = JobPendingOutput(
         job_id=job.job_id,
         status=job.status,
@@ -167,6 +169,7 @@ async def cancel(
 
 @router.get(
     "/{job_id}/events",
+    response_class=StreamingResponse,
     responses={**_ONE, 200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
     summary="Follow a job live: status changes, progress, and LLM tokens as they are generated",
 )

@@ -89,7 +89,11 @@ async def leased_job(
 ) -> Job:
     """The job, if this provider holds its live lease; 404 if it is not theirs, 409 if the lease is stale."""
     job = await repository.by_job_id(session, job_id)
-    if job is None or job.provider_id != provider.id:
+    if job is None:
+        raise JobNotFound()
+    if job.provider_id != provider.id:
+        if provider.id in job.excluded_providers:  # it held this job once and lost the lease
+            raise StaleLease()
         raise JobNotFound()
     current = job.lease_token or ""
     live = job.status in ACTIVE_STATUSES and job.lease_expires_at is not None and job.lease_expires_at >= now

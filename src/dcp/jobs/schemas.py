@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
+from dcp.kit.errors import ErrorBody
 from dcp.kit.fields import lenient_enum
 
 JobType = Annotated[
@@ -126,6 +127,14 @@ class JobOutput(BaseModel):
     execution_time_ms: int | None
     billing: Billing
     actual_cost_halala: int
+
+
+class JobGone(ErrorBody):
+    """A failed or cancelled job's output: why, and what was refunded."""
+
+    status: str
+    job_id: str
+    billing: Billing
 
 
 class JobPendingOutput(BaseModel):

@@ -1,0 +1,275 @@
+"""A job's whole life through HTTP with an in-test provider: claim, start, events, result, output, money.
+And each failure: a stale or foreign lease, a vanished provider, retries spent, timeouts, cancels."""
+
+from __future__ import annotations
+
+import pytest
+
+from dcp.jobs.sweeper import sweep_once
+from tests.support.factories import funded_renter, llm_job, online_provider, submit
+from tests.support.provider_client import TestProvider
+
+
+async def _sweep(client, clock):
+    app = client._transport.app
+    return await sweep_once(app.state.db, settings=app.state.settings, now=clock.now(), hub=app.state.hub)
+
+
+async def _job(client, renter, job_id):
+    return (await client.get(f"/api/jobs/{job_id}", headers=renter.renter_headers)).json()["job"]
+
+
+async def _money(client, renter, provider):
+    balance = (await client.get("/api/renters/balance", headers=renter.renter_headers)).json()
+    earnings = (await client.get("/api/providers/earnings", headers=provider.provider_headers)).json()
+    return balance["balance_halala"], balance["held_halala"], earnings["earnings_halala"]
+
+
+@pytest.fixture
+async def market(client, admin):
+    provider = await online_provider(client)
+    renter = await funded_renter(client, admin, amount=1000)
+    return renter, provider, TestProvider(client, provider)
+
+
+class TestHappyPath:
+    async def test_llm_job_from_submit_to_settled_output(self, client, clock, market):
+        renter, provider, daemon = market
+        job = (await submit(client, renter, llm_job())).json()["job"]
+        pending = await client.get(f"/api/jobs/{job['job_id']}/output", headers=renter.renter_headers)
+        assert pending.status_code == 202 and pending.json()["status"] == "pending"
+        leased = await daemon.claim()
+        assert leased.job_id == job["job_id"] and leased.spec["params"]["max_tokens"] == 32
+        assert (await _job(client, renter, job["job_id"]))["status"] == "assigned"
+        assert (await daemon.start(leased)).json()["status"] == "running"
+        clock.advance(seconds=10)
+        progress = await daemon.events(leased, progress=40, tokens=["Riy", "adh"], logs=["loaded model"])
+        assert progress.status_code == 200
+        clock.advance(seconds=20)
+        done = await daemon.result(
+            leased, result={"response": "Riyadh"}, tokens_generated=10_000, execution_time_ms=30_000
+        )
+        assert done.status_code == 200 and done.json()["status"] == "completed"
+        output = await client.get(f"/api/jobs/{job['job_id']}/output", headers=renter.renter_headers)
+        assert output.status_code == 200
+        body = output.json()
+        assert (
+            body["type"] == "text" and body["result"]["response"] == "Riyadh" and body["response"] == "Riyadh"
+        )
+        assert body["tokens_generated"] == 32  # capped at max_tokens: a provider cannot inflate usage
+        # 30 s at 15 halala/minute = 7.5 → 8 halala, billed per second and rounded up; the rest returns.
+        assert body["billing"] == {"quoted_halala": 45, "actual_cost_halala": 8, "refunded_halala": 37}
+        assert body["actual_cost_halala"] == 8
+        assert await _money(client, renter, provider) == (992, 0, 6)  # provider gets floor(75%)
+
+    async def test_provider_cannot_inflate_its_run_time(self, client, clock, market):
+        renter, _provider, daemon = market
+        job = (await submit(client, renter, llm_job())).json()["job"]
+        leased = await daemon.claim()
+        await daemon.start(leased)
+        clock.advance(seconds=12)
+        await daemon.result(leased, result={"response": "x"}, execution_time_ms=999_999_999)
+        output = (await client.get(f"/api/jobs/{job['job_id']}/output", headers=renter.renter_headers)).json()
+        assert output["billing"]["actual_cost_halala"] == 3  # 12 s measured by the server
+
+    async def test_reported_failure_is_refunded(self, client, clock, market):
+        renter, provider, daemon = market
+        job = (await submit(client, renter, llm_job())).json()["job"]
+        leased = await daemon.claim()
+        await daemon.start(leased)
+        clock.advance(seconds=5)
+        await daemon.result(leased, status="failed", error="CUDA out of memory")
+        gone = await client.get(f"/api/jobs/{job['job_id']}/output", headers=renter.renter_headers)
+        assert gone.status_code == 410
+        assert (
+            gone.json()["error"] == "CUDA out of memory" and gone.json()["billing"]["refunded_halala"] == 45
+        )
+        assert await _money(client, renter, provider) == (1000, 0, 0)
+
+    async def test_signed_spec_and_idle_poll(self, client, market):
+        renter, provider, daemon = market
+        assert await daemon.claim() is None  # nothing to do: 204
+        await submit(client, renter, llm_job())
+        leased = await daemon.claim()
+        assert leased.spec["protocol"] == "dcp-task/1" and leased.spec["provider_id"] == provider.id
+        assert await daemon.claim() is None  # one slot: the second job waits
+
+
+class TestLeases:
+    async def test_stale_and_foreign_leases_change_nothing(self, client, clock, market):
+        renter, provider, daemon = market
+        job = (await submit(client, renter, llm_job())).json()["job"]
+        leased = await daemon.claim()
+        intruder = TestProvider(client, await online_provider(client))
+        forged = type(leased)(leased.job_id, leased.lease_token, {})
+        assert (await intruder.result(forged, result={"response": "mine"})).status_code == 404
+        wrong = type(leased)(leased.job_id, "not-the-token", {})
+        assert (await daemon.result(wrong, result={"response": "x"})).status_code == 409
+        assert (await _job(client, renter, job["job_id"]))["status"] == "assigned"
+        assert await _money(client, renter, provider) == (955, 45, 0)
+
+    async def test_vanished_provider_job_moves_to_another(self, client, admin, clock, market):
+        renter, provider, daemon = market
+        job = (await submit(client, renter, llm_job())).json()["job"]
+        leased = await daemon.claim()
+        await daemon.start(leased)
+        other = TestProvider(client, await online_provider(client))
+        clock.advance(seconds=61)
+        await client.post("/api/providers/heartbeat", headers=other.headers, json={})
+        report = await _sweep(client, clock)
+        assert report.changed == {job["job_id"]: "pending"}
+        state = await _job(client, renter, job["job_id"])
+        assert state["status"] == "pending" and state["attempts"] == 1
+        assert (await daemon.result(leased, result={"response": "late"})).status_code == 409
+        second = await other.claim()
+        assert second.job_id == job["job_id"] and second.lease_token != leased.lease_token
+        await other.start(second)
+        clock.advance(seconds=6)
+        assert (await other.result(second, result={"response": "ok"})).status_code == 200
+        output = (await client.get(f"/api/jobs/{job['job_id']}/output", headers=renter.renter_headers)).json()
+        assert output["billing"]["actual_cost_halala"] == 2  # only the run that finished is paid
+        me = (await client.get("/api/providers/me", headers=provider.provider_headers)).json()
+        assert me["provider"]["earnings_halala"] == 0
+
+    async def test_retries_exhausted_refunds(self, client, clock, market):
+        renter, _provider, daemon = market
+        job = (await submit(client, renter, llm_job())).json()["job"]
+        for attempt in range(3):
+            await client.post("/api/providers/heartbeat", headers=daemon.headers, json={})
+            leased = await daemon.claim() if attempt == 0 else None
+            if leased is None:  # after a loss the job avoids the provider that lost it: use fresh ones
+                fresh = TestProvider(client, await online_provider(client))
+                leased = await fresh.claim()
+            assert leased.job_id == job["job_id"]
+            clock.advance(seconds=61)
+            await _sweep(client, clock)
+        state = await _job(client, renter, job["job_id"])
+        assert state["status"] == "failed" and "retry budget" in state["error"]
+        assert state["refunded_halala"] == 45
+        assert (await client.get("/api/renters/balance", headers=renter.renter_headers)).json()[
+            "balance_halala"
+        ] == 1000
+
+    async def test_running_past_max_duration_is_stopped_and_billed_for_the_limit(self, client, clock, market):
+        renter, _provider, daemon = market
+        job = (await submit(client, renter, llm_job(duration_minutes=2, max_duration_seconds=60))).json()[
+            "job"
+        ]
+        leased = await daemon.claim()
+        await daemon.start(leased)
+        for _ in range(3):  # the daemon keeps its lease alive, but the job overruns
+            clock.advance(seconds=30)
+            await daemon.events(leased, progress=50)
+        clock.advance(seconds=1)
+        await client.post("/api/providers/heartbeat", headers=daemon.headers, json={})
+        report = await _sweep(client, clock)
+        assert report.changed == {job["job_id"]: "failed"}
+        state = await _job(client, renter, job["job_id"])
+        assert state["actual_cost_halala"] == 15 and state["refunded_halala"] == 15  # 60 s of a 2-minute hold
+        assert (await daemon.result(leased, result={"response": "too late"})).status_code == 409
+
+    async def test_nobody_takes_it_before_the_queue_deadline(self, client, clock, market):
+        renter, provider, _ = market
+        job = (await submit(client, renter, llm_job(provider_id=provider.id))).json()["job"]
+        clock.advance(seconds=901)
+        await _sweep(client, clock)
+        state = await _job(client, renter, job["job_id"])
+        assert state["status"] == "failed" and state["refunded_halala"] == 45
+
+    async def test_paused_provider_loses_its_placed_jobs(self, client, clock, market):
+        renter, provider, daemon = market
+        job = (await submit(client, renter, llm_job())).json()["job"]
+        assert job["provider_id"] == provider.id
+        await client.post("/api/providers/pause", headers=daemon.headers)
+        other = TestProvider(client, await online_provider(client))
+        report = await _sweep(client, clock)
+        assert report.moved == 1
+        assert await daemon.claim() is None  # paused: gets nothing
+        assert (await other.claim()).job_id == job["job_id"]
+
+
+class TestCancel:
+    async def test_pending_and_assigned_are_refunded(self, client, market):
+        renter, provider, daemon = market
+        pending = (await submit(client, renter, llm_job(provider_id=provider.id))).json()["job"]
+        queued = (await submit(client, renter, llm_job(provider_id=provider.id))).json()["job"]
+        leased = await daemon.claim()
+        assert leased.job_id == pending["job_id"]
+        for job in (queued, pending):
+            answer = await client.post(f"/api/jobs/{job['job_id']}/cancel", headers=renter.renter_headers)
+            assert answer.status_code == 200 and answer.json()["job"]["status"] == "cancelled"
+            assert answer.json()["job"]["refunded_halala"] == 45
+        assert await _money(client, renter, provider) == (1000, 0, 0)
+        assert (await daemon.result(leased, result={"response": "x"})).status_code == 409
+
+    async def test_running_is_billed_for_the_time_it_ran(self, client, clock, market):
+        renter, provider, daemon = market
+        job = (await submit(client, renter, llm_job())).json()["job"]
+        leased = await daemon.claim()
+        await daemon.start(leased)
+        clock.advance(seconds=40)
+        answer = await client.post(f"/api/dc1/jobs/{job['job_id']}/cancel", headers=renter.renter_headers)
+        assert answer.json()["job"]["actual_cost_halala"] == 10
+        assert await _money(client, renter, provider) == (990, 0, 7)
+        again = await client.post(f"/api/jobs/{job['job_id']}/cancel", headers=renter.renter_headers)
+        assert again.status_code == 409
+        gone = await client.get(f"/api/jobs/{job['job_id']}/output", headers=renter.renter_headers)
+        assert gone.status_code == 410 and gone.json()["status"] == "cancelled"
+
+    async def test_completed_cannot_be_cancelled(self, client, market):
+        renter, _, daemon = market
+        job = (await submit(client, renter, llm_job())).json()["job"]
+        leased = await daemon.claim()
+        await daemon.result(leased, result={"response": "x"})
+        answer = await client.post(f"/api/jobs/{job['job_id']}/cancel", headers=renter.renter_headers)
+        assert answer.status_code == 409
+
+
+class TestVisibility:
+    async def test_only_owner_runner_and_admin_see_a_job(self, client, admin, market):
+        renter, provider, _daemon = market
+        job = (await submit(client, renter, llm_job())).json()["job"]
+        stranger = await funded_renter(client, admin)
+        other_provider = await online_provider(client)
+        url = f"/api/jobs/{job['job_id']}"
+        assert (await client.get(url, headers=renter.renter_headers)).status_code == 200
+        assert (await client.get(url, headers=provider.provider_headers)).status_code == 200
+        assert (await client.get(url, headers=admin)).status_code == 200
+        assert (await client.get(url, headers=stranger.renter_headers)).status_code == 404
+        assert (await client.get(url, headers=other_provider.provider_headers)).status_code == 404
+        assert (await client.post(f"{url}/cancel", headers=stranger.renter_headers)).status_code == 404
+        assert (await client.get("/api/jobs/job-nope", headers=renter.renter_headers)).status_code == 404
+        assert (await client.get(url)).status_code == 401
+
+    async def test_history_pages_and_filters(self, client, market):
+        renter, provider, daemon = market
+        for _ in range(3):
+            await submit(client, renter, llm_job(provider_id=provider.id))
+        await submit(
+            client,
+            renter,
+            {
+                "job_type": "image_gen",
+                "duration_minutes": 1,
+                "provider_id": provider.id,
+                "params": {"prompt": "a falcon", "steps": 4},
+            },
+        )
+        leased = await daemon.claim()
+        await daemon.result(leased, result={"response": "x"})
+        everything = (await client.get("/api/jobs/history", headers=renter.renter_headers)).json()
+        assert everything["total"] == 4
+        images = await client.get(
+            "/api/jobs/history", headers=renter.renter_headers, params={"job_type": "image_generation"}
+        )
+        assert images.json()["total"] == 1
+        done = await client.get(
+            "/api/jobs/history", headers=renter.renter_headers, params={"status": "completed"}
+        )
+        assert done.json()["total"] == 1
+        page = await client.get(
+            "/api/jobs/history", headers=renter.renter_headers, params={"limit": 2, "offset": 2}
+        )
+        assert len(page.json()["jobs"]) == 2
+        mine = (await client.get("/api/providers/jobs", headers=provider.provider_headers)).json()
+        assert mine["total"] == 4

@@ -1,0 +1,284 @@
+"""Submitting jobs: the seed's body and job object, validation, the hold, idempotency and placement."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.factories import (
+    funded_renter,
+    heartbeat,
+    llm_job,
+    online_provider,
+    register_renter,
+    submit,
+)
+
+SEED_FIELDS = {
+    "id",
+    "job_id",
+    "provider_id",
+    "renter_id",
+    "job_type",
+    "model",
+    "status",
+    "submitted_at",
+    "duration_minutes",
+    "cost_halala",
+    "max_duration_seconds",
+    "timeout_at",
+    "gpu_requirements",
+    "container_spec",
+    "workspace_volume_name",
+    "checkpoint_enabled",
+    "task_spec_signed",
+    "priority",
+    "pricing_class",
+    "prewarm_requested",
+    "queue_position",
+}
+
+
+async def _balance(client, renter):
+    return (await client.get("/api/renters/balance", headers=renter.renter_headers)).json()
+
+
+class TestSeedContract:
+    @pytest.mark.parametrize("base", ["/api", "/api/dc1"])
+    async def test_seed_example_returns_the_full_job(self, client, admin, base):
+        provider = await online_provider(client)
+        renter = await funded_renter(client, admin)
+        answer = await client.post(
+            f"{base}/jobs/submit",
+            headers={"x-renter-key": renter.key},
+            json={
+                "provider_id": provider.id,
+                "job_type": "llm_inference",
+                "duration_minutes": 3,
+                "max_duration_seconds": 180,
+                "container_spec": {"image_type": "vllm-serve"},
+                "params": {
+                    "model": "TinyLlama/TinyLlama-1.1B-Chat-v1.0",
+                    "prompt": "Summarize DCP in three bullets",
+                },
+            },
+        )
+        assert answer.status_code == 201, answer.text
+        body = answer.json()
+        assert body["success"] is True
+        job = body["job"]
+        assert set(job) >= SEED_FIELDS
+        assert job["job_id"].startswith("job-") and job["status"] == "pending"
+        assert job["provider_id"] == provider.id and job["renter_id"] == renter.id
+        assert job["cost_halala"] == 45  # 15 halala/minute x 3 minutes, standard class
+        assert job["container_spec"] == {"image_type": "vllm-serve", "pricing_class": "standard"}
+        assert job["workspace_volume_name"] == f"dcp-job-{job['job_id']}"
+        assert job["task_spec_signed"] is True and job["queue_position"] == 1
+        assert (await _balance(client, renter))["held_halala"] == 45
+
+    async def test_oldest_seed_body_with_key_and_prompt_at_the_top(self, client, admin):
+        provider = await online_provider(client)
+        renter = await funded_renter(client, admin)
+        answer = await client.post(
+            "/api/jobs/submit",
+            json={
+                "renter_key": renter.key,
+                "provider_id": provider.id,
+                "job_type": "llm",
+                "duration_minutes": 1,
+                "prompt": "Hello",
+                "model": "gemma3-270m",
+            },
+        )
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["job"]["job_type"] == "llm_inference"
+
+    @pytest.mark.parametrize(
+        ("spelling", "expected", "params"),
+        [
+            ("llm-inference", "llm_inference", {"prompt": "hi"}),
+            ("image_gen", "image_generation", {"prompt": "a camel"}),
+            ("vllm-serve", "vllm_serve", {"model": "gemma3-270m"}),
+            ("custom-container", "custom_container", {"script": "print(1)"}),
+        ],
+    )
+    async def test_seed_spellings_of_job_types(self, client, admin, spelling, expected, params):
+        await online_provider(client)
+        renter = await funded_renter(client, admin)
+        answer = await submit(client, renter, {"job_type": spelling, "duration_minutes": 1, "params": params})
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["job"]["job_type"] == expected
+
+    async def test_pricing_classes(self, client, admin):
+        await online_provider(client)
+        renter = await funded_renter(client, admin)
+        priority = await submit(client, renter, llm_job(pricing_class="priority", duration_minutes=10))
+        economy = await submit(
+            client, renter, llm_job(container_spec={"pricing_class": "economy"}, duration_minutes=10)
+        )
+        assert priority.json()["job"]["cost_halala"] == 180 and economy.json()["job"]["cost_halala"] == 135
+
+
+class TestValidation:
+    async def test_missing_fields_named_like_the_seed(self, client, admin):
+        renter = await funded_renter(client, admin)
+        answer = await submit(client, renter, {})
+        assert answer.status_code == 400
+        assert answer.json() == {"error": "Missing required fields: job_type, duration_minutes"}
+
+    @pytest.mark.parametrize(
+        ("job_type", "params", "fragment"),
+        [
+            ("llm_inference", {}, "params.prompt"),
+            ("llm_inference", {"prompt": "x", "max_tokens": 5000}, "params.max_tokens"),
+            ("llm_inference", {"prompt": "x", "temperature": 3}, "params.temperature"),
+            ("llm_inference", {"prompt": "x", "sampler": "fast"}, "params.sampler"),
+            ("image_generation", {"prompt": "x", "steps": 151}, "params.steps"),
+            ("image_generation", {"prompt": "x", "steps": 0}, "params.steps"),
+            ("image_generation", {"prompt": "x", "width": 513}, "params.width"),
+            ("image_generation", {"prompt": "x", "height": 4096}, "params.height"),
+            ("vllm_serve", {}, "params.model"),
+            ("vllm_serve", {"model": "m", "dtype": "int3"}, "params.dtype"),
+            ("custom_container", {"script": "x" * (256 * 1024 + 1)}, "params.script"),
+            (
+                "custom_container",
+                {"script": "print(1)", "image_override": "Bad Image!"},
+                "params.image_override",
+            ),
+        ],
+    )
+    async def test_params_are_checked_per_type_and_nothing_is_held(
+        self, client, admin, job_type, params, fragment
+    ):
+        await online_provider(client)
+        renter = await funded_renter(client, admin)
+        answer = await submit(client, renter, {"job_type": job_type, "duration_minutes": 1, "params": params})
+        assert answer.status_code == 400, answer.text
+        assert fragment in answer.json()["error"]
+        assert (await _balance(client, renter))["held_halala"] == 0
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            llm_job(job_type="quantum"),
+            llm_job(duration_minutes=0),
+            llm_job(duration_minutes=1.5),
+            llm_job(duration_minutes="3"),
+            llm_job(max_duration_seconds=5),
+            llm_job(priority=11),
+            llm_job(pricing_class="vip"),
+            llm_job(provider_id="42"),
+            llm_job(gpu_requirements={"min_vram_gb": -1}),
+            llm_job(params="prompt"),
+        ],
+    )
+    async def test_bad_fields(self, client, admin, body):
+        await online_provider(client)
+        renter = await funded_renter(client, admin)
+        answer = await submit(client, renter, body)
+        assert answer.status_code == 400, answer.text
+        assert (await client.get("/api/jobs/history", headers=renter.renter_headers)).json()["total"] == 0
+
+    async def test_insufficient_balance_changes_nothing(self, client, admin):
+        await online_provider(client)
+        renter = await funded_renter(client, admin, amount=40)
+        answer = await submit(client, renter, llm_job())
+        assert answer.status_code == 402
+        body = answer.json()
+        assert body["error"].startswith("Insufficient balance")
+        assert body["required_halala"] == 45 and body["available_halala"] == 40
+        assert (await _balance(client, renter))["balance_halala"] == 40
+        assert (await client.get("/api/jobs/history", headers=renter.renter_headers)).json()["total"] == 0
+
+    async def test_provider_key_cannot_submit(self, client):
+        provider = await online_provider(client)
+        answer = await client.post("/api/jobs/submit", headers=provider.provider_headers, json=llm_job())
+        assert answer.status_code == 403
+
+
+class TestIdempotency:
+    async def test_retried_submit_returns_the_same_job(self, client, admin):
+        await online_provider(client)
+        renter = await funded_renter(client, admin)
+        first = await submit(client, renter, llm_job(), **{"Idempotency-Key": "batch-1-item-7"})
+        again = await submit(client, renter, llm_job(), **{"Idempotency-Key": "batch-1-item-7"})
+        assert first.status_code == again.status_code == 201
+        assert first.json()["job"]["job_id"] == again.json()["job"]["job_id"]
+        assert (await _balance(client, renter))["held_halala"] == 45
+        other = await submit(
+            client, renter, llm_job(duration_minutes=4), **{"Idempotency-Key": "batch-1-item-7"}
+        )
+        assert other.status_code == 409
+
+
+class TestPlacement:
+    async def test_requested_provider_must_be_able_to_take_it(self, client, admin):
+        renter = await funded_renter(client, admin)
+        stale = await online_provider(client)
+        small = await online_provider(client, gpu_vram_mib=8192)
+        paused = await online_provider(client)
+        await client.post("/api/providers/pause", headers=paused.provider_headers)
+        suspended = await online_provider(client)
+        await client.post(f"/api/admin/providers/{suspended.id}/suspend", headers=admin)
+        cases = [
+            (9999, {}, "no provider has this id"),
+            (paused.id, {}, "paused"),
+            (suspended.id, {}, "suspended"),
+            (small.id, {"gpu_requirements": {"min_vram_gb": 16}}, "GiB"),
+            (small.id, {"gpu_requirements": {"gpu_model": "H100"}}, "GPU"),
+        ]
+        for provider_id, extra, fragment in cases:
+            answer = await submit(client, renter, llm_job(provider_id=provider_id, **extra))
+            assert answer.status_code == 409, (provider_id, answer.text)
+            assert fragment in answer.json()["error"]
+        assert stale  # keeps the provider list realistic
+        assert (await _balance(client, renter))["held_halala"] == 0
+
+    async def test_offline_requested_provider(self, client, admin, clock):
+        renter = await funded_renter(client, admin)
+        provider = await online_provider(client)
+        clock.advance(seconds=120)
+        answer = await submit(client, renter, llm_job(provider_id=provider.id))
+        assert answer.status_code == 409 and "offline" in answer.json()["error"]
+
+    async def test_auto_placement_prefers_capable_idle_cached(self, client, admin):
+        renter = await funded_renter(client, admin)
+        await online_provider(client, gpu_vram_mib=8192)
+        big = await online_provider(client, gpu_vram_mib=24564)
+        cached = await online_provider(client, gpu_vram_mib=24564)
+        await heartbeat(client, cached, gpu_vram_mib=24564)
+        await client.post(
+            "/api/providers/heartbeat",
+            headers=cached.provider_headers,
+            json={
+                "gpu_status": {"gpu_name": "NVIDIA RTX 4090", "gpu_vram_mib": 24564},
+                "cached_models": ["gemma3-270m"],
+            },
+        )
+        answer = await submit(client, renter, llm_job(gpu_requirements={"min_vram_gb": 16}))
+        assert answer.json()["job"]["provider_id"] == cached.id
+        assert big
+
+    async def test_no_capable_provider_online(self, client, admin):
+        renter = await funded_renter(client, admin)
+        await online_provider(client, gpu_vram_mib=8192)
+        answer = await submit(client, renter, llm_job(gpu_requirements={"min_vram_gb": 80}))
+        assert answer.status_code == 409
+        assert "No online provider" in answer.json()["error"]
+
+    async def test_queue_positions_on_a_busy_provider(self, client, admin):
+        renter = await funded_renter(client, admin)
+        provider = await online_provider(client)
+        jobs = [
+            (await submit(client, renter, llm_job(provider_id=provider.id))).json()["job"] for _ in range(3)
+        ]
+        assert [j["queue_position"] for j in jobs] == [1, 2, 3]
+        urgent = (await submit(client, renter, llm_job(provider_id=provider.id, priority=9))).json()["job"]
+        assert urgent["queue_position"] == 1
+        again = (await client.get(f"/api/jobs/{jobs[2]['job_id']}", headers=renter.renter_headers)).json()
+        assert again["job"]["queue_position"] == 4
+
+    async def test_renter_without_money_or_key(self, client):
+        renter = await register_renter(client)
+        assert (await client.post("/api/jobs/submit", json=llm_job())).status_code == 401
+        await online_provider(client)
+        assert (await submit(client, renter, llm_job())).status_code == 402
