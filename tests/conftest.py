@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import text
 
 from dcp.app import create_app
@@ -17,7 +21,7 @@ from dcp.db.base import Base
 from dcp.db.engine import Database, open_database
 from dcp.db.migrate import upgrade
 from dcp.kit.clock import ManualClock
-from tests.support.postgres import running_postgres
+from tests.support.postgres import free_port, running_postgres
 
 ADMIN_TOKEN = "dc1-admin-" + "t" * 40
 SECRET = "s" * 48
@@ -83,3 +87,35 @@ async def _empty_tables(database: Database) -> None:
             for table in tables:
                 await session.execute(table.delete())
         await session.commit()
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: FastAPI
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://")
+
+
+@pytest.fixture
+async def live(settings: Settings, database: Database, clock: ManualClock) -> AsyncIterator[LiveServer]:
+    """The app served by a real uvicorn on a loopback port (WebSocket link, SSE streams, the sweeper)."""
+    await _empty_tables(database)
+    app = create_app(settings, db=database, clock=clock)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    yield LiveServer(f"http://127.0.0.1:{port}", app)
+    server.should_exit = True
+    await task
+    async with database.reader() as session:
+        problems = await all_problems(session)
+    assert problems == [], f"ledger invariants broken: {problems}"

@@ -13,6 +13,7 @@ from dcp.admin.api import router as admin_router
 from dcp.config import Settings
 from dcp.db.engine import Database, open_database
 from dcp.jobs import api as jobs
+from dcp.jobs import link
 from dcp.jobs import provider_api as provider_jobs
 from dcp.jobs.events import EventHub
 from dcp.jobs.sweeper import run_forever
@@ -40,6 +41,7 @@ def api_router() -> APIRouter:
         payments.webhook_router,
         provider_jobs.router,
         jobs.router,
+        link.router,
     ):
         router.include_router(domain)
     return router

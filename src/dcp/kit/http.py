@@ -48,7 +48,7 @@ class RequestContext:
             if body is None:
                 await self._reject(scope, receive, send, 413, self._too_large(), request_id)
                 return
-            receive = _replay(body)
+            receive = _replay(body, receive)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -83,17 +83,19 @@ class RequestContext:
         return f"Request body too large (limit {self.max_body_bytes} bytes)"
 
 
-def _replay(body: bytes) -> Receive:
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """Hand the buffered body over once, then pass through (a later receive waits for the disconnect,
+    which streaming responses listen for)."""
     sent = False
 
-    async def receive() -> Message:
+    async def replayed() -> Message:
         nonlocal sent
         if sent:
-            return {"type": "http.disconnect"}
+            return await receive()
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 
-    return receive
+    return replayed
 
 
 def install_error_handlers(app: FastAPI) -> None:

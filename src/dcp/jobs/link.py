@@ -1,0 +1,203 @@
+"""The provider link: one outbound WebSocket per daemon; jobs are pushed over it the moment they are placed.
+
+Protocol ``dcp-link/1``, JSON text frames. The daemon connects to ``/api/providers/link`` with its key
+(header ``x-provider-key``) and the protocol it speaks (header ``x-dcp-protocol`` or ``?protocol=``). The
+server says ``hello``; then it sends ``job`` (a signed task spec, already leased to this provider) and
+``stop`` (a job it holds was cancelled or reassigned); the daemon may send ``heartbeat`` (the HTTP
+heartbeat's body) and ``ready`` (it has a free slot). Results and progress go over HTTP with the lease
+token, where retries are simple.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from dcp.config import Settings
+from dcp.db.engine import Database
+from dcp.jobs import dispatch
+from dcp.jobs.events import EventHub
+from dcp.kit import keys
+from dcp.kit.clock import Clock
+from dcp.models import Job, Provider
+from dcp.providers import service as providers
+from dcp.providers.schemas import Heartbeat
+
+PROTOCOL = "dcp-link/1"
+_RECHECK_SECONDS = 5.0
+_MAX_BAD_MESSAGES = 5
+_MAX_MESSAGE_BYTES = 256 * 1024
+
+router = APIRouter()
+log = logging.getLogger("dcp.link")
+
+
+@router.websocket("/providers/link")
+async def provider_link(websocket: WebSocket) -> None:
+    app = websocket.app
+    settings: Settings = app.state.settings
+    db: Database = app.state.db
+    provider = await _authenticate(websocket, db, settings)
+    if provider is None:
+        return
+    protocol = websocket.headers.get("x-dcp-protocol") or websocket.query_params.get("protocol") or PROTOCOL
+    if protocol != PROTOCOL:
+        await websocket.close(
+            code=4400, reason=f"unsupported protocol {protocol[:40]}; this server speaks {PROTOCOL}"
+        )
+        return
+    await websocket.accept()
+    link = _Link(websocket, provider, db=db, settings=settings, clock=app.state.clock, hub=app.state.hub)
+    await link.run()
+
+
+async def _authenticate(websocket: WebSocket, db: Database, settings: Settings) -> Provider | None:
+    key = websocket.headers.get("x-provider-key") or websocket.query_params.get("key") or ""
+    if keys.key_role(key) is not keys.Role.provider:
+        await websocket.close(code=4401, reason="a provider key is required")
+        return None
+    digest = keys.digest(key, secret=settings.secret_bytes)
+    async with db.reader() as session:
+        provider = (
+            await session.execute(select(Provider).where(Provider.key_digest == digest))
+        ).scalar_one_or_none()
+    if provider is None:
+        await websocket.close(code=4401, reason="invalid or revoked key")
+        return None
+    return provider
+
+
+class _Link:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        provider: Provider,
+        *,
+        db: Database,
+        settings: Settings,
+        clock: Clock,
+        hub: EventHub,
+    ) -> None:
+        self.websocket, self.provider_id = websocket, provider.id
+        self.db, self.settings, self.clock, self.hub = db, settings, clock, hub
+        self.sent: set[str] = set()  # jobs pushed over this link and not yet known to have ended
+        self.bad_messages = 0
+
+    async def run(self) -> None:
+        await self._send(
+            {
+                "type": "hello",
+                "protocol": PROTOCOL,
+                "provider_id": self.provider_id,
+                "lease_seconds": self.settings.jobs.lease_seconds,
+            }
+        )
+        async with self.hub.wakeup(self.provider_id) as woken:
+            pusher = asyncio.create_task(self._push_loop(woken))
+            try:
+                await self._receive_loop(woken)
+            except WebSocketDisconnect:
+                pass
+            finally:
+                pusher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pusher
+
+    async def _push_loop(self, woken: asyncio.Event) -> None:
+        while True:
+            woken.clear()
+            await self._push_jobs()
+            await self._stop_lost_jobs()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), timeout=_RECHECK_SECONDS)
+
+    async def _push_jobs(self) -> None:
+        while True:
+            async with self.db.writer() as session:
+                provider = await session.get(Provider, self.provider_id)
+                if provider is None:
+                    return
+                job = await dispatch.claim_next(
+                    session, provider=provider, now=self.clock.now(), settings=self.settings
+                )
+                task = dispatch.signed_task(job, provider) if job else None
+                await session.commit()
+            if job is None or task is None:
+                return
+            self.sent.add(job.job_id)
+            await self._send({"type": "job", "task": task})
+
+    async def _stop_lost_jobs(self) -> None:
+        if not self.sent:
+            return
+        async with self.db.reader() as session:
+            rows = await session.execute(
+                select(Job.job_id, Job.status, Job.provider_id).where(Job.job_id.in_(self.sent))
+            )
+            for job_id, status, provider_id in rows:
+                if status in ("assigned", "running") and provider_id == self.provider_id:
+                    continue
+                self.sent.discard(job_id)
+                if status != "completed":
+                    await self._send({"type": "stop", "job_id": job_id, "status": status})
+
+    async def _receive_loop(self, woken: asyncio.Event) -> None:
+        while True:
+            text = await self.websocket.receive_text()
+            message = self._parse(text)
+            if message is None:
+                if self.bad_messages >= _MAX_BAD_MESSAGES:
+                    await self.websocket.close(code=1008, reason="too many malformed messages")
+                    return
+                continue
+            kind = message.get("type")
+            if kind == "heartbeat":
+                await self._heartbeat(message)
+            elif kind == "ready":
+                woken.set()
+            else:
+                await self._reject(f"unknown message type {str(kind)[:40]!r}")
+
+    def _parse(self, text: str) -> dict[str, Any] | None:
+        if len(text) > _MAX_MESSAGE_BYTES:
+            self.bad_messages += 1
+            return None
+        try:
+            message = json.loads(text)
+        except ValueError:
+            self.bad_messages += 1
+            return None
+        if not isinstance(message, dict):
+            self.bad_messages += 1
+            return None
+        return message
+
+    async def _heartbeat(self, message: dict[str, Any]) -> None:
+        try:
+            beat = Heartbeat.model_validate(message.get("body") or {})
+        except ValidationError:
+            await self._reject("invalid heartbeat")
+            return
+        async with self.db.writer() as session:
+            provider = await session.get(Provider, self.provider_id)
+            if provider is None:
+                return
+            answer = await providers.record_heartbeat(
+                session, provider=provider, beat=beat, settings=self.settings, now=self.clock.now()
+            )
+            await session.commit()
+        await self._send({"type": "heartbeat_ack", "body": answer.model_dump()})
+
+    async def _reject(self, reason: str) -> None:
+        self.bad_messages += 1
+        await self._send({"type": "error", "error": reason})
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        await self.websocket.send_text(json.dumps(message, ensure_ascii=False))

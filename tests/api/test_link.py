@@ -1,0 +1,138 @@
+"""The WebSocket link and the event stream on a real server: jobs are pushed, followers see them live."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+import websockets
+
+from dcp.kit.signing import signing_key_for, verify
+from tests.support.factories import funded_renter, llm_job, online_provider, submit
+
+
+async def _connect(live, provider, **extra):
+    headers = {"x-provider-key": provider.key, **extra}
+    return await websockets.connect(f"{live.ws_url}/api/providers/link", additional_headers=headers)
+
+
+async def _next(ws, kind, timeout=5.0):
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), timeout=timeout))
+        if message["type"] == kind:
+            return message
+
+
+@pytest.fixture
+async def http(live):
+    async with httpx.AsyncClient(base_url=live.url, timeout=10) as client:
+        yield client
+
+
+async def test_job_is_pushed_to_the_connected_provider_at_once(live, http, admin):
+    provider = await online_provider(http)
+    renter = await funded_renter(http, admin)
+    async with await _connect(live, provider) as ws:
+        hello = await _next(ws, "hello")
+        assert hello["protocol"] == "dcp-link/1" and hello["provider_id"] == provider.id
+        job = (await submit(http, renter, llm_job())).json()["job"]
+        pushed = await _next(ws, "job", timeout=2)
+        task = pushed["task"]
+        assert task["spec"]["job_id"] == job["job_id"]
+        assert verify(task["spec"], task["signature"], signing_key_for(provider.key))
+        cancelled = await http.post(f"/api/jobs/{job['job_id']}/cancel", headers=renter.renter_headers)
+        assert cancelled.status_code == 200
+        stop = await _next(ws, "stop")
+        assert stop == {"type": "stop", "job_id": job["job_id"], "status": "cancelled"}
+
+
+async def test_heartbeats_over_the_link(live, http):
+    provider = await online_provider(http)
+    async with await _connect(live, provider) as ws:
+        await _next(ws, "hello")
+        await ws.send(json.dumps({"type": "heartbeat", "body": {"gpu_status": {"gpu_util_pct": 77}}}))
+        ack = await _next(ws, "heartbeat_ack")
+        assert ack["body"]["message"] == "Heartbeat received"
+    me = (await http.get("/api/providers/me", headers=provider.provider_headers)).json()["provider"]
+    assert me["is_online"] is True
+
+
+async def test_refuses_bad_keys_and_protocols_and_cuts_abusive_links(live, http, admin):
+    renter = await funded_renter(http, admin)
+    with pytest.raises(websockets.InvalidStatus):
+        await websockets.connect(
+            f"{live.ws_url}/api/providers/link", additional_headers={"x-provider-key": renter.key}
+        )
+    provider = await online_provider(http)
+    with pytest.raises(websockets.InvalidStatus):
+        await _connect(live, provider, **{"x-dcp-protocol": "dcp-link/99"})
+    async with await _connect(live, provider) as ws:
+        await _next(ws, "hello")
+        for _ in range(6):
+            await ws.send("{not json")
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), timeout=5)
+        assert closed.value.rcvd.code == 1008
+
+
+async def test_sse_follows_status_progress_and_tokens(live, http, admin, clock):
+    provider = await online_provider(http)
+    renter = await funded_renter(http, admin)
+    job = (await submit(http, renter, llm_job())).json()["job"]
+    seen: list[tuple[str, dict]] = []
+
+    async def follow() -> None:
+        async with http.stream(
+            "GET", f"/api/jobs/{job['job_id']}/events", headers=renter.renter_headers
+        ) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            kind = None
+            async for line in stream.aiter_lines():
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: "):
+                    seen.append((kind, json.loads(line[6:])))
+                    if kind == "done":
+                        return
+
+    follower = asyncio.create_task(follow())
+    while not seen:
+        await asyncio.sleep(0.01)
+    assert seen[0][0] == "status" and seen[0][1]["status"] == "pending"
+    claimed = (
+        await http.get("/api/providers/jobs/next", headers=provider.provider_headers, params={"wait": 0})
+    ).json()
+    lease = {"lease_token": claimed["spec"]["lease_token"]}
+    url = f"/api/providers/jobs/{job['job_id']}"
+    await http.post(f"{url}/start", headers=provider.provider_headers, json=lease)
+    await http.post(
+        f"{url}/events",
+        headers=provider.provider_headers,
+        json={**lease, "progress": 50, "tokens": ["Ri", "yadh"]},
+    )
+    clock.advance(seconds=3)
+    await http.post(
+        f"{url}/result",
+        headers=provider.provider_headers,
+        json={**lease, "status": "completed", "result": {"response": "Riyadh"}},
+    )
+    await asyncio.wait_for(follower, timeout=5)
+    kinds = [kind for kind, _ in seen]
+    assert kinds[-1] == "done"
+    assert ("tokens", {"type": "tokens", "text": "Riyadh"}) in seen
+    assert ("progress", {"type": "progress", "progress": 50}) in seen
+    assert [data["status"] for kind, data in seen if kind == "status"][-1] == "completed"
+
+
+async def test_long_poll_wakes_when_a_job_arrives(live, http, admin):
+    provider = await online_provider(http)
+    renter = await funded_renter(http, admin)
+    waiting = asyncio.create_task(
+        http.get("/api/providers/jobs/next", headers=provider.provider_headers, params={"wait": 10})
+    )
+    await asyncio.sleep(0.2)
+    job = (await submit(http, renter, llm_job())).json()["job"]
+    answer = await asyncio.wait_for(waiting, timeout=5)
+    assert answer.status_code == 200 and answer.json()["spec"]["job_id"] == job["job_id"]
