@@ -18,11 +18,12 @@ async def _connect(live, provider, **extra):
     return await websockets.connect(f"{live.ws_url}/api/providers/link", additional_headers=headers)
 
 
-async def _next(ws, kind, timeout=5.0):
-    while True:
-        message = json.loads(await asyncio.wait_for(ws.recv(), timeout=timeout))
-        if message["type"] == kind:
-            return message
+async def _next(ws, kind, within=5.0):
+    async with asyncio.timeout(within):
+        while True:
+            message = json.loads(await ws.recv())
+            if message["type"] == kind:
+                return message
 
 
 @pytest.fixture
@@ -38,7 +39,7 @@ async def test_job_is_pushed_to_the_connected_provider_at_once(live, http, admin
         hello = await _next(ws, "hello")
         assert hello["protocol"] == "dcp-link/1" and hello["provider_id"] == provider.id
         job = (await submit(http, renter, llm_job())).json()["job"]
-        pushed = await _next(ws, "job", timeout=2)
+        pushed = await _next(ws, "job", within=2)
         task = pushed["task"]
         assert task["spec"]["job_id"] == job["job_id"]
         assert verify(task["spec"], task["signature"], signing_key_for(provider.key))
@@ -82,6 +83,7 @@ async def test_sse_follows_status_progress_and_tokens(live, http, admin, clock):
     renter = await funded_renter(http, admin)
     job = (await submit(http, renter, llm_job())).json()["job"]
     seen: list[tuple[str, dict]] = []
+    first_event = asyncio.Event()
 
     async def follow() -> None:
         async with http.stream(
@@ -94,12 +96,12 @@ async def test_sse_follows_status_progress_and_tokens(live, http, admin, clock):
                     kind = line[7:]
                 elif line.startswith("data: "):
                     seen.append((kind, json.loads(line[6:])))
+                    first_event.set()
                     if kind == "done":
                         return
 
     follower = asyncio.create_task(follow())
-    while not seen:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(first_event.wait(), timeout=5)
     assert seen[0][0] == "status" and seen[0][1]["status"] == "pending"
     claimed = (
         await http.get("/api/providers/jobs/next", headers=provider.provider_headers, params={"wait": 0})

@@ -27,6 +27,7 @@ from dcp.billing.ledger import Account
 from dcp.config import PricingSettings
 from dcp.db.session import SessionDep
 from dcp.deps import NowDep, SettingsDep
+from dcp.jobs import repository as job_repository
 from dcp.kit.clock import iso
 from dcp.kit.errors import BadRequest, NotFound, error_responses
 from dcp.kit.fields import IdPath
@@ -123,7 +124,8 @@ async def list_renters(
     ids = [r.id for r in found]
     available = await ledger.balances(session, Account.renter_available, ids)
     held = await ledger.balances(session, Account.renter_held, ids)
-    views = [_renter_view(r, available=available[r.id], held=held[r.id]) for r in found]
+    jobs = await job_repository.counts_by_renter(session, ids)
+    views = [_renter_view(r, available=available[r.id], held=held[r.id], jobs=jobs[r.id]) for r in found]
     return RenterList(renters=views, total=total, limit=page.limit, offset=page.offset)
 
 
@@ -205,10 +207,11 @@ async def _renter(session: SessionDep, renter_id: int) -> Renter:
 async def _renter_one(session: SessionDep, renter: Renter) -> AdminRenterView:
     available = await ledger.balance(session, Account.renter_available, renter.id)
     held = await ledger.balance(session, Account.renter_held, renter.id)
-    return _renter_view(renter, available=available, held=held)
+    jobs = await job_repository.counts_by_renter(session, [renter.id])
+    return _renter_view(renter, available=available, held=held, jobs=jobs[renter.id])
 
 
-def _renter_view(renter: Renter, *, available: int, held: int) -> AdminRenterView:
+def _renter_view(renter: Renter, *, available: int, held: int, jobs: int) -> AdminRenterView:
     return AdminRenterView(
         id=renter.id,
         name=renter.name,
@@ -220,6 +223,7 @@ def _renter_view(renter: Renter, *, available: int, held: int) -> AdminRenterVie
         balance_halala=available,
         balance_sar=sar_string(available),
         held_halala=held,
+        total_jobs=jobs,
         phone=renter.phone,
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dcp.admin.schemas import Dashboard, GpuCount, RecentHeartbeat, Signup, Stats
@@ -13,7 +13,8 @@ from dcp.billing import ledger, reports
 from dcp.billing.ledger import Account
 from dcp.config import Settings
 from dcp.kit.clock import iso
-from dcp.models import Provider, Renter
+from dcp.models import Job, Provider, Renter
+from dcp.models.job import OPEN_STATUSES
 from dcp.providers.liveness import is_online, online_clause
 
 RECENT = 10
@@ -30,8 +31,10 @@ async def dashboard(session: AsyncSession, *, settings: Settings, now: datetime)
     online = online_clause(now=now, threshold_seconds=threshold)
     total_providers = await _count(session, select(func.count(Provider.id)))
     online_now = await _count(session, select(func.count(Provider.id)).where(online))
+    midnight = start_of_day(now, settings.timezone)
     all_time = await reports.revenue(session)
-    today = await reports.revenue(session, since=start_of_day(now, settings.timezone))
+    today = await reports.revenue(session, since=midnight)
+    jobs = await _job_counts(session)
     stats = Stats(
         total_providers=total_providers,
         online_now=online_now,
@@ -39,15 +42,15 @@ async def dashboard(session: AsyncSession, *, settings: Settings, now: datetime)
         total_renters=await _count(session, select(func.count(Renter.id))),
         active_renters=await reports.active_renter_count(session, since=now - timedelta(days=30)),
         total_renter_balance_halala=await ledger.total(session, Account.renter_available),
-        total_jobs=0,
-        completed_jobs=0,
-        failed_jobs=0,
-        active_jobs=0,
+        total_jobs=jobs.get("total", 0),
+        completed_jobs=jobs.get("completed", 0),
+        failed_jobs=jobs.get("failed", 0),
+        active_jobs=jobs.get("active", 0),
         total_revenue_halala=all_time.gross,
         total_dc1_fees_halala=all_time.fees,
         today_revenue_halala=today.gross,
         today_dc1_fees_halala=today.fees,
-        today_jobs=0,
+        today_jobs=await _count(session, select(func.count(Job.id)).where(Job.submitted_at >= midnight)),
         timestamp=iso(now) or "",
     )
     return Dashboard(
@@ -58,8 +61,19 @@ async def dashboard(session: AsyncSession, *, settings: Settings, now: datetime)
     )
 
 
-async def _count(session: AsyncSession, query: object) -> int:
-    return int((await session.execute(query)).scalar_one())  # type: ignore[call-overload]
+async def _count(session: AsyncSession, query: Select[int]) -> int:
+    return int((await session.execute(query)).scalar_one())
+
+
+async def _job_counts(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(select(Job.status, func.count(Job.id)).group_by(Job.status))
+    by_status = {status: int(count) for status, count in rows}
+    return {
+        "total": sum(by_status.values()),
+        "completed": by_status.get("completed", 0),
+        "failed": by_status.get("failed", 0),
+        "active": sum(by_status.get(status, 0) for status in OPEN_STATUSES),
+    }
 
 
 async def _gpu_breakdown(session: AsyncSession, *, online: object) -> list[GpuCount]:

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 
 from dcp.auth import CurrentProvider
+from dcp.db.engine import Database
 from dcp.db.session import SessionDep, end_transaction
 from dcp.deps import NowDep, SettingsDep
 from dcp.jobs import dispatch, lifecycle, repository, views
@@ -39,14 +40,21 @@ async def next_job(
     wait: Annotated[int, Query(ge=0, le=60, description="Seconds to wait for a job")] = 25,
 ) -> TaskSpec | Response:
     clock: Clock = request.app.state.clock
+    db: Database = request.app.state.db
+    await end_transaction(session)  # nothing is held while this request waits
     deadline = time.monotonic() + min(wait, settings.jobs.long_poll_max_seconds)
     async with hub_of(request).wakeup(provider.id) as woken:
         while True:
             woken.clear()
-            job = await dispatch.claim_next(session, provider=provider, now=clock.now(), settings=settings)
-            await end_transaction(session)  # the claim is committed; nothing is held while waiting
-            if job is not None:
-                return TaskSpec(**dispatch.signed_task(job, provider))
+            # A GET that claims: each attempt is its own writing unit of work (on SQLite it must take the
+            # write lock at BEGIN, which the request's read session does not).
+            async with db.writer() as claiming:
+                now = clock.now()
+                job = await dispatch.claim_next(claiming, provider=provider, now=now, settings=settings)
+                task = dispatch.signed_task(job, provider) if job else None
+                await claiming.commit()
+            if task is not None:
+                return TaskSpec(**task)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return Response(status_code=204)

@@ -58,3 +58,13 @@ async def queue_position(session: AsyncSession, job: Job) -> int | None:
 def hold_of(job: Job) -> str:
     """The billing reference of a job's hold and settlement."""
     return job.job_id
+
+
+async def counts_by_renter(session: AsyncSession, renter_ids: list[int]) -> dict[int, int]:
+    if not renter_ids:
+        return {}
+    rows = await session.execute(
+        select(Job.renter_id, func.count(Job.id)).where(Job.renter_id.in_(renter_ids)).group_by(Job.renter_id)
+    )
+    counts = {renter: int(count) for renter, count in rows}
+    return {renter: counts.get(renter, 0) for renter in renter_ids}

@@ -67,3 +67,13 @@ def output(job: Job, settled: Settlement | None) -> JobOutput:
         ),
         actual_cost_halala=actual,
     )
+
+
+async def recent(
+    session: AsyncSession, *, renter_id: int | None = None, provider_id: int | None = None, limit: int = 5
+) -> tuple[list[JobView], int]:
+    """The newest jobs of a renter or of a provider, and how many they have in all."""
+    column = Job.renter_id if renter_id is not None else Job.provider_id
+    owner = renter_id if renter_id is not None else provider_id
+    jobs, total = await repository.listing(session, where=[column == owner], limit=limit, offset=0)
+    return [await job_view(session, job) for job in jobs], total

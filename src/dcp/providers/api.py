@@ -9,6 +9,8 @@ from dcp.billing import ledger, reports, statements
 from dcp.billing.ledger import Account
 from dcp.db.session import SessionDep
 from dcp.deps import NowDep, SettingsDep
+from dcp.jobs import views
+from dcp.jobs.placement import reliability_percent
 from dcp.kit.clock import iso
 from dcp.kit.errors import error_responses
 from dcp.kit.money import sar_string
@@ -178,7 +180,9 @@ async def provider_view(
             gpu_util_pct=provider.gpu_util_pct,
             temp_c=provider.temp_c,
         ),
-        total_jobs=0,
+        total_jobs=(await views.recent(session, provider_id=provider.id, limit=1))[1],
+        reliability_pct=reliability_percent(provider),
+        slots=provider.slots,
         earnings_halala=earnings,
         earnings_sar=sar_string(earnings),
         payout_pending_halala=await ledger.balance(session, Account.provider_payout_pending, provider.id),

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dcp.billing.pricing import effective_prices
 from dcp.config import PricingSettings, Settings
+from dcp.jobs.placement import reliability_percent
 from dcp.kit.clock import iso
 from dcp.models import Provider
 from dcp.providers import repository
@@ -64,5 +65,6 @@ def _item(provider: Provider, *, pricing: PricingSettings, now: datetime, thresh
         status=state,
         cached_models=provider.cached_models,
         price_per_minute_halala=effective_prices(pricing, provider.prices),
+        reliability_pct=reliability_percent(provider),
         last_heartbeat=iso(provider.last_heartbeat_at),
     )

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from dcp.billing.statements import StatementLine
+from dcp.jobs.schemas import JobView
 from dcp.kit.fields import Email, Name, Phone, Text200, lenient_enum
 
 OperatingSystem = Annotated[
@@ -132,6 +133,8 @@ class ProviderView(BaseModel):
     cached_models: list[str]
     gpu: GpuView
     total_jobs: int
+    reliability_pct: int = Field(description="Share of leased jobs finished rather than lost")
+    slots: int = Field(description="Jobs it runs at once")
     earnings_halala: int
     earnings_sar: str
     payout_pending_halala: int
@@ -139,7 +142,7 @@ class ProviderView(BaseModel):
 
 class ProviderMe(BaseModel):
     provider: ProviderView
-    recent_jobs: list[dict[str, object]]
+    recent_jobs: list[JobView] = Field(description="The five most recent jobs")
 
 
 class RotatedKey(BaseModel):
@@ -160,6 +163,7 @@ class MarketProvider(BaseModel):
     status: str
     cached_models: list[str]
     price_per_minute_halala: dict[str, int]
+    reliability_pct: int = Field(description="Share of leased jobs finished rather than lost")
     last_heartbeat: str | None
 
 

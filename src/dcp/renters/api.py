@@ -11,6 +11,7 @@ from dcp.billing import statements
 from dcp.billing.ledger import Account
 from dcp.db.session import SessionDep
 from dcp.deps import NowDep, SettingsDep
+from dcp.jobs import views
 from dcp.kit.clock import iso
 from dcp.kit.errors import error_responses
 from dcp.kit.pagination import PageDep
@@ -49,6 +50,7 @@ async def register(
 @router.get("/me", responses=error_responses(401, 403), summary="The renter's profile and wallet")
 async def me(renter: CurrentRenter, session: SessionDep) -> RenterMe:
     wallet = await service.balance(session, renter.id)
+    recent, total = await views.recent(session, renter_id=renter.id)
     view = RenterView(
         id=renter.id,
         name=renter.name,
@@ -60,8 +62,9 @@ async def me(renter: CurrentRenter, session: SessionDep) -> RenterMe:
         balance_halala=wallet.balance_halala,
         balance_sar=wallet.balance_sar,
         held_halala=wallet.held_halala,
+        total_jobs=total,
     )
-    return RenterMe(renter=view, recent_jobs=[])
+    return RenterMe(renter=view, recent_jobs=recent)
 
 
 @router.get("/balance", responses=error_responses(401, 403), summary="Available and held money")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from dcp.billing.statements import StatementLine
+from dcp.jobs.schemas import JobView
 from dcp.kit.fields import Email, Name, Phone, Text200
 
 
@@ -44,11 +45,12 @@ class RenterView(BaseModel):
     balance_halala: int
     balance_sar: str
     held_halala: int
+    total_jobs: int
 
 
 class RenterMe(BaseModel):
     renter: RenterView
-    recent_jobs: list[dict[str, object]]
+    recent_jobs: list[JobView] = Field(description="The five most recent jobs")
 
 
 class RenterStatement(BaseModel):
