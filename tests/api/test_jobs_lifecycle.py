@@ -166,7 +166,9 @@ class TestLeases:
         assert report.changed == {job["job_id"]: "failed"}
         state = await _job(client, renter, job["job_id"])
         assert state["actual_cost_halala"] == 15 and state["refunded_halala"] == 15  # 60 s of a 2-minute hold
-        assert (await daemon.result(leased, result={"response": "too late"})).status_code == 409
+        late = await daemon.result(leased, result={"response": "too late"})  # told the outcome; nothing changes
+        assert late.status_code == 200 and late.json()["status"] == "failed"
+        assert (await _job(client, renter, job["job_id"]))["actual_cost_halala"] == 15
 
     async def test_nobody_takes_it_before_the_queue_deadline(self, client, clock, market):
         renter, provider, _ = market
@@ -200,7 +202,10 @@ class TestCancel:
             assert answer.status_code == 200 and answer.json()["job"]["status"] == "cancelled"
             assert answer.json()["job"]["refunded_halala"] == 45
         assert await _money(client, renter, provider) == (1000, 0, 0)
-        assert (await daemon.result(leased, result={"response": "x"})).status_code == 409
+        late = await daemon.result(leased, result={"response": "x"})
+        assert late.json()["status"] == "cancelled"
+        assert await _money(client, renter, provider) == (1000, 0, 0)
+        assert (await daemon.events(leased, progress=5)).status_code == 409
 
     async def test_running_is_billed_for_the_time_it_ran(self, client, clock, market):
         renter, provider, daemon = market

@@ -16,7 +16,7 @@ from dcp.jobs.errors import JobNotFound, StaleLease
 from dcp.kit.clock import iso
 from dcp.kit.signing import sign
 from dcp.models import Job, Provider
-from dcp.models.job import ACTIVE_STATUSES
+from dcp.models.job import ACTIVE_STATUSES, TERMINAL_STATUSES
 
 PROTOCOL = "dcp-task/1"
 _CLAIM_WINDOW = 20
@@ -85,9 +85,18 @@ def signed_task(job: Job, provider: Provider) -> dict[str, Any]:
 
 
 async def leased_job(
-    session: AsyncSession, *, job_id: str, provider: Provider, lease_token: str, now: datetime
+    session: AsyncSession,
+    *,
+    job_id: str,
+    provider: Provider,
+    lease_token: str,
+    now: datetime,
+    finished_ok: bool = False,
 ) -> Job:
-    """The job, if this provider holds its live lease; 404 if it is not theirs, 409 if the lease is stale."""
+    """The job, if this provider holds its live lease; 404 if it is not theirs, 409 if the lease is stale.
+
+    With ``finished_ok``, a job that already ended under this same lease is returned too (a retried result).
+    """
     job = await repository.by_job_id(session, job_id)
     if job is None:
         raise JobNotFound()
@@ -95,11 +104,11 @@ async def leased_job(
         if provider.id in job.excluded_providers:  # it held this job once and lost the lease
             raise StaleLease()
         raise JobNotFound()
-    current = job.lease_token or ""
+    same_lease = hmac.compare_digest((job.lease_token or "").encode(), lease_token.encode())
     live = job.status in ACTIVE_STATUSES and job.lease_expires_at is not None and job.lease_expires_at >= now
-    if not live or not hmac.compare_digest(current.encode(), lease_token.encode()):
-        raise StaleLease()
-    return job
+    if same_lease and (live or (finished_ok and job.status in TERMINAL_STATUSES)):
+        return job
+    raise StaleLease()
 
 
 async def renew(

@@ -2,6 +2,8 @@
 
 A transition is one conditional UPDATE from the states it may leave, so of two racing endings (a result
 arriving as its lease times out, a cancel during completion) exactly one wins; the loser changes nothing.
+An ended job keeps its last lease token, so a provider retrying a result it already delivered is told
+the final state instead of an error.
 """
 
 from __future__ import annotations
@@ -104,7 +106,6 @@ async def complete(
         result=result,
         tokens_generated=tokens_generated,
         execution_time_ms=execution_time_ms,
-        lease_token=None,
         progress=100,
     )
     if ended:
@@ -124,7 +125,6 @@ async def fail(
         status="failed",
         finished_at=now,
         error=error[:2000],
-        lease_token=None,
     )
     if not ended:
         return False
@@ -144,7 +144,6 @@ async def cancel(session: AsyncSession, job: Job, *, now: datetime, settings: Se
         allowed_from=OPEN_STATUSES,
         status="cancelled",
         finished_at=now,
-        lease_token=None,
         error="cancelled by the renter",
     )
     if not ended:

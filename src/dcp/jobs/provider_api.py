@@ -20,6 +20,7 @@ from dcp.kit.clock import Clock, iso
 from dcp.kit.errors import error_responses
 from dcp.kit.pagination import PageDep
 from dcp.models import Job
+from dcp.models.job import TERMINAL_STATUSES
 
 router = APIRouter(prefix="/providers", tags=["provider jobs"])
 _LEASED = error_responses(400, 401, 403, 404, 409)
@@ -125,8 +126,10 @@ async def job_result(
     now: NowDep,
 ) -> Ack:
     job = await dispatch.leased_job(
-        session, job_id=job_id, provider=provider, lease_token=body.lease_token, now=now
+        session, job_id=job_id, provider=provider, lease_token=body.lease_token, now=now, finished_ok=True
     )
+    if job.status in TERMINAL_STATUSES:  # a retry of a delivered result, or the job was cancelled meanwhile
+        return Ack(status=job.status)
     if body.status == "completed":
         tokens = body.tokens_generated
         if tokens is not None and job.job_type == "llm_inference":
