@@ -166,7 +166,7 @@ class TestLeases:
         assert report.changed == {job["job_id"]: "failed"}
         state = await _job(client, renter, job["job_id"])
         assert state["actual_cost_halala"] == 15 and state["refunded_halala"] == 15  # 60 s of a 2-minute hold
-        late = await daemon.result(leased, result={"response": "too late"})  # told the outcome; nothing changes
+        late = await daemon.result(leased, result={"response": "too late"})  # told the outcome only
         assert late.status_code == 200 and late.json()["status"] == "failed"
         assert (await _job(client, renter, job["job_id"]))["actual_cost_halala"] == 15
 
