@@ -77,6 +77,7 @@ class Heartbeat(BaseModel):
     provider_hostname: Text200 | None = None
     cached_models: list[ModelName] = Field(default_factory=list, max_length=200)
     free_disk_mib: int | None = Field(None, ge=0)
+    slots: int | None = Field(None, ge=1, le=64, description="Jobs the daemon runs at once (default 1)")
 
 
 class HeartbeatAnswer(BaseModel):

@@ -88,6 +88,8 @@ async def record_heartbeat(
     provider.os_info = status.os_info
     provider.hostname = beat.provider_hostname
     provider.cached_models = list(dict.fromkeys(beat.cached_models))
+    if beat.slots is not None:
+        provider.slots = beat.slots
     session.add(
         ProviderHeartbeat(
             provider_id=provider.id,

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 13:42:09.334212
+Create Date: 2026-11-26 14:05:31.125540
 """
 
 from __future__ import annotations
