@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     public_url: str = ""
 
     heartbeat_online_seconds: int = Field(90, ge=5)
+    telemetry_retention_days: int = Field(
+        7, ge=1, description="Days of per-heartbeat samples kept for charts"
+    )
     provider_auto_approve: bool = True
     starter_balance_halala: int = Field(0, ge=0)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)

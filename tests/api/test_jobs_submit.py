@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.support.factories import (
@@ -282,3 +284,16 @@ class TestPlacement:
         assert (await client.post("/api/jobs/submit", json=llm_job())).status_code == 401
         await online_provider(client)
         assert (await submit(client, renter, llm_job())).status_code == 402
+
+
+class TestConcurrency:
+    async def test_many_submits_at_once_never_overspend(self, client, admin):
+        await online_provider(client)
+        renter = await funded_renter(client, admin, amount=14 * 45 + 30)
+        answers = await asyncio.gather(*(submit(client, renter, llm_job()) for _ in range(30)))
+        codes = sorted(answer.status_code for answer in answers)
+        assert codes == [201] * 14 + [402] * 16
+        balance = await _balance(client, renter)
+        assert balance["balance_halala"] == 30 and balance["held_halala"] == 14 * 45
+        history = (await client.get("/api/jobs/history", headers=renter.renter_headers)).json()
+        assert history["total"] == 14  # every refused submit left nothing behind

@@ -7,7 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dcp.billing import ledger
 from dcp.billing.ledger import Account, TxKind
-from dcp.models import LedgerAccount, LedgerEntry, LedgerTransaction, Settlement, Withdrawal
+from dcp.models import Job, LedgerAccount, LedgerEntry, LedgerTransaction, Settlement, Withdrawal
+from dcp.models.job import TERMINAL_STATUSES
 from dcp.models.withdrawal import OPEN_STATUSES
 
 
@@ -85,6 +86,7 @@ async def all_problems(session: AsyncSession) -> list[str]:
         *await ledger_problems(session),
         *await settlement_problems(session),
         *await withdrawal_problems(session),
+        *await job_problems(session),
     ]
 
 
@@ -101,3 +103,23 @@ async def _net_by_reference(
     if kind is not None:
         query = query.where(LedgerTransaction.kind == kind)
     return {reference: int(amount) for reference, amount in await session.execute(query)}
+
+
+async def job_problems(session: AsyncSession) -> list[str]:
+    """Every ended job was settled or refunded exactly once; every open job still has its whole hold."""
+    problems: list[str] = []
+    rows = await session.execute(
+        select(Job.job_id, Job.status, Job.cost_halala, Settlement.id).outerjoin(
+            Settlement, Settlement.work_ref == Job.job_id
+        )
+    )
+    held = await _net_by_reference(session, Account.renter_held)
+    for job_id, status, quote, settlement_id in rows:
+        if status in TERMINAL_STATUSES and settlement_id is None:
+            problems.append(f"{job_id} is {status} but was never settled or refunded")
+        if status not in TERMINAL_STATUSES and settlement_id is not None:
+            problems.append(f"{job_id} is {status} but already settled")
+        expected = 0 if status in TERMINAL_STATUSES else quote
+        if held.get(job_id, 0) != expected:
+            problems.append(f"{job_id} ({status}) holds {held.get(job_id, 0)}, expected {expected}")
+    return problems

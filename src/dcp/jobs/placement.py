@@ -12,6 +12,7 @@ from dcp.billing.pricing import effective_prices
 from dcp.config import Settings
 from dcp.jobs import repository
 from dcp.models import Provider
+from dcp.providers import uptime
 from dcp.providers.liveness import online_clause
 
 
@@ -19,16 +20,19 @@ from dcp.providers.liveness import online_clause
 class Candidate:
     provider: Provider
     active: int
+    reliability: int
 
     @property
     def idle(self) -> bool:
         return self.active < self.provider.slots
 
 
-def reliability_percent(provider: Provider) -> int:
-    """Share of leased jobs the provider finished rather than lost (100 for a newcomer)."""
+def reliability_percent(provider: Provider, online_share: float) -> int:
+    """Half the share of the last 30 days it was online, half the share of leased jobs it finished
+    rather than lost (a provider that has run no job yet counts as finishing them all)."""
     finished, lost = provider.jobs_completed, provider.jobs_lost
-    return 100 if finished + lost == 0 else round(100 * finished / (finished + lost))
+    finishing = 1.0 if finished + lost == 0 else finished / (finished + lost)
+    return round(50 * online_share + 50 * finishing)
 
 
 def capable(*, min_vram_mib: int, gpu_model: str | None) -> list[ColumnElement[bool]]:
@@ -67,7 +71,13 @@ async def candidates(
     )
     providers = [p for p in found.scalars() if p.id not in exclude]
     load = await repository.active_counts(session, [p.id for p in providers])
-    return [Candidate(provider=p, active=load[p.id]) for p in providers]
+    shares = await uptime.online_shares(
+        session, providers, now=now, threshold_seconds=settings.heartbeat_online_seconds
+    )
+    return [
+        Candidate(provider=p, active=load[p.id], reliability=reliability_percent(p, shares[p.id]))
+        for p in providers
+    ]
 
 
 def best(
@@ -83,7 +93,7 @@ def best(
         return (
             candidate.idle,
             model is not None and model in provider.cached_models,
-            reliability_percent(provider),
+            candidate.reliability,
             -price,
             -candidate.active / max(provider.slots, 1),
             -provider.id,

@@ -10,16 +10,16 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dcp.config import Settings
 from dcp.db.engine import Database
 from dcp.jobs import lifecycle
 from dcp.jobs.events import EventHub
-from dcp.models import Job, Provider
+from dcp.models import Job, Provider, ProviderHeartbeat
 from dcp.models.job import ACTIVE_STATUSES
 from dcp.providers.liveness import online_clause
 
@@ -31,6 +31,7 @@ _BATCH = 200
 class SweepReport:
     changed: dict[str, str] = field(default_factory=dict)  # job_id → new status
     moved: int = 0
+    pruned: int = 0
 
 
 async def sweep_once(db: Database, *, settings: Settings, now: datetime, hub: EventHub) -> SweepReport:
@@ -66,6 +67,7 @@ async def sweep_once(db: Database, *, settings: Settings, now: datetime, hub: Ev
             if await lifecycle.fail(session, job, now=now, settings=settings, error=error, bill_run=False):
                 report.changed[job.job_id] = "failed"
         report.moved = await _release_queues_of_absent_providers(session, now=now, settings=settings)
+        report.pruned = await _prune_telemetry(session, now=now, settings=settings)
         await session.commit()
     for job_id, status in report.changed.items():
         hub.publish(job_id, {"type": "status", "status": status})
@@ -96,6 +98,14 @@ async def _release_queues_of_absent_providers(
         .returning(Job.id)
     )
     return len(moved.all())
+
+
+async def _prune_telemetry(session: AsyncSession, *, now: datetime, settings: Settings) -> int:
+    """Drop heartbeat samples older than the retention (uptime keeps its daily sums for reliability)."""
+    cutoff = now - timedelta(days=settings.telemetry_retention_days)
+    oldest = select(ProviderHeartbeat.id).where(ProviderHeartbeat.received_at < cutoff).limit(5000)
+    pruned = await session.execute(delete(ProviderHeartbeat).where(ProviderHeartbeat.id.in_(oldest)))
+    return int(pruned.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def run_forever(

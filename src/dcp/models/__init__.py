@@ -3,7 +3,7 @@
 from dcp.models.job import Job
 from dcp.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
 from dcp.models.model_price import ModelPrice
-from dcp.models.provider import Provider, ProviderHeartbeat
+from dcp.models.provider import Provider, ProviderHeartbeat, ProviderUptime
 from dcp.models.renter import Renter
 from dcp.models.settlement import Settlement
 from dcp.models.topup import Topup
@@ -17,6 +17,7 @@ __all__ = [
     "ModelPrice",
     "Provider",
     "ProviderHeartbeat",
+    "ProviderUptime",
     "Renter",
     "Settlement",
     "Topup",

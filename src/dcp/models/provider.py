@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dcp.db.base import Base
@@ -27,6 +27,7 @@ class Provider(Base):
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    first_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The latest telemetry, copied from the newest heartbeat for cheap listing.
     gpu_name: Mapped[str | None] = mapped_column(String(100))
     gpu_vram_mib: Mapped[int | None] = mapped_column(Integer)
@@ -62,3 +63,13 @@ class ProviderHeartbeat(Base):
     gpu_vram_mib: Mapped[int | None] = mapped_column(Integer)
     vram_used_mib: Mapped[int | None] = mapped_column(Integer)
     power_w: Mapped[int | None] = mapped_column(Integer)
+
+
+class ProviderUptime(Base):
+    """Seconds a provider was online per UTC day: the online share of its reliability score."""
+
+    __tablename__ = "provider_uptime"
+
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    seconds: Mapped[int] = mapped_column(Integer, default=0)

@@ -16,7 +16,7 @@ from dcp.kit.errors import error_responses
 from dcp.kit.money import sar_string
 from dcp.kit.pagination import PageDep
 from dcp.models import Provider
-from dcp.providers import service
+from dcp.providers import service, uptime
 from dcp.providers.liveness import is_online, status_of
 from dcp.providers.schemas import (
     GpuStatus,
@@ -157,6 +157,9 @@ async def provider_view(
     """The full view of one provider, for the provider itself and for admins."""
     threshold = settings.heartbeat_online_seconds
     earnings = await ledger.balance(session, Account.provider_earnings, provider.id)
+    share = (await uptime.online_shares(session, [provider], now=now, threshold_seconds=threshold))[
+        provider.id
+    ]
     return ProviderView(
         id=provider.id,
         name=provider.name,
@@ -181,7 +184,7 @@ async def provider_view(
             temp_c=provider.temp_c,
         ),
         total_jobs=(await views.recent(session, provider_id=provider.id, limit=1))[1],
-        reliability_pct=reliability_percent(provider),
+        reliability_pct=reliability_percent(provider, share),
         slots=provider.slots,
         earnings_halala=earnings,
         earnings_sar=sar_string(earnings),

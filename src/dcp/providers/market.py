@@ -12,7 +12,7 @@ from dcp.config import PricingSettings, Settings
 from dcp.jobs.placement import reliability_percent
 from dcp.kit.clock import iso
 from dcp.models import Provider
-from dcp.providers import repository
+from dcp.providers import repository, uptime
 from dcp.providers.liveness import is_online, online_clause, status_of
 from dcp.providers.schemas import MarketListing, MarketProvider
 
@@ -43,15 +43,27 @@ async def listing(
             | func.lower(func.coalesce(Provider.gpu_name, "")).like(pattern)
         )
     providers, total = await repository.listing(session, where=where, limit=limit, offset=offset)
+    shares = await uptime.online_shares(session, providers, now=now, threshold_seconds=threshold)
     return MarketListing(
-        providers=[_item(p, pricing=settings.pricing, now=now, threshold=threshold) for p in providers],
+        providers=[
+            _item(
+                p,
+                pricing=settings.pricing,
+                now=now,
+                threshold=threshold,
+                reliability=reliability_percent(p, shares[p.id]),
+            )
+            for p in providers
+        ],
         total=total,
         limit=limit,
         offset=offset,
     )
 
 
-def _item(provider: Provider, *, pricing: PricingSettings, now: datetime, threshold: int) -> MarketProvider:
+def _item(
+    provider: Provider, *, pricing: PricingSettings, now: datetime, threshold: int, reliability: int
+) -> MarketProvider:
     state = status_of(provider, now=now, threshold_seconds=threshold)
     return MarketProvider(
         id=provider.id,
@@ -65,6 +77,6 @@ def _item(provider: Provider, *, pricing: PricingSettings, now: datetime, thresh
         status=state,
         cached_models=provider.cached_models,
         price_per_minute_halala=effective_prices(pricing, provider.prices),
-        reliability_pct=reliability_percent(provider),
+        reliability_pct=reliability,
         last_heartbeat=iso(provider.last_heartbeat_at),
     )

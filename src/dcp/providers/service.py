@@ -15,7 +15,7 @@ from dcp.kit.clock import iso
 from dcp.kit.errors import BadRequest
 from dcp.kit.signing import signing_key_for
 from dcp.models import Provider, ProviderHeartbeat
-from dcp.providers import repository
+from dcp.providers import repository, uptime
 from dcp.providers.errors import EmailTaken
 from dcp.providers.liveness import status_of
 from dcp.providers.schemas import (
@@ -76,7 +76,9 @@ async def record_heartbeat(
     gpus = beat.gpus or ([_gpu_part(beat)] if beat.gpu_status.gpu_name else [])
     first = gpus[0] if gpus else GpuStatus()
     status = beat.gpu_status
+    await uptime.credit(session, provider, now=now, threshold_seconds=settings.heartbeat_online_seconds)
     provider.last_heartbeat_at = now
+    provider.first_heartbeat_at = provider.first_heartbeat_at or now
     provider.gpus = [gpu.model_dump(exclude_none=True) for gpu in gpus]
     provider.gpu_count = len(gpus)
     provider.gpu_name = first.gpu_name

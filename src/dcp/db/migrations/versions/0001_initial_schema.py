@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 14:05:31.125540
+Create Date: 2026-11-26 14:08:54.275923
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ def upgrade() -> None:
         sa.Column("paused", sa.Boolean(), nullable=False),
         sa.Column("created_at", dcp.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_heartbeat_at", dcp.db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("first_heartbeat_at", dcp.db.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("gpu_name", sa.String(length=100), nullable=True),
         sa.Column("gpu_vram_mib", sa.Integer(), nullable=True),
         sa.Column("gpu_count", sa.Integer(), nullable=False),
@@ -213,6 +214,19 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "provider_uptime",
+        sa.Column("provider_id", sa.Integer(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("seconds", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["provider_id"],
+            ["providers.id"],
+            name=op.f("fk_provider_uptime_provider_id_providers"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("provider_id", "day", name=op.f("pk_provider_uptime")),
+    )
+    op.create_table(
         "settlements",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("work_ref", sa.String(length=100), nullable=False),
@@ -311,6 +325,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_settlements_created_at"))
 
     op.drop_table("settlements")
+    op.drop_table("provider_uptime")
     with op.batch_alter_table("provider_heartbeats", schema=None) as batch_op:
         batch_op.drop_index("ix_provider_heartbeats_provider_at")
 
