@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
+from pathlib import Path
 
 from dcp.config import ConfigError, Settings, load_settings
 
@@ -20,12 +22,26 @@ def main(argv: list[str] | None = None) -> int:
 
     commands.add_parser("migrate", help="bring the database schema up to date")
 
+    provider = commands.add_parser("provider", help="the provider daemon")
+    provider_commands = provider.add_subparsers(dest="provider_command", required=True)
+    run = provider_commands.add_parser("run", help="run the daemon (connects out to the server)")
+    run.add_argument("--server", help="the DCP server URL")
+    run.add_argument("--key", help="this provider's API key")
+    run.add_argument("--config", type=Path, default=None, help="config file (default: HOME/config.json)")
+    run.add_argument("--home", type=Path, default=None, help="the daemon's state and model folder")
+    run.add_argument("--slots", type=int, default=None, help="jobs to run at once")
+    run.add_argument("--status-port", type=int, default=None, help="loopback status port (0: any free port)")
+    status = provider_commands.add_parser("status", help="show the local daemon's status")
+    status.add_argument("--port", type=int, default=8765)
+
     admin = commands.add_parser("admin", help="operator tools")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
     admin_commands.add_parser("check-ledger", help="verify the ledger's invariants; exit 1 if any fails")
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command == "provider":
+        return _provider(args)
     overrides = {}
     if args.command == "serve":
         overrides = {key: getattr(args, key) for key in ("host", "port") if getattr(args, key) is not None}
@@ -72,6 +88,38 @@ async def _check_ledger(settings: Settings) -> int:
         print(f"ledger: {problem}", file=sys.stderr)
     print("ledger: ok" if not problems else f"ledger: {len(problems)} problem(s)")
     return 1 if problems else 0
+
+
+def _provider(args: argparse.Namespace) -> int:
+    from dcp.agent import config as agent_config
+
+    if args.provider_command == "status":
+        return _provider_status(args.port)
+    from dcp.agent.daemon import Daemon
+
+    home = args.home or agent_config.DEFAULT_HOME
+    path = args.config or home / "config.json"
+    try:
+        config = agent_config.load(
+            path, server=args.server, key=args.key, home=home, slots=args.slots, status_port=args.status_port
+        )
+    except ValueError as exc:
+        print(f"dcp provider: {exc}", file=sys.stderr)
+        return 2
+    asyncio.run(Daemon(config).run())
+    return 0
+
+
+def _provider_status(port: int) -> int:
+    import httpx
+
+    try:
+        answer = httpx.get(f"http://127.0.0.1:{port}/status", timeout=5)
+    except httpx.HTTPError:
+        print(f"no daemon answers on 127.0.0.1:{port}", file=sys.stderr)
+        return 1
+    print(json.dumps(answer.json(), indent=2))
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,46 @@
+"""The daemon's configuration: a TOML-free JSON file written by the installer, overridable by flags."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+DEFAULT_HOME = Path(os.environ.get("DCP_AGENT_HOME", Path.home() / ".dcp-provider"))
+
+
+class AgentConfig(BaseModel):
+    server: str = Field(description="The DCP server's base URL, e.g. https://api.dcp.sa")
+    key: str = Field(description="This provider's API key (dc1-provider-…)")
+    home: Path = DEFAULT_HOME
+    slots: int = Field(1, ge=1, le=64, description="Jobs run at once")
+    heartbeat_seconds: float = Field(30.0, gt=0)
+    status_port: int = Field(8765, ge=0, le=65535, description="Loopback status page; 0 picks a free port")
+    models_dir: Path | None = None
+    llm_threads: int = Field(2, ge=1, le=256)
+    llm_context: int = Field(4096, ge=256, le=131072)
+    container_backend: str = Field("subprocess", description="subprocess or docker")
+    container_memory_mib: int = Field(2048, ge=64)
+    allow_network: bool = Field(False, description="Let custom_container jobs reach the network if they ask")
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home / "jobs"
+
+    @property
+    def model_cache(self) -> Path:
+        return self.models_dir or self.home / "models"
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the key
+        with os.fdopen(fd, "w") as handle:
+            handle.write(self.model_dump_json(indent=2))
+
+
+def load(path: Path, **overrides: object) -> AgentConfig:
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data.update({key: value for key, value in overrides.items() if value is not None})
+    return AgentConfig.model_validate(data)

@@ -1,0 +1,139 @@
+"""The daemon itself: wires telemetry, the link, the runner and the runtimes, and runs until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Any
+
+import httpx
+
+from dcp.agent import DAEMON_VERSION
+from dcp.agent.config import AgentConfig
+from dcp.agent.link import Link, ServerClient
+from dcp.agent.runner import Runner
+from dcp.agent.runtimes.base import Runtime
+from dcp.agent.runtimes.container import ContainerRuntime
+from dcp.agent.runtimes.llm import LlamaServer, LlmRuntime
+from dcp.agent.state import JobStore
+from dcp.agent.status import StatusServer
+from dcp.agent.telemetry import heartbeat_body
+from dcp.kit.keys import normalize
+from dcp.kit.signing import signing_key_for
+
+log = logging.getLogger("dcp.agent")
+
+
+def build_runtimes(config: AgentConfig) -> dict[str, Runtime]:
+    llama = LlamaServer(
+        cache_dir=config.model_cache,
+        threads=config.llm_threads,
+        context=config.llm_context,
+        slots=config.slots,
+    )
+    runtimes: list[Runtime] = [
+        LlmRuntime(llama),
+        ContainerRuntime(
+            backend=config.container_backend,
+            memory_mib=config.container_memory_mib,
+            allow_network=config.allow_network,
+        ),
+    ]
+    return {runtime.job_type: runtime for runtime in runtimes}
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        runtimes: dict[str, Runtime] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.config = config
+        self.client = ServerClient(config.server, config.key, transport=transport)
+        self.runtimes = runtimes if runtimes is not None else build_runtimes(config)
+        self.runner = Runner(
+            client=self.client,
+            runtimes=self.runtimes,
+            store=JobStore(config.state_dir),
+            signing_key=signing_key_for(normalize(config.key)),
+            slots=config.slots,
+        )
+        self.link = Link(
+            self.client,
+            on_task=self.runner.accept,
+            on_stop=self.runner.stop,
+            has_free_slot=self.runner.has_free_slot,
+        )
+        self.runner.on_free_slot.append(self.link.ready.set)
+        self.status = StatusServer(config.status_port, self.describe)
+        self.last_answer: dict[str, Any] = {}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "daemon_version": DAEMON_VERSION,
+            "server": self.config.server,
+            "link": self.link.mode,
+            "running_jobs": sorted(self.runner.running),
+            "finished_jobs": self.runner.finished,
+            "slots": self.config.slots,
+            "models": self.cached_models(),
+            "last_heartbeat": self.last_answer,
+        }
+
+    def cached_models(self) -> list[str]:
+        return sorted({model for runtime in self.runtimes.values() for model in runtime.models()})
+
+    async def heartbeat_loop(self) -> None:
+        while True:
+            body = await asyncio.to_thread(
+                heartbeat_body,
+                cached_models=self.cached_models(),
+                slots=self.config.slots,
+                home=str(self.config.home),
+            )
+            try:
+                self.last_answer = await self.client.heartbeat(body)
+                self._act_on(self.last_answer)
+            except httpx.HTTPError as exc:
+                log.warning("heartbeat failed: %s", exc)
+            await asyncio.sleep(self.config.heartbeat_seconds)
+
+    def _act_on(self, answer: dict[str, Any]) -> None:
+        if answer.get("needs_update"):
+            log.warning(
+                "this daemon (%s) is older than the server's minimum %s: update it with the installer",
+                DAEMON_VERSION,
+                answer.get("min_version"),
+            )
+        if not answer.get("approved"):
+            log.warning("this provider is %s: it will not receive jobs", answer.get("approval_status"))
+
+    async def run(self) -> None:
+        self.config.home.mkdir(parents=True, exist_ok=True)
+        port = await self.status.start()
+        log.info(
+            "dcp daemon %s for %s; status on http://127.0.0.1:%d/status",
+            DAEMON_VERSION,
+            self.config.server,
+            port,
+        )
+        await self.runner.recover()
+        loops = [asyncio.create_task(self.heartbeat_loop()), asyncio.create_task(self.link.run())]
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):  # Windows
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("stopping: finishing running jobs")
+        for task in loops:
+            task.cancel()
+        await self.runner.drain()
+        await self.status.close()
+        for runtime in self.runtimes.values():
+            await runtime.close()
+        await self.client.close()

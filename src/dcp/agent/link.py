@@ -1,0 +1,165 @@
+"""The daemon's connection to the server: HTTP calls with retries, and the WebSocket link (with long-poll)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import websockets
+
+from dcp.agent import DAEMON_VERSION
+
+log = logging.getLogger("dcp.agent.link")
+PROTOCOL = "dcp-link/1"
+MAX_BACKOFF_SECONDS = 30.0
+FALLBACK_AFTER_FAILURES = 3
+
+
+def backoff(failures: int) -> float:
+    """Exponential with full jitter, so a thousand daemons do not reconnect in step after an outage."""
+    return random.uniform(0, min(MAX_BACKOFF_SECONDS, 0.5 * 2**failures))  # noqa: S311
+
+
+class LeaseLost(Exception):
+    """The server no longer lets this daemon report on the job (cancelled, timed out, reassigned)."""
+
+
+class ServerClient:
+    def __init__(self, server: str, key: str, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.server = server.rstrip("/")
+        self.key = key
+        self.http = httpx.AsyncClient(
+            base_url=self.server,
+            headers={"x-provider-key": key, "user-agent": f"dcp-daemon/{DAEMON_VERSION}"},
+            timeout=httpx.Timeout(30.0, connect=10.0),
+            transport=transport,
+        )
+
+    async def heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
+        answer = await self.http.post("/api/providers/heartbeat", json=body)
+        answer.raise_for_status()
+        result: dict[str, Any] = answer.json()
+        return result
+
+    async def next_job(self, wait: int) -> dict[str, Any] | None:
+        answer = await self.http.get("/api/providers/jobs/next", params={"wait": wait}, timeout=wait + 30)
+        if answer.status_code == 204:
+            return None
+        answer.raise_for_status()
+        task: dict[str, Any] = answer.json()
+        return task
+
+    async def job_call(self, job_id: str, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        """start / events: one try; LeaseLost when the server refuses the lease."""
+        answer = await self.http.post(f"/api/providers/jobs/{job_id}/{action}", json=body)
+        if answer.status_code in (404, 409):
+            raise LeaseLost(answer.json().get("error", "lease lost"))
+        answer.raise_for_status()
+        result: dict[str, Any] = answer.json()
+        return result
+
+    async def report(self, job_id: str, body: dict[str, Any], *, attempts: int = 1000) -> str:
+        """Deliver the result, retrying through outages until the server answers; returns the final status."""
+        for failures in range(attempts):
+            try:
+                answer = await self.http.post(f"/api/providers/jobs/{job_id}/result", json=body)
+            except httpx.TransportError as exc:
+                log.warning("result for %s not delivered (%s); retrying", job_id, type(exc).__name__)
+            else:
+                if answer.status_code == 200:
+                    return str(answer.json()["status"])
+                if answer.status_code in (400, 404, 409):
+                    return f"refused: {answer.json().get('error')}"
+                log.warning("result for %s got %s; retrying", job_id, answer.status_code)
+            await asyncio.sleep(backoff(min(failures, 6)))
+        return "undelivered"
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+
+class Link:
+    """Keeps the WebSocket open (reconnecting with jittered backoff); after repeated failures it also
+    long-polls for jobs so work keeps flowing through proxies that block WebSockets."""
+
+    def __init__(
+        self,
+        client: ServerClient,
+        *,
+        on_task: Callable[[dict[str, Any]], Awaitable[None]],
+        on_stop: Callable[[str], None],
+        has_free_slot: Callable[[], bool],
+    ) -> None:
+        self.client, self.on_task, self.on_stop, self.has_free_slot = client, on_task, on_stop, has_free_slot
+        self.mode = "connecting"
+        self.ready = asyncio.Event()
+
+    @property
+    def ws_url(self) -> str:
+        return (
+            self.client.server.replace("https://", "wss://").replace("http://", "ws://")
+            + "/api/providers/link"
+        )
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await self._websocket()
+                failures = 0
+            except (OSError, websockets.WebSocketException, TimeoutError) as exc:
+                failures += 1
+                log.warning("link down (%s); retry %d", type(exc).__name__, failures)
+            if failures >= FALLBACK_AFTER_FAILURES:
+                self.mode = "long-poll"
+                await self._long_poll_once()
+            await asyncio.sleep(backoff(failures))
+
+    async def _websocket(self) -> None:
+        headers = {"x-provider-key": self.client.key, "x-dcp-protocol": PROTOCOL}
+        async with websockets.connect(
+            self.ws_url,
+            additional_headers=headers,
+            open_timeout=10,
+            ping_interval=20,
+            max_size=8 * 1024 * 1024,
+        ) as ws:
+            self.mode = "websocket"
+            sender = asyncio.create_task(self._announce_ready(ws))
+            try:
+                async for raw in ws:
+                    await self._handle(json.loads(raw))
+            finally:
+                sender.cancel()
+                self.mode = "connecting"
+
+    async def _announce_ready(self, ws: Any) -> None:
+        while True:
+            await self.ready.wait()
+            self.ready.clear()
+            await ws.send(json.dumps({"type": "ready"}))
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "job":
+            await self.on_task(message["task"])
+        elif kind == "stop":
+            self.on_stop(str(message.get("job_id")))
+        elif kind == "error":
+            log.warning("server says: %s", message.get("error"))
+
+    async def _long_poll_once(self) -> None:
+        if not self.has_free_slot():
+            return
+        try:
+            task = await self.client.next_job(wait=25)
+        except httpx.HTTPError as exc:
+            log.warning("long-poll failed: %s", type(exc).__name__)
+            return
+        if task is not None:
+            await self.on_task(task)

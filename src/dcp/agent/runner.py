@@ -1,0 +1,216 @@
+"""Runs jobs: checks each spec's signature and expiry, runs it in its runtime within its time limit,
+streams progress and tokens back, and reports the result until the server acknowledges it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from dcp.agent.link import LeaseLost, ServerClient
+from dcp.agent.runtimes.base import JobFailed, RunResult, Runtime
+from dcp.agent.state import JobStore
+from dcp.kit.signing import verify
+
+log = logging.getLogger("dcp.agent.runner")
+FLUSH_SECONDS = 0.25
+GRACE_SECONDS = 5
+
+
+class JobEvents:
+    """Collects a job's events and posts them in small batches; each post also renews the lease."""
+
+    def __init__(self, client: ServerClient, job_id: str, lease_token: str) -> None:
+        self.client, self.job_id, self.lease_token = client, job_id, lease_token
+        self._tokens: list[str] = []
+        self._logs: list[str] = []
+        self._progress: int | None = None
+        self._endpoint: str | None = None
+        self._cancelled = False
+        self._wake = asyncio.Event()
+
+    def progress(self, percent: int) -> None:
+        self._progress = max(0, min(100, percent))
+        self._wake.set()
+
+    def tokens(self, text: str) -> None:
+        self._tokens.append(text)
+        self._wake.set()
+
+    def log(self, line: str) -> None:
+        self._logs.append(line)
+        self._wake.set()
+
+    def endpoint(self, url: str) -> None:
+        self._endpoint = url
+        self._wake.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def cancel(self) -> None:
+        self._cancelled = True
+
+    async def pump(self, renew_every: float) -> None:
+        """Post what accumulated every FLUSH_SECONDS, and at least every ``renew_every`` to keep the lease."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=renew_every)
+            await asyncio.sleep(FLUSH_SECONDS)
+            self._wake.clear()
+            await self.flush()
+
+    async def flush(self) -> None:
+        body: dict[str, Any] = {"lease_token": self.lease_token}
+        if self._tokens:
+            body["tokens"], self._tokens = self._tokens[:512], self._tokens[512:]
+        if self._logs:
+            body["logs"], self._logs = self._logs[:256], self._logs[256:]
+        if self._progress is not None:
+            body["progress"] = self._progress
+        if self._endpoint:
+            body["endpoint_url"] = self._endpoint
+        try:
+            await self.client.job_call(self.job_id, "events", body)
+        except LeaseLost:
+            self._cancelled = True  # cancelled or reassigned: stop working on it
+        except Exception as exc:
+            log.warning("events for %s not delivered: %s", self.job_id, exc)
+
+
+class Runner:
+    def __init__(
+        self,
+        *,
+        client: ServerClient,
+        runtimes: dict[str, Runtime],
+        store: JobStore,
+        signing_key: str,
+        slots: int,
+    ) -> None:
+        self.client, self.runtimes, self.store = client, runtimes, store
+        self.signing_key, self.slots = signing_key, slots
+        self.running: dict[str, JobEvents] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.finished = 0
+        self.on_free_slot: list[Any] = []
+
+    def has_free_slot(self) -> bool:
+        return len(self.running) < self.slots
+
+    async def accept(self, task: dict[str, Any]) -> None:
+        spec, signature = task.get("spec") or {}, str(task.get("signature", ""))
+        problem = self.check(spec, signature)
+        if problem:
+            log.error("refusing a task spec: %s", problem)
+            return
+        job_id = spec["job_id"]
+        if job_id in self.running:
+            return
+        self.store.save(job_id, {"spec": spec, "state": "running"})
+        events = JobEvents(self.client, job_id, spec["lease_token"])
+        self.running[job_id] = events
+        job = asyncio.create_task(self._run(spec, events))
+        self.tasks.add(job)
+        job.add_done_callback(self.tasks.discard)
+
+    def check(self, spec: dict[str, Any], signature: str) -> str | None:
+        """Why this spec must not run, or None: a bad signature, an expired lease, an unknown protocol."""
+        if not signature or not verify(spec, signature, self.signing_key):
+            return "its signature does not verify with this provider's signing key"
+        if spec.get("protocol") != "dcp-task/1":
+            return f"unknown protocol {spec.get('protocol')!r}"
+        try:
+            expires = datetime.fromisoformat(str(spec["expires_at"]).replace("Z", "+00:00"))
+        except (KeyError, ValueError):
+            return "it has no valid expiry"
+        if expires < datetime.now(UTC):
+            return f"it expired at {spec['expires_at']}"
+        return None
+
+    def stop(self, job_id: str) -> None:
+        if events := self.running.get(job_id):
+            events.cancel()
+
+    async def _run(self, spec: dict[str, Any], events: JobEvents) -> None:
+        job_id, lease = spec["job_id"], spec["lease_token"]
+        report: dict[str, Any]
+        pump = asyncio.create_task(events.pump(renew_every=_renew_interval(spec)))
+        began = time.monotonic()
+        try:
+            await self.client.job_call(job_id, "start", {"lease_token": lease})
+            outcome = await self._execute(spec, events)
+            report = {
+                "lease_token": lease,
+                "status": "completed",
+                "result": outcome.result,
+                "tokens_generated": outcome.tokens_generated,
+            }
+        except LeaseLost as exc:
+            log.info("job %s is no longer ours: %s", job_id, exc)
+            report = {}
+        except JobFailed as exc:
+            report = {"lease_token": lease, "status": "failed", "error": str(exc)[:2000]}
+        except Exception as exc:
+            log.exception("job %s crashed", job_id)
+            report = {
+                "lease_token": lease,
+                "status": "failed",
+                "error": f"The daemon failed: {type(exc).__name__}",
+            }
+        finally:
+            pump.cancel()
+        await events.flush()
+        if report:
+            report["execution_time_ms"] = int((time.monotonic() - began) * 1000)
+            self.store.save(job_id, {"spec": spec, "state": "reporting", "report": report})
+            status = await self.client.report(job_id, report)
+            log.info("job %s reported: %s", job_id, status)
+        self.store.drop(job_id)
+        self.running.pop(job_id, None)
+        self.finished += 1
+        for callback in self.on_free_slot:
+            callback()
+
+    async def _execute(self, spec: dict[str, Any], events: JobEvents) -> RunResult:
+        runtime = self.runtimes.get(spec["job_type"])
+        if runtime is None:
+            raise JobFailed(f"This provider does not run {spec['job_type']} jobs")
+        limit = int(spec["max_duration_seconds"])
+        try:
+            return await asyncio.wait_for(runtime.run(spec, events), timeout=limit + GRACE_SECONDS)
+        except TimeoutError:
+            events.cancel()
+            raise JobFailed(f"The job exceeded its limit of {limit} s and was stopped") from None
+
+    async def recover(self) -> None:
+        """After a restart: deliver results that were pending, and report jobs cut off by the restart."""
+        for record in self.store.all():
+            spec = record.get("spec", {})
+            job_id = spec.get("job_id")
+            if not job_id:
+                continue
+            report = record.get("report") or {
+                "lease_token": spec.get("lease_token", ""),
+                "status": "failed",
+                "error": "The provider's daemon restarted while the job ran",
+            }
+            log.info("recovering job %s (%s)", job_id, record.get("state"))
+            await self.client.report(job_id, report, attempts=20)
+            self.store.drop(job_id)
+
+    async def drain(self) -> None:
+        for events in self.running.values():
+            events.cancel()
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=30)
+
+
+def _renew_interval(spec: dict[str, Any]) -> float:
+    """A third of the lease the server granted, so two renewals can fail before it runs out."""
+    expires = datetime.fromisoformat(str(spec["expires_at"]).replace("Z", "+00:00"))
+    return max(1.0, (expires - datetime.now(UTC)).total_seconds() / 3)

@@ -1,0 +1,196 @@
+"""custom_container: run the renter's script under limits, capture its output, parse DC1_RESULT_JSON.
+
+Two backends behind one runtime:
+
+- ``docker`` (production): the approved image, ``--network none`` unless allowed, read-only root, no
+  capabilities, no new privileges, an unprivileged user, memory/CPU/process limits, GPUs passed through.
+- ``subprocess`` (tests, and hosts without Docker): a separate process group in a fresh working directory
+  with a clean environment (no DCP key or settings), CPU-time, memory, file-size and open-file limits, a
+  wall-clock limit, no network (a new network namespace through ``unshare -rn``) and, when the daemon runs
+  as root, the unprivileged ``nobody`` user so the daemon's 0600 key and state cannot be read. It cannot
+  hide the rest of the filesystem from the script the way a container does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import pwd
+import resource
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from dcp.agent.runtimes.base import Events, JobFailed, RunResult
+
+RESULT_MARKER = "DC1_RESULT_JSON:"
+MAX_OUTPUT_BYTES = 1024 * 1024
+DEFAULT_IMAGE = "dc1/general-worker:latest"
+WORKER_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+class ContainerRuntime:
+    job_type = "custom_container"
+
+    def __init__(self, *, backend: str, memory_mib: int, allow_network: bool) -> None:
+        if backend == "docker" and shutil.which("docker") is None:
+            raise ValueError("the docker backend needs the docker command")
+        self.backend, self.memory_mib, self.allow_network = backend, memory_mib, allow_network
+
+    def models(self) -> list[str]:
+        return []
+
+    async def run(self, spec: dict[str, Any], events: Events) -> RunResult:
+        params = spec["params"]
+        if params.get("network") and not self.allow_network:
+            raise JobFailed("This provider does not allow network access for scripts")
+        limit = int(spec["max_duration_seconds"])
+        with tempfile.TemporaryDirectory(prefix="dcp-job-") as workdir:
+            script = Path(workdir) / "script.py"
+            script.write_text(params["script"])
+            command, preexec = self._command(
+                script,
+                image=params.get("image_override") or DEFAULT_IMAGE,
+                network=bool(params.get("network")),
+                limit=limit,
+            )
+            if os.geteuid() == 0 and self.backend == "subprocess":
+                os.chown(workdir, *_nobody())
+                os.chown(script, *_nobody())
+            process = await asyncio.create_subprocess_exec(
+                *command,
+                cwd=workdir,
+                env=_clean_env(workdir),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                preexec_fn=preexec,
+                start_new_session=True,
+            )
+            try:
+                stdout, stderr = await asyncio.wait_for(_collect(process, events), timeout=limit)
+            except TimeoutError:
+                _kill_group(process)
+                await process.wait()
+                raise JobFailed(f"The script exceeded its time limit of {limit} s and was stopped") from None
+        output = stdout.decode(errors="replace")
+        if process.returncode != 0:
+            tail = stderr.decode(errors="replace")[-2000:]
+            raise JobFailed(f"The script exited with code {process.returncode}: {tail}")
+        return RunResult(
+            result={
+                "output": output,
+                "stderr": stderr.decode(errors="replace")[-20000:],
+                "result_json": _result_json(output),
+                "exit_code": 0,
+            }
+        )
+
+    def _command(self, script: Path, *, image: str, network: bool, limit: int) -> tuple[list[str], Any]:
+        if self.backend == "docker":
+            command = [
+                "docker",
+                "run",
+                "--rm",
+                "--read-only",
+                "--tmpfs",
+                "/tmp:size=256m",  # noqa: S108 - a tmpfs inside the container
+                "--cap-drop",
+                "ALL",
+                "--security-opt",
+                "no-new-privileges",
+                "--user",
+                "65534:65534",
+                "--pids-limit",
+                "256",
+                "--memory",
+                f"{self.memory_mib}m",
+                "--stop-timeout",
+                "5",
+                "-v",
+                f"{script.parent}:/work:ro",
+                "-w",
+                "/work",
+            ]
+            if not network:
+                command += ["--network", "none"]
+            if shutil.which("nvidia-smi"):
+                command += ["--gpus", "all"]
+            return [*command, image, "python", "/work/script.py"], None
+        command = [_worker_python(), "-I", str(script)]
+        if not network and shutil.which("unshare"):
+            command = ["unshare", "-rn", *command]
+        return command, _limits(memory_mib=self.memory_mib, cpu_seconds=limit + 5)
+
+    async def close(self) -> None:
+        return None
+
+
+async def _collect(process: asyncio.subprocess.Process, events: Events) -> tuple[bytes, bytes]:
+    if process.stdout is None or process.stderr is None:
+        raise RuntimeError("the script's output is not captured")
+
+    async def read(stream: asyncio.StreamReader, forward: bool) -> bytes:
+        kept = bytearray()
+        async for line in stream:
+            if len(kept) < MAX_OUTPUT_BYTES:
+                kept += line[: MAX_OUTPUT_BYTES - len(kept)]
+            if forward:
+                events.log(line.decode(errors="replace").rstrip()[:4096])
+        return bytes(kept)
+
+    stdout, stderr = await asyncio.gather(read(process.stdout, True), read(process.stderr, False))
+    await process.wait()
+    return stdout, stderr
+
+
+def _result_json(output: str) -> Any:
+    for line in reversed(output.splitlines()):
+        if line.startswith(RESULT_MARKER):
+            try:
+                return json.loads(line[len(RESULT_MARKER) :])
+            except ValueError:
+                return None
+    return None
+
+
+def _clean_env(workdir: str) -> dict[str, str]:
+    return {"PATH": WORKER_PATH, "HOME": workdir, "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1"}
+
+
+def _worker_python() -> str:
+    """The host's Python for renter scripts, not the daemon's own environment (which holds its packages
+    and, under a home folder, may not be readable by the unprivileged user scripts run as)."""
+    return shutil.which("python3", path=WORKER_PATH) or sys.executable
+
+
+def _nobody() -> tuple[int, int]:
+    entry = pwd.getpwnam("nobody")
+    return entry.pw_uid, entry.pw_gid
+
+
+def _limits(*, memory_mib: int, cpu_seconds: int) -> Any:
+    drop_to_nobody = os.geteuid() == 0
+    ids = _nobody() if drop_to_nobody else (0, 0)
+
+    def apply() -> None:  # runs in the child, before the script
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
+        memory = memory_mib * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024 * 1024,) * 2)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+        if drop_to_nobody:
+            os.setgroups([])
+            os.setgid(ids[1])
+            os.setuid(ids[0])
+
+    return apply
+
+
+def _kill_group(process: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)

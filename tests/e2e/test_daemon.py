@@ -1,0 +1,237 @@
+"""The real daemon against a real server, as separate processes, through HTTP and the WebSocket link only:
+LLM text from the real small model, a script's DC1_RESULT_JSON, and the failures (unknown model, a script
+past its limit, a daemon killed mid-job whose job moves to a second daemon)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.process.test_replicas import ADMIN, _database_for
+from tests.process.test_serve import _start, _stop, _wait_ready
+from tests.support.postgres import free_port
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+
+class Market:
+    def __init__(self, base: str, tmp_path) -> None:
+        self.base, self.tmp_path = base, tmp_path
+        self.http = httpx.AsyncClient(base_url=base, timeout=30)
+        self.daemons: list[subprocess.Popen] = []
+
+    async def provider(self, name: str) -> tuple[dict, subprocess.Popen]:
+        registered = (
+            await self.http.post(
+                "/api/providers/register",
+                json={"name": name, "email": f"{name}@x.sa", "gpu_model": "CPU", "os": "linux"},
+            )
+        ).json()
+        daemon = await asyncio.to_thread(self._spawn, name, registered["api_key"])
+        self.daemons.append(daemon)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # online once its first heartbeat landed
+            me = (
+                await self.http.get("/api/providers/me", headers={"x-provider-key": registered["api_key"]})
+            ).json()
+            if me["provider"]["is_online"]:
+                return registered, daemon
+            await asyncio.sleep(0.2)
+        raise AssertionError("the daemon never came online")
+
+    def _spawn(self, name: str, key: str) -> subprocess.Popen:
+        with open(self.tmp_path / f"{name}.log", "w") as log:
+            return subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "dcp.cli",
+                    "provider",
+                    "run",
+                    "--server",
+                    self.base,
+                    "--key",
+                    key,
+                    "--home",
+                    str(self.tmp_path / name),
+                    "--status-port",
+                    "0",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+
+    async def renter(self) -> dict:
+        renter = (await self.http.post("/api/renters/register", json={"name": "r", "email": "r@x.sa"})).json()
+        await self.http.post(
+            f"/api/admin/renters/{renter['renter_id']}/credit",
+            headers={"x-admin-token": ADMIN, "Idempotency-Key": "e2e"},
+            json={"amount_halala": 100_000, "reason": "e2e"},
+        )
+        return renter
+
+    async def finish(self, renter: dict, job_id: str, within: float = 90) -> dict:
+        headers = {"x-renter-key": renter["api_key"]}
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            job = (await self.http.get(f"/api/jobs/{job_id}", headers=headers)).json()["job"]
+            if job["status"] in ("completed", "failed", "cancelled"):
+                return job
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"{job_id} did not finish")
+
+    async def close(self) -> None:
+        for daemon in self.daemons:
+            if daemon.poll() is None:
+                daemon.send_signal(signal.SIGTERM)
+                try:
+                    daemon.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    daemon.kill()
+        await self.http.aclose()
+
+
+@pytest.fixture
+async def market(tmp_path, database_url):
+    env = {
+        "DCP_DATABASE_URL": await _database_for(database_url, tmp_path),
+        "DCP_ADMIN_TOKEN": ADMIN,
+        "DCP_SECRET_KEY": "k" * 48,
+        "DCP_JOBS__LEASE_SECONDS": "6",
+        "DCP_JOBS__SWEEP_INTERVAL_SECONDS": "0.5",
+    }
+    port = free_port()
+    server = _start(tmp_path, port, env)
+    _wait_ready(f"http://127.0.0.1:{port}", server)
+    market = Market(f"http://127.0.0.1:{port}", tmp_path)
+    yield market
+    await market.close()
+    output = _stop(server)
+    assert "Traceback" not in output, output
+    checked = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "dcp.cli", "admin", "check-ledger"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+async def _submit(market: Market, renter: dict, body: dict) -> dict:
+    answer = await market.http.post(
+        "/api/jobs/submit", headers={"x-renter-key": renter["api_key"]}, json=body
+    )
+    assert answer.status_code == 201, answer.text
+    return answer.json()["job"]
+
+
+async def test_llm_and_script_jobs_on_the_real_daemon(market):
+    await market.provider("alpha")
+    renter = await market.renter()
+    llm = await _submit(
+        market,
+        renter,
+        {
+            "job_type": "llm_inference",
+            "duration_minutes": 2,
+            "params": {
+                "model": "gemma3-270m",
+                "prompt": "What is the capital of France?",
+                "max_tokens": 24,
+                "temperature": 0,
+            },
+        },
+    )
+    done = await market.finish(renter, llm["job_id"])
+    assert done["status"] == "completed", done
+    output = (
+        await market.http.get(
+            f"/api/jobs/{llm['job_id']}/output", headers={"x-renter-key": renter["api_key"]}
+        )
+    ).json()
+    assert output["result"]["response"].strip() and 0 < output["tokens_generated"] <= 24
+    assert output["billing"]["actual_cost_halala"] >= 1
+
+    script = 'import json\nprint("working")\nprint("DC1_RESULT_JSON:" + json.dumps({"answer": 42}))\n'
+    job = await _submit(
+        market, renter, {"job_type": "custom_container", "duration_minutes": 1, "params": {"script": script}}
+    )
+    assert (await market.finish(renter, job["job_id"]))["status"] == "completed"
+    output = (
+        await market.http.get(
+            f"/api/jobs/{job['job_id']}/output", headers={"x-renter-key": renter["api_key"]}
+        )
+    ).json()
+    assert output["result"]["result_json"] == {"answer": 42} and "working" in output["result"]["output"]
+
+
+async def test_failures_are_clean_and_refunded(market):
+    await market.provider("beta")
+    renter = await market.renter()
+    unknown = await _submit(
+        market,
+        renter,
+        {"job_type": "llm", "duration_minutes": 1, "params": {"model": "llama-70b", "prompt": "hi"}},
+    )
+    failed = await market.finish(renter, unknown["job_id"])
+    assert failed["status"] == "failed" and "not available on this provider" in failed["error"]
+    assert failed["refunded_halala"] == failed["cost_halala"]
+    slow = await _submit(
+        market,
+        renter,
+        {
+            "job_type": "custom_container",
+            "duration_minutes": 1,
+            "max_duration_seconds": 10,
+            "params": {"script": "import time\ntime.sleep(60)\n"},
+        },
+    )
+    stopped = await market.finish(renter, slow["job_id"], within=60)
+    assert stopped["status"] == "failed" and "limit" in stopped["error"]
+    offline = await _submit(
+        market,
+        renter,
+        {
+            "job_type": "custom_container",
+            "duration_minutes": 1,
+            "params": {"script": "import socket\nsocket.create_connection(('127.0.0.1', 9), timeout=2)\n"},
+        },
+    )
+    blocked = await market.finish(renter, offline["job_id"])
+    assert blocked["status"] == "failed" and "Network is unreachable" in blocked["error"]
+
+
+async def test_daemon_killed_mid_job_moves_the_job_to_another(market):
+    first, first_daemon = await market.provider("gamma")
+    renter = await market.renter()
+    job = await _submit(
+        market,
+        renter,
+        {
+            "job_type": "custom_container",
+            "duration_minutes": 2,
+            "params": {"script": "import time\ntime.sleep(4)\nprint('DC1_RESULT_JSON:{\"ok\": true}')\n"},
+        },
+    )
+    headers = {"x-renter-key": renter["api_key"]}
+    deadline = time.monotonic() + 30
+    while (await market.http.get(f"/api/jobs/{job['job_id']}", headers=headers)).json()["job"][
+        "status"
+    ] != "running":
+        assert time.monotonic() < deadline, "the job never started"
+        await asyncio.sleep(0.1)
+    first_daemon.send_signal(signal.SIGKILL)
+    first_daemon.wait(timeout=10)
+    await market.provider("delta")
+    done = await market.finish(renter, job["job_id"], within=60)
+    assert done["status"] == "completed" and done["attempts"] == 2
+    assert done["provider_id"] != first["provider_id"]
