@@ -103,8 +103,9 @@ class LiveServer:
 async def live(settings: Settings, database: Database, clock: ManualClock) -> AsyncIterator[LiveServer]:
     """The app served by a real uvicorn on a loopback port (WebSocket link, SSE streams, the sweeper)."""
     await _empty_tables(database)
-    app = create_app(settings, db=database, clock=clock)
     port = free_port()
+    settings.public_url = f"http://127.0.0.1:{port}"
+    app = create_app(settings, db=database, clock=clock)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )

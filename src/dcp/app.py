@@ -22,6 +22,7 @@ from dcp.kit.http import RequestContext, install_error_handlers
 from dcp.payments import api as payments
 from dcp.payments.gateway import PaymentGateway
 from dcp.payments.moyasar import MoyasarGateway
+from dcp.providers import downloads
 from dcp.providers.api import router as providers_router
 from dcp.renters.api import router as renters_router
 from dcp.withdrawals import api as withdrawals
@@ -42,6 +43,7 @@ def api_router() -> APIRouter:
         provider_jobs.router,
         jobs.router,
         link.router,
+        downloads.router,
     ):
         router.include_router(domain)
     return router

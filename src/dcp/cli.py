@@ -7,8 +7,9 @@ import asyncio
 import json
 import logging
 import sys
-from pathlib import Path
 
+from dcp.agent.main import add_arguments
+from dcp.agent.main import run as run_daemon
 from dcp.config import ConfigError, Settings, load_settings
 
 
@@ -24,13 +25,7 @@ def main(argv: list[str] | None = None) -> int:
 
     provider = commands.add_parser("provider", help="the provider daemon")
     provider_commands = provider.add_subparsers(dest="provider_command", required=True)
-    run = provider_commands.add_parser("run", help="run the daemon (connects out to the server)")
-    run.add_argument("--server", help="the DCP server URL")
-    run.add_argument("--key", help="this provider's API key")
-    run.add_argument("--config", type=Path, default=None, help="config file (default: HOME/config.json)")
-    run.add_argument("--home", type=Path, default=None, help="the daemon's state and model folder")
-    run.add_argument("--slots", type=int, default=None, help="jobs to run at once")
-    run.add_argument("--status-port", type=int, default=None, help="loopback status port (0: any free port)")
+    add_arguments(provider_commands.add_parser("run", help="run the daemon (connects out to the server)"))
     status = provider_commands.add_parser("status", help="show the local daemon's status")
     status.add_argument("--port", type=int, default=8765)
 
@@ -91,23 +86,9 @@ async def _check_ledger(settings: Settings) -> int:
 
 
 def _provider(args: argparse.Namespace) -> int:
-    from dcp.agent import config as agent_config
-
     if args.provider_command == "status":
         return _provider_status(args.port)
-    from dcp.agent.daemon import Daemon
-
-    home = args.home or agent_config.DEFAULT_HOME
-    path = args.config or home / "config.json"
-    try:
-        config = agent_config.load(
-            path, server=args.server, key=args.key, home=home, slots=args.slots, status_port=args.status_port
-        )
-    except ValueError as exc:
-        print(f"dcp provider: {exc}", file=sys.stderr)
-        return 2
-    asyncio.run(Daemon(config).run())
-    return 0
+    return run_daemon(args)
 
 
 def _provider_status(port: int) -> int:

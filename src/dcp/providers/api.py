@@ -17,6 +17,7 @@ from dcp.kit.money import sar_string
 from dcp.kit.pagination import PageDep
 from dcp.models import Provider
 from dcp.providers import service, uptime
+from dcp.providers.downloads import install_command
 from dcp.providers.liveness import is_online, status_of
 from dcp.providers.schemas import (
     GpuStatus,
@@ -53,6 +54,10 @@ async def register(
         provider_id=provider.id,
         api_key=key,
         installer_url=service.installer_url(settings, provider.os),
+        install_commands={
+            os_name: install_command(os_name, server=settings.public_url, key=key)
+            for os_name in ("linux", "windows")
+        },
         approval_status=provider.approval_status,
         message=f"Welcome {provider.name}! Save your API key — it won't be shown again.",
     )

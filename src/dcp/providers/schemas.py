@@ -43,6 +43,9 @@ class ProviderRegistered(BaseModel):
     provider_id: int
     api_key: str = Field(description="Shown only this once")
     installer_url: str
+    install_commands: dict[str, str] = Field(
+        description="One line per OS that installs and starts the daemon"
+    )
     approval_status: str
     message: str
 

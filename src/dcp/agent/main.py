@@ -1,0 +1,63 @@
+"""Start the daemon from the command line (``dcp provider run`` and the downloaded ``dcp-daemon.pyz``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from dcp.agent import config as agent_config
+
+
+def embedded_defaults() -> dict[str, Any]:
+    """The server URL and key that the download endpoint wrote into a daemon archive, if any."""
+    try:
+        text = resources.files("dcp.agent").joinpath("embedded.json").read_text()
+    except (FileNotFoundError, OSError):
+        return {}
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--server", help="the DCP server URL")
+    parser.add_argument("--key", help="this provider's API key")
+    parser.add_argument("--config", type=Path, default=None, help="config file (default: HOME/config.json)")
+    parser.add_argument("--home", type=Path, default=None, help="the daemon's state and model folder")
+    parser.add_argument("--slots", type=int, default=None, help="jobs to run at once")
+    parser.add_argument(
+        "--status-port", type=int, default=None, help="loopback status port (0: any free port)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from dcp.agent.daemon import Daemon
+
+    home = args.home or agent_config.DEFAULT_HOME
+    embedded = embedded_defaults()
+    try:
+        config = agent_config.load(
+            args.config or home / "config.json",
+            server=args.server or embedded.get("server"),
+            key=args.key or embedded.get("key"),
+            home=home,
+            slots=args.slots,
+            status_port=args.status_port,
+        )
+    except ValueError as exc:
+        print(f"dcp daemon: {exc}", file=sys.stderr)
+        return 2
+    asyncio.run(Daemon(config).run())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dcp-daemon", description="DCP provider daemon")
+    add_arguments(parser)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return run(parser.parse_args(argv))

