@@ -17,9 +17,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dcp", description="DCP GPU compute marketplace")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="run the API server and web pages")
-    serve.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=None, help="port (default 8083)")
+    for name, text in (
+        ("up", "the whole marketplace locally: server, a CPU provider, a demo renter"),
+        ("serve", "run the API server and web pages"),
+    ):
+        server = commands.add_parser(name, help=text)
+        server.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
+        server.add_argument("--port", type=int, default=None, help="port (default 8083)")
 
     commands.add_parser("migrate", help="bring the database schema up to date")
 
@@ -38,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "provider":
         return _provider(args)
     overrides = {}
-    if args.command == "serve":
+    if args.command in ("serve", "up"):
         overrides = {key: getattr(args, key) for key in ("host", "port") if getattr(args, key) is not None}
     try:
         settings = load_settings(**overrides)
@@ -47,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         return _serve(settings)
+    if args.command == "up":
+        from dcp.local import up as marketplace_up
+
+        _migrate(settings)
+        asyncio.run(marketplace_up(settings))
+        return 0
     if args.command == "migrate":
         _migrate(settings)
         return 0

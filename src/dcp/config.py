@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dcp import __version__
 from dcp.kit.money import ceil_div
 
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "admin", "password", "test"})
@@ -58,8 +59,8 @@ class MoyasarSettings(BaseModel):
 class DaemonSettings(BaseModel):
     """What the server tells daemons about versions in heartbeat answers."""
 
-    latest_version: str = "1.0.0"
-    min_version: str = "1.0.0"
+    latest_version: str = __version__
+    min_version: str = __version__
 
 
 class JobSettings(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+import dcp
 from dcp.models import Provider
 from tests.support.factories import heartbeat, register_provider, register_renter
 
@@ -90,7 +91,7 @@ class TestHeartbeat:
                     "gpu_vram_mib": 24564,
                     "gpu_util_pct": 42,
                     "temp_c": 61,
-                    "daemon_version": "1.0.0",
+                    "daemon_version": "0.1.0",
                     "python_version": "3.11.7",
                     "os_info": "Ubuntu 22.04",
                 },
@@ -109,7 +110,7 @@ class TestHeartbeat:
         }
         assert body["approval_status"] == "approved" and body["approved"] is True
         assert body["preload_model"] is None
-        assert body["latest_version"] == body["min_version"] == "1.0.0"
+        assert body["latest_version"] == body["min_version"] == dcp.__version__
         assert body["timestamp"].endswith("Z")
         me = (await client.get("/api/providers/me", headers=provider.provider_headers)).json()["provider"]
         assert me["gpu"]["gpu_name"] == "NVIDIA RTX 4090" and me["gpu"]["gpu_util_pct"] == 42
@@ -118,7 +119,7 @@ class TestHeartbeat:
 
     async def test_old_daemon_is_told_to_update(self, client):
         provider = await register_provider(client)
-        body = (await heartbeat(client, provider, daemon_version="0.3.1")).json()
+        body = (await heartbeat(client, provider, daemon_version="0.0.1")).json()
         assert body["needs_update"] is True and body["update_available"] is True
 
     async def test_several_gpus_and_no_gpu(self, client):

@@ -95,7 +95,7 @@ def test_seed_walkthrough_against_a_real_server(served, tmp_path):
                 "gpu_vram_mib": 24564,
                 "gpu_util_pct": 5,
                 "temp_c": 40,
-                "daemon_version": "1.0.0",
+                "daemon_version": "0.1.0",
             },
         },
         timeout=10,

@@ -58,7 +58,7 @@ async def heartbeat(client: httpx.AsyncClient, provider: Account, **gpu: Any) ->
         "gpu_vram_mib": 24564,
         "gpu_util_pct": 12,
         "temp_c": 51,
-        "daemon_version": "1.0.0",
+        "daemon_version": "0.1.0",
         **gpu,
     }
     return await client.post(

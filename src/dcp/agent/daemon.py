@@ -34,7 +34,7 @@ def build_runtimes(config: AgentConfig) -> dict[str, Runtime]:
         slots=config.slots,
     )
     runtimes: list[Runtime] = [
-        LlmRuntime(llama),
+        LlmRuntime(llama, any_model=config.answer_any_model),
         ContainerRuntime(
             backend=config.container_backend,
             memory_mib=config.container_memory_mib,
@@ -112,7 +112,8 @@ class Daemon:
         if not answer.get("approved"):
             log.warning("this provider is %s: it will not receive jobs", answer.get("approval_status"))
 
-    async def run(self) -> None:
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Run until SIGINT/SIGTERM, or until ``stop`` is set when the caller owns the signals."""
         self.config.home.mkdir(parents=True, exist_ok=True)
         port = await self.status.start()
         log.info(
@@ -123,11 +124,12 @@ class Daemon:
         )
         await self.runner.recover()
         loops = [asyncio.create_task(self.heartbeat_loop()), asyncio.create_task(self.link.run())]
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):  # Windows
-                loop.add_signal_handler(sig, stop.set)
+        if stop is None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError):  # Windows
+                    loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         log.info("stopping: finishing running jobs")
         for task in loops:
