@@ -13,7 +13,7 @@ from dcp.admin.api import router as admin_router
 from dcp.config import Settings
 from dcp.db.engine import Database, open_database
 from dcp.jobs import api as jobs
-from dcp.jobs import link
+from dcp.jobs import endpoint, link
 from dcp.jobs import provider_api as provider_jobs
 from dcp.jobs.events import EventHub
 from dcp.jobs.sweeper import run_forever
@@ -41,6 +41,7 @@ def api_router() -> APIRouter:
         payments.renter_router,
         payments.webhook_router,
         provider_jobs.router,
+        endpoint.router,
         jobs.router,
         link.router,
         downloads.router,
@@ -84,6 +85,7 @@ def create_app(
     app.state.db = database
     app.state.clock = the_clock
     app.state.hub = hub
+    app.state.links = link.LinkRegistry()
     app.state.payment_gateway = payment_gateway
     routes = api_router()
     app.include_router(routes, prefix=API_PREFIXES[0])

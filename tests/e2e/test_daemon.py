@@ -235,3 +235,45 @@ async def test_daemon_killed_mid_job_moves_the_job_to_another(market):
     done = await market.finish(renter, job["job_id"], within=60)
     assert done["status"] == "completed" and done["attempts"] == 2
     assert done["provider_id"] != first["provider_id"]
+
+
+async def test_vllm_serve_endpoint_answers_an_openai_client_through_the_link(market):
+    import openai
+
+    await market.provider("epsilon")
+    renter = await market.renter()
+    job = await _submit(
+        market,
+        renter,
+        {
+            "job_type": "vllm_serve",
+            "duration_minutes": 2,
+            "params": {"model": "gemma3-270m", "max_model_len": 2048},
+        },
+    )
+    headers = {"x-renter-key": renter["api_key"]}
+    endpoint_url, deadline = None, time.monotonic() + 60
+    while endpoint_url is None and time.monotonic() < deadline:  # the seed's wait-for-endpoint loop
+        output = (await market.http.get(f"/api/jobs/{job['job_id']}/output", headers=headers)).json()
+        endpoint_url = output.get("result", {}).get("endpoint_url")
+        await asyncio.sleep(0.2)
+    assert endpoint_url == f"{market.base}/api/jobs/{job['job_id']}/endpoint/v1"
+    client = openai.AsyncOpenAI(base_url=endpoint_url, api_key=renter["api_key"])
+    response = await client.chat.completions.create(
+        model="gemma3-270m", messages=[{"role": "user", "content": "Name a color."}], max_tokens=12
+    )
+    assert response.choices[0].message.content.strip()
+    streamed = []
+    async for chunk in await client.completions.create(
+        model="gemma3-270m", prompt="The sky is", max_tokens=8, stream=True
+    ):
+        streamed.append(chunk.choices[0].text if chunk.choices else "")
+    assert "".join(streamed).strip()
+    stranger = openai.AsyncOpenAI(base_url=endpoint_url, api_key="not-needed")
+    with pytest.raises(openai.AuthenticationError):
+        await stranger.models.list()
+    await client.close()
+    await stranger.close()
+    cancelled = await market.http.post(f"/api/jobs/{job['job_id']}/cancel", headers=headers)
+    assert cancelled.json()["job"]["status"] == "cancelled"
+    assert cancelled.json()["job"]["actual_cost_halala"] >= 1

@@ -17,6 +17,7 @@ from dcp.agent.runner import Runner
 from dcp.agent.runtimes.base import Runtime
 from dcp.agent.runtimes.container import ContainerRuntime
 from dcp.agent.runtimes.llm import LlamaServer, LlmRuntime
+from dcp.agent.runtimes.serve import ServeRuntime
 from dcp.agent.state import JobStore
 from dcp.agent.status import StatusServer
 from dcp.agent.telemetry import heartbeat_body
@@ -35,6 +36,7 @@ def build_runtimes(config: AgentConfig) -> dict[str, Runtime]:
     )
     runtimes: list[Runtime] = [
         LlmRuntime(llama, any_model=config.answer_any_model),
+        ServeRuntime(llama, public_base=config.server, any_model=config.answer_any_model),
         ContainerRuntime(
             backend=config.container_backend,
             memory_mib=config.container_memory_mib,
@@ -62,11 +64,13 @@ class Daemon:
             signing_key=signing_key_for(normalize(config.key)),
             slots=config.slots,
         )
+        serving = self.runtimes.get("vllm_serve")
         self.link = Link(
             self.client,
             on_task=self.runner.accept,
             on_stop=self.runner.stop,
             has_free_slot=self.runner.has_free_slot,
+            endpoint_for=serving.endpoint_for if isinstance(serving, ServeRuntime) else None,
         )
         self.runner.on_free_slot.append(self.link.ready.set)
         self.status = StatusServer(config.status_port, self.describe)

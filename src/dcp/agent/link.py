@@ -94,10 +94,15 @@ class Link:
         on_task: Callable[[dict[str, Any]], Awaitable[None]],
         on_stop: Callable[[str], None],
         has_free_slot: Callable[[], bool],
+        endpoint_for: Callable[[str], str | None] | None = None,
     ) -> None:
         self.client, self.on_task, self.on_stop, self.has_free_slot = client, on_task, on_stop, has_free_slot
+        self.endpoint_for = endpoint_for or (lambda _job_id: None)
         self.mode = "connecting"
         self.ready = asyncio.Event()
+        self._ws: Any = None
+        self._send_lock = asyncio.Lock()
+        self._relays: set[asyncio.Task[None]] = set()
 
     @property
     def ws_url(self) -> str:
@@ -130,6 +135,7 @@ class Link:
             max_size=8 * 1024 * 1024,
         ) as ws:
             self.mode = "websocket"
+            self._ws = ws
             sender = asyncio.create_task(self._announce_ready(ws))
             try:
                 async for raw in ws:
@@ -142,7 +148,7 @@ class Link:
         while True:
             await self.ready.wait()
             self.ready.clear()
-            await ws.send(json.dumps({"type": "ready"}))
+            await self._send({"type": "ready"})
 
     async def _handle(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
@@ -150,8 +156,50 @@ class Link:
             await self.on_task(message["task"])
         elif kind == "stop":
             self.on_stop(str(message.get("job_id")))
+        elif kind == "http":
+            relay = asyncio.create_task(self._relay(message))
+            self._relays.add(relay)
+            relay.add_done_callback(self._relays.discard)
         elif kind == "error":
             log.warning("server says: %s", message.get("error"))
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        async with self._send_lock:
+            await self._ws.send(json.dumps(message))
+
+    async def _relay(self, message: dict[str, Any]) -> None:
+        """Forward one endpoint request to a serving job's local engine and stream its answer back."""
+        request_id, job_id = str(message.get("id")), str(message.get("job_id"))
+        address = self.endpoint_for(job_id)
+        if address is None:
+            await self._send({"type": "http_error", "id": request_id, "error": "the job is not serving here"})
+            return
+        url = f"{address}/{str(message.get('path', '')).lstrip('/')}"
+        try:
+            async with (
+                httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=5.0)) as local,
+                local.stream(
+                    str(message.get("method", "POST")),
+                    url,
+                    content=str(message.get("body", "")).encode(),
+                    headers={"content-type": str(message.get("content_type", "application/json"))},
+                ) as answer,
+            ):
+                await self._send(
+                    {
+                        "type": "http_start",
+                        "id": request_id,
+                        "status": answer.status_code,
+                        "content_type": answer.headers.get("content-type", "application/json"),
+                    }
+                )
+                async for text in answer.aiter_text():
+                    await self._send({"type": "http_chunk", "id": request_id, "data": text})
+            await self._send({"type": "http_end", "id": request_id})
+        except httpx.HTTPError as exc:
+            await self._send(
+                {"type": "http_error", "id": request_id, "error": f"engine error: {type(exc).__name__}"}
+            )
 
     async def _long_poll_once(self) -> None:
         if not self.has_free_slot():

@@ -29,7 +29,7 @@ class JobEvents:
         self._logs: list[str] = []
         self._progress: int | None = None
         self._endpoint: str | None = None
-        self._cancelled = False
+        self._cancelled = asyncio.Event()
         self._wake = asyncio.Event()
 
     def progress(self, percent: int) -> None:
@@ -50,10 +50,15 @@ class JobEvents:
 
     @property
     def cancelled(self) -> bool:
-        return self._cancelled
+        return self._cancelled.is_set()
 
     def cancel(self) -> None:
-        self._cancelled = True
+        self._cancelled.set()
+
+    async def wait_cancelled(self, within: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._cancelled.wait(), timeout=max(within, 0))
+        return self.cancelled
 
     async def pump(self, renew_every: float) -> None:
         """Post what accumulated every FLUSH_SECONDS, and at least every ``renew_every`` to keep the lease."""
@@ -77,7 +82,7 @@ class JobEvents:
         try:
             await self.client.job_call(self.job_id, "events", body)
         except LeaseLost:
-            self._cancelled = True  # cancelled or reassigned: stop working on it
+            self.cancel()  # cancelled or reassigned: stop working on it
         except Exception as exc:
             log.warning("events for %s not delivered: %s", self.job_id, exc)
 

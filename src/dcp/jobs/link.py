@@ -6,6 +6,10 @@ server says ``hello``; then it sends ``job`` (a signed task spec, already leased
 ``stop`` (a job it holds was cancelled or reassigned); the daemon may send ``heartbeat`` (the HTTP
 heartbeat's body) and ``ready`` (it has a free slot). Results and progress go over HTTP with the lease
 token, where retries are simple.
+
+The link also carries ``vllm_serve`` endpoint traffic, so a renter never needs the provider's address:
+the server sends ``http`` (a request for a job's local endpoint) and the daemon answers ``http_start``
+(status, content type), ``http_chunk`` frames and ``http_end`` (or ``http_error``).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -37,6 +43,28 @@ _MAX_MESSAGE_BYTES = 256 * 1024
 
 router = APIRouter()
 log = logging.getLogger("dcp.link")
+_RELAY_START_SECONDS = 60.0
+
+
+class RelayError(Exception):
+    """The provider could not be reached through its link, or it refused the request."""
+
+
+class LinkRegistry:
+    """The provider links connected to this server process (a provider's link lands on one replica)."""
+
+    def __init__(self) -> None:
+        self._links: dict[int, _Link] = {}
+
+    def add(self, link: _Link) -> None:
+        self._links[link.provider_id] = link
+
+    def remove(self, link: _Link) -> None:
+        if self._links.get(link.provider_id) is link:
+            del self._links[link.provider_id]
+
+    def get(self, provider_id: int) -> _Link | None:
+        return self._links.get(provider_id)
 
 
 @router.websocket("/providers/link")
@@ -55,7 +83,12 @@ async def provider_link(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     link = _Link(websocket, provider, db=db, settings=settings, clock=app.state.clock, hub=app.state.hub)
-    await link.run()
+    registry: LinkRegistry = app.state.links
+    registry.add(link)
+    try:
+        await link.run()
+    finally:
+        registry.remove(link)
 
 
 async def _authenticate(websocket: WebSocket, db: Database, settings: Settings) -> Provider | None:
@@ -89,6 +122,8 @@ class _Link:
         self.db, self.settings, self.clock, self.hub = db, settings, clock, hub
         self.sent: set[str] = set()  # jobs pushed over this link and not yet known to have ended
         self.bad_messages = 0
+        self.relays: dict[str, asyncio.Queue[dict[str, Any]]] = {}
+        self._send_lock = asyncio.Lock()
 
     async def run(self) -> None:
         await self._send(
@@ -162,6 +197,9 @@ class _Link:
                 await self._heartbeat(message)
             elif kind == "ready":
                 woken.set()
+            elif kind in ("http_start", "http_chunk", "http_end", "http_error"):
+                if queue := self.relays.get(str(message.get("id"))):
+                    queue.put_nowait(message)
             else:
                 await self._reject(f"unknown message type {str(kind)[:40]!r}")
 
@@ -200,4 +238,46 @@ class _Link:
         await self._send({"type": "error", "error": reason})
 
     async def _send(self, message: dict[str, Any]) -> None:
-        await self.websocket.send_text(json.dumps(message, ensure_ascii=False))
+        async with self._send_lock:
+            await self.websocket.send_text(json.dumps(message, ensure_ascii=False))
+
+    async def relay(
+        self, *, job_id: str, method: str, path: str, body: str, content_type: str
+    ) -> tuple[int, str, AsyncIterator[str]]:
+        """Send one HTTP request to the job's endpoint on the daemon; returns status, type and the body."""
+        request_id = uuid.uuid4().hex
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.relays[request_id] = queue
+        try:
+            await self._send(
+                {
+                    "type": "http",
+                    "id": request_id,
+                    "job_id": job_id,
+                    "method": method,
+                    "path": path,
+                    "body": body,
+                    "content_type": content_type,
+                }
+            )
+            first = await asyncio.wait_for(queue.get(), timeout=_RELAY_START_SECONDS)
+        except (TimeoutError, WebSocketDisconnect, RuntimeError) as exc:
+            self.relays.pop(request_id, None)
+            raise RelayError("the provider did not answer") from exc
+        if first.get("type") != "http_start":
+            self.relays.pop(request_id, None)
+            raise RelayError(str(first.get("error", "the provider refused the request"))[:300])
+
+        async def chunks() -> AsyncIterator[str]:
+            try:
+                while True:
+                    message = await asyncio.wait_for(queue.get(), timeout=_RELAY_START_SECONDS)
+                    if message.get("type") != "http_chunk":
+                        return
+                    yield str(message.get("data", ""))
+            except TimeoutError:
+                return
+            finally:
+                self.relays.pop(request_id, None)
+
+        return int(first.get("status", 502)), str(first.get("content_type", "application/json")), chunks()

@@ -24,6 +24,10 @@ class Events(Protocol):
     @property
     def cancelled(self) -> bool: ...
 
+    async def wait_cancelled(self, within: float) -> bool:
+        """Wait until the job is cancelled or ``within`` seconds pass; True if it was cancelled."""
+        ...
+
 
 @dataclass
 class RunResult:

@@ -1,0 +1,57 @@
+"""A running vllm_serve job's OpenAI-compatible endpoint, on the DCP server: requests are relayed to the
+provider's engine through its daemon's link, so the renter never needs (or learns) the provider's address."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from dcp.auth import CurrentRenter
+from dcp.db.session import SessionDep, end_transaction
+from dcp.jobs import repository
+from dcp.jobs.errors import JobNotFound
+from dcp.jobs.link import LinkRegistry, RelayError
+from dcp.kit.errors import AppError, Conflict, NotFound, error_responses
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+_MAX_BODY_CHARS = 1024 * 1024
+
+
+class ProviderUnreachable(AppError):
+    status = 502
+
+
+@router.api_route(
+    "/{job_id}/endpoint/{path:path}",
+    methods=["GET", "POST"],
+    responses=error_responses(400, 401, 403, 404, 409, 502),
+    summary="The OpenAI-compatible endpoint of a running vllm_serve job (use your renter key as the API key)",
+)
+async def job_endpoint(
+    job_id: str, path: str, request: Request, renter: CurrentRenter, session: SessionDep
+) -> StreamingResponse:
+    job = await repository.by_job_id(session, job_id[:40])
+    if job is None or job.renter_id != renter.id or job.job_type != "vllm_serve":
+        raise JobNotFound()
+    if not path.startswith("v1/"):
+        raise NotFound("Only the OpenAI-compatible /v1 paths are served here")
+    if job.status != "running" or not (job.result or {}).get("endpoint_url"):
+        raise Conflict(f"The endpoint is not serving (the job is {job.status})")
+    provider_id = job.provider_id
+    await end_transaction(session)  # nothing is held while the provider answers
+    links: LinkRegistry = request.app.state.links
+    link = links.get(provider_id) if provider_id is not None else None
+    if link is None:
+        raise ProviderUnreachable("The provider serving this endpoint is not connected right now")
+    body = (await request.body()).decode(errors="replace")[:_MAX_BODY_CHARS]
+    try:
+        status, media_type, chunks = await link.relay(
+            job_id=job.job_id,
+            method=request.method,
+            path=path,
+            body=body,
+            content_type=request.headers.get("content-type", "application/json"),
+        )
+    except RelayError as exc:
+        raise ProviderUnreachable(f"The provider could not answer: {exc}") from exc
+    return StreamingResponse(chunks, status_code=status, media_type=media_type)
