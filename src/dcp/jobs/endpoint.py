@@ -21,17 +21,39 @@ class ProviderUnreachable(AppError):
     status = 502
 
 
-@router.api_route(
+_ERRORS = error_responses(400, 401, 403, 404, 409, 502)
+
+
+@router.post(
     "/{job_id}/endpoint/{path:path}",
-    methods=["GET", "POST"],
-    responses=error_responses(400, 401, 403, 404, 409, 502),
-    summary="The OpenAI-compatible endpoint of a running vllm_serve job (use your renter key as the API key)",
+    summary="POST to a vllm_serve job's OpenAI-compatible endpoint "
+    "(e.g. v1/chat/completions; use your renter key as the API key)",
+    responses=_ERRORS,
+    response_class=StreamingResponse,
 )
-async def job_endpoint(
+async def endpoint_post(
     job_id: str, path: str, request: Request, renter: CurrentRenter, session: SessionDep
 ) -> StreamingResponse:
+    return await _relay(job_id, path, request, renter.id, session)
+
+
+@router.get(
+    "/{job_id}/endpoint/{path:path}",
+    summary="GET from a vllm_serve job's endpoint (e.g. v1/models)",
+    responses=_ERRORS,
+    response_class=StreamingResponse,
+)
+async def endpoint_get(
+    job_id: str, path: str, request: Request, renter: CurrentRenter, session: SessionDep
+) -> StreamingResponse:
+    return await _relay(job_id, path, request, renter.id, session)
+
+
+async def _relay(
+    job_id: str, path: str, request: Request, renter_id: int, session: SessionDep
+) -> StreamingResponse:
     job = await repository.by_job_id(session, job_id[:40])
-    if job is None or job.renter_id != renter.id or job.job_type != "vllm_serve":
+    if job is None or job.renter_id != renter_id or job.job_type != "vllm_serve":
         raise JobNotFound()
     if not path.startswith("v1/"):
         raise NotFound("Only the OpenAI-compatible /v1 paths are served here")
