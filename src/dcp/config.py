@@ -61,6 +61,7 @@ class DaemonSettings(BaseModel):
 
     latest_version: str = __version__
     min_version: str = __version__
+    preload_model: str | None = Field(None, description="A model daemons should prepare ahead of demand")
 
 
 class JobSettings(BaseModel):

@@ -227,3 +227,16 @@ class TestPause:
         assert body["status"] == "suspended"
         listing = await client.get("/api/renters/available-providers")
         assert listing.json()["total"] == 0
+
+
+class TestPreload:
+    async def test_daemons_are_asked_to_prepare_the_chosen_model_until_they_have_it(self, client, settings):
+        settings.daemon.preload_model = "gemma3-270m"
+        provider = await register_provider(client)
+        assert (await heartbeat(client, provider)).json()["preload_model"] == "gemma3-270m"
+        answer = await client.post(
+            "/api/providers/heartbeat",
+            headers=provider.provider_headers,
+            json={"cached_models": ["gemma3-270m"]},
+        )
+        assert answer.json()["preload_model"] is None

@@ -16,6 +16,7 @@ from dcp.agent.link import Link, ServerClient
 from dcp.agent.runner import Runner
 from dcp.agent.runtimes.base import Runtime
 from dcp.agent.runtimes.container import ContainerRuntime
+from dcp.agent.runtimes.image import ImageRuntime
 from dcp.agent.runtimes.llm import LlamaServer, LlmRuntime
 from dcp.agent.runtimes.serve import ServeRuntime
 from dcp.agent.state import JobStore
@@ -37,6 +38,7 @@ def build_runtimes(config: AgentConfig) -> dict[str, Runtime]:
     runtimes: list[Runtime] = [
         LlmRuntime(llama, any_model=config.answer_any_model),
         ServeRuntime(llama, public_base=config.server, any_model=config.answer_any_model),
+        ImageRuntime(threads=config.llm_threads, any_model=config.answer_any_model),
         ContainerRuntime(
             backend=config.container_backend,
             memory_mib=config.container_memory_mib,
@@ -75,6 +77,8 @@ class Daemon:
         self.runner.on_free_slot.append(self.link.ready.set)
         self.status = StatusServer(config.status_port, self.describe)
         self.last_answer: dict[str, Any] = {}
+        self._preloading: set[str] = set()
+        self._background: set[asyncio.Task[None]] = set()
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -115,6 +119,19 @@ class Daemon:
             )
         if not answer.get("approved"):
             log.warning("this provider is %s: it will not receive jobs", answer.get("approval_status"))
+        model = answer.get("preload_model")
+        if model and model not in self._preloading:
+            self._preloading.add(model)
+            preparing = [runtime for runtime in self.runtimes.values() if model in runtime.models()]
+            if preparing:
+                self._background.add(asyncio.create_task(self._prepare(model, preparing[0])))
+
+    async def _prepare(self, model: str, runtime: Runtime) -> None:
+        log.info("preparing %s ahead of demand, as the server asked", model)
+        try:
+            await runtime.prepare()
+        except Exception:
+            log.exception("could not prepare %s", model)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Run until SIGINT/SIGTERM, or until ``stop`` is set when the caller owns the signals."""

@@ -122,7 +122,13 @@ def _answer(provider: Provider, *, settings: Settings, now: datetime) -> Heartbe
         min_version=settings.daemon.min_version,
         approval_status=provider.approval_status,
         approved=provider.approval_status == "approved",
+        preload_model=_preload(provider, settings.daemon.preload_model),
     )
+
+
+def _preload(provider: Provider, model: str | None) -> str | None:
+    """Ask a daemon to prepare the operators' chosen model, until it reports having it."""
+    return model if model and model not in provider.cached_models else None
 
 
 def _version(text: str | None) -> tuple[int, ...] | None:

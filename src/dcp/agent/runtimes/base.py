@@ -43,6 +43,10 @@ class Runtime(Protocol):
         """The models this runtime can serve here (reported as cached_models)."""
         ...
 
+    async def prepare(self) -> None:
+        """Load what this runtime needs ahead of its first job (a model into memory)."""
+        ...
+
     async def run(self, spec: dict[str, Any], events: Events) -> RunResult:
         """Run the job; raise JobFailed with a clear message when it cannot."""
         ...

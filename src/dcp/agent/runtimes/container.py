@@ -45,6 +45,9 @@ class ContainerRuntime:
     def models(self) -> list[str]:
         return []
 
+    async def prepare(self) -> None:
+        return None
+
     async def run(self, spec: dict[str, Any], events: Events) -> RunResult:
         params = spec["params"]
         if params.get("network") and not self.allow_network:

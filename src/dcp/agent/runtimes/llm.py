@@ -100,6 +100,9 @@ class LlmRuntime:
     def models(self) -> list[str]:
         return [MODEL_ID] if model_available() else []
 
+    async def prepare(self) -> None:
+        await self.server.get()
+
     async def run(self, spec: dict[str, Any], events: Events) -> RunResult:
         params = spec["params"]
         model = str(params.get("model") or MODEL_ID)

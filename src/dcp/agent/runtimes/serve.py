@@ -29,6 +29,9 @@ class ServeRuntime:
     def endpoint_for(self, job_id: str) -> str | None:
         return self.endpoints.get(job_id)
 
+    async def prepare(self) -> None:
+        await self.server.get()
+
     async def run(self, spec: dict[str, Any], events: Events) -> RunResult:
         model = str(spec["params"].get("model") or MODEL_ID)
         if not model_available() or (model not in ALIASES and not self.any_model):

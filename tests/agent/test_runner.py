@@ -1,0 +1,67 @@
+"""The daemon's runner refuses task specs that are forged, tampered with, expired or of another protocol."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dcp.agent.runner import Runner
+from dcp.agent.state import JobStore
+from dcp.kit.signing import sign, signing_key_for
+
+KEY = "dc1-provider-example"
+
+
+def _spec(**overrides):
+    expires = (datetime.now(UTC) + timedelta(seconds=60)).isoformat().replace("+00:00", "Z")
+    return {
+        "protocol": "dcp-task/1",
+        "job_id": "job-1",
+        "provider_id": 1,
+        "job_type": "llm_inference",
+        "params": {"prompt": "hi"},
+        "lease_token": "lease",
+        "expires_at": expires,
+        **overrides,
+    }
+
+
+@pytest.fixture
+def runner(tmp_path):
+    return Runner(
+        client=None, runtimes={}, store=JobStore(tmp_path), signing_key=signing_key_for(KEY), slots=1
+    )
+
+
+def test_a_genuine_spec_passes(runner):
+    spec = _spec()
+    assert runner.check(spec, sign(spec, signing_key_for(KEY))) is None
+
+
+def test_a_spec_signed_with_another_providers_key_is_refused(runner):
+    spec = _spec()
+    assert "signature" in runner.check(spec, sign(spec, signing_key_for("dc1-provider-other")))
+
+
+def test_a_tampered_spec_is_refused(runner):
+    spec = _spec()
+    signature = sign(spec, signing_key_for(KEY))
+    spec["params"] = {"prompt": "something else"}
+    assert "signature" in runner.check(spec, signature)
+
+
+def test_an_expired_spec_is_refused(runner):
+    spec = _spec(expires_at="2020-01-01T00:00:00.000Z")
+    assert "expired" in runner.check(spec, sign(spec, signing_key_for(KEY)))
+
+
+def test_an_unknown_protocol_is_refused(runner):
+    spec = _spec(protocol="dcp-task/9")
+    assert "protocol" in runner.check(spec, sign(spec, signing_key_for(KEY)))
+
+
+async def test_a_refused_spec_never_runs(runner):
+    spec = _spec()
+    await runner.accept({"spec": spec, "signature": "0" * 64})
+    assert runner.running == {} and runner.store.all() == []
