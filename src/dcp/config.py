@@ -74,6 +74,21 @@ class JobSettings(BaseModel):
     long_poll_max_seconds: int = Field(25, ge=1, le=60)
 
 
+class GatewaySettings(BaseModel):
+    """The OpenAI-compatible /v1 gateway."""
+
+    requests_per_minute: int = Field(120, ge=1, description="Per renter key")
+    tokens_per_minute: int = Field(
+        200_000, ge=1, description="Per renter key, counted at the reserved worst case"
+    )
+    default_max_tokens: int = Field(512, ge=1)
+    max_tokens_limit: int = Field(4096, ge=1)
+    first_token_timeout_seconds: float = Field(30.0, gt=0)
+    max_attempts: int = Field(3, ge=1, le=5, description="The first provider and up to two others")
+    breaker_failures: int = Field(3, ge=1)
+    breaker_open_seconds: float = Field(30.0, gt=0)
+
+
 class Settings(BaseSettings):
     """DCP configuration. Nested groups use ``__`` in the environment: ``DCP_PRICING__LLM_INFERENCE=15``."""
 
@@ -101,6 +116,7 @@ class Settings(BaseSettings):
     daemon: DaemonSettings = DaemonSettings()
     moyasar: MoyasarSettings = MoyasarSettings()
     jobs: JobSettings = JobSettings()
+    gateway: GatewaySettings = GatewaySettings()
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

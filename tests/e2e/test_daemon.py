@@ -5,6 +5,8 @@ past its limit, a daemon killed mid-job whose job moves to a second daemon)."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import os
 import signal
 import subprocess
@@ -13,7 +15,9 @@ import time
 
 import httpx
 import pytest
+from PIL import Image
 
+from dcp.agent.runtimes.image import model_available as image_model_available
 from tests.process.test_replicas import ADMIN, _database_for
 from tests.process.test_serve import _start, _stop, _wait_ready
 from tests.support.postgres import free_port
@@ -277,3 +281,28 @@ async def test_vllm_serve_endpoint_answers_an_openai_client_through_the_link(mar
     cancelled = await market.http.post(f"/api/jobs/{job['job_id']}/cancel", headers=headers)
     assert cancelled.json()["job"]["status"] == "cancelled"
     assert cancelled.json()["job"]["actual_cost_halala"] >= 1
+
+
+@pytest.mark.skipif(not image_model_available(), reason="train it with scripts/train_tiny_diffusion.py")
+async def test_image_job_returns_a_png_of_the_asked_size(market):
+    await market.provider("zeta")
+    renter = await market.renter()
+    job = await _submit(
+        market,
+        renter,
+        {
+            "job_type": "image_generation",
+            "duration_minutes": 2,
+            "params": {"prompt": "a red square", "width": 96, "height": 64, "steps": 8, "seed": 3},
+        },
+    )
+    done = await market.finish(renter, job["job_id"])
+    assert done["status"] == "completed", done["error"]
+    output = (
+        await market.http.get(
+            f"/api/jobs/{job['job_id']}/output", headers={"x-renter-key": renter["api_key"]}
+        )
+    ).json()
+    image = Image.open(io.BytesIO(base64.b64decode(output["result"]["image_base64"])))
+    assert image.format == "PNG" and image.size == (96, 64)
+    assert output["result"]["steps"] == 8

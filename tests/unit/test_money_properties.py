@@ -154,6 +154,10 @@ async def _scenario(url: str, ops: list[tuple]) -> None:
                         signing_key=f"s{n}",
                         slots=1,
                         jobs_completed=0,
+                        serving_models=[],
+                        serving_ready=False,
+                        serving_concurrency=1,
+                        serving_context=4096,
                         jobs_lost=0,
                     )
                 )

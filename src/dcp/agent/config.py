@@ -24,6 +24,7 @@ class AgentConfig(BaseModel):
     container_backend: str = Field("subprocess", description="subprocess or docker")
     container_memory_mib: int = Field(2048, ge=64)
     allow_network: bool = Field(False, description="Let custom_container jobs reach the network if they ask")
+    serve_pool: bool = Field(False, description="Serve the /v1 OpenAI-compatible pool with the local engine")
     answer_any_model: bool = Field(
         False, description="Demo only (dcp up): answer every LLM model name with the local small model"
     )

@@ -18,7 +18,7 @@ from dcp.agent.runtimes.base import Runtime
 from dcp.agent.runtimes.container import ContainerRuntime
 from dcp.agent.runtimes.image import ImageRuntime
 from dcp.agent.runtimes.llm import LlamaServer, LlmRuntime
-from dcp.agent.runtimes.serve import ServeRuntime
+from dcp.agent.runtimes.serve import PoolEngine, ServeRuntime
 from dcp.agent.state import JobStore
 from dcp.agent.status import StatusServer
 from dcp.agent.telemetry import heartbeat_body
@@ -28,13 +28,7 @@ from dcp.kit.signing import signing_key_for
 log = logging.getLogger("dcp.agent")
 
 
-def build_runtimes(config: AgentConfig) -> dict[str, Runtime]:
-    llama = LlamaServer(
-        cache_dir=config.model_cache,
-        threads=config.llm_threads,
-        context=config.llm_context,
-        slots=config.slots,
-    )
+def build_runtimes(config: AgentConfig, llama: LlamaServer) -> dict[str, Runtime]:
     runtimes: list[Runtime] = [
         LlmRuntime(llama, any_model=config.answer_any_model),
         ServeRuntime(llama, public_base=config.server, any_model=config.answer_any_model),
@@ -58,7 +52,18 @@ class Daemon:
     ) -> None:
         self.config = config
         self.client = ServerClient(config.server, config.key, transport=transport)
-        self.runtimes = runtimes if runtimes is not None else build_runtimes(config)
+        self.llama = LlamaServer(
+            cache_dir=config.model_cache,
+            threads=config.llm_threads,
+            context=config.llm_context,
+            slots=config.slots,
+        )
+        self.runtimes = runtimes if runtimes is not None else build_runtimes(config, self.llama)
+        self.pool = (
+            PoolEngine(self.llama, concurrency=config.slots, context=config.llm_context)
+            if config.serve_pool
+            else None
+        )
         self.runner = Runner(
             client=self.client,
             runtimes=self.runtimes,
@@ -66,19 +71,25 @@ class Daemon:
             signing_key=signing_key_for(normalize(config.key)),
             slots=config.slots,
         )
-        serving = self.runtimes.get("vllm_serve")
         self.link = Link(
             self.client,
             on_task=self.runner.accept,
             on_stop=self.runner.stop,
             has_free_slot=self.runner.has_free_slot,
-            endpoint_for=serving.endpoint_for if isinstance(serving, ServeRuntime) else None,
+            endpoint_for=self.endpoint_for,
         )
         self.runner.on_free_slot.append(self.link.ready.set)
         self.status = StatusServer(config.status_port, self.describe)
         self.last_answer: dict[str, Any] = {}
         self._preloading: set[str] = set()
         self._background: set[asyncio.Task[None]] = set()
+
+    def endpoint_for(self, job_id: str) -> str | None:
+        """The local engine a relayed request goes to: the /v1 pool's, or a vllm_serve job's."""
+        if job_id == PoolEngine.POOL_ID:
+            return self.llama.address if self.pool is not None else None
+        serving = self.runtimes.get("vllm_serve")
+        return serving.endpoint_for(job_id) if isinstance(serving, ServeRuntime) else None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -103,6 +114,8 @@ class Daemon:
                 slots=self.config.slots,
                 home=str(self.config.home),
             )
+            if self.pool is not None:
+                body["serving"] = self.pool.status()
             try:
                 self.last_answer = await self.client.heartbeat(body)
                 self._act_on(self.last_answer)
@@ -126,12 +139,12 @@ class Daemon:
             if preparing:
                 self._background.add(asyncio.create_task(self._prepare(model, preparing[0])))
 
-    async def _prepare(self, model: str, runtime: Runtime) -> None:
-        log.info("preparing %s ahead of demand, as the server asked", model)
+    async def _prepare(self, what: str, runtime: Runtime | PoolEngine) -> None:
+        log.info("preparing %s ahead of demand", what)
         try:
-            await runtime.prepare()
+            await (runtime.start() if isinstance(runtime, PoolEngine) else runtime.prepare())
         except Exception:
-            log.exception("could not prepare %s", model)
+            log.exception("could not prepare %s", what)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Run until SIGINT/SIGTERM, or until ``stop`` is set when the caller owns the signals."""
@@ -144,6 +157,8 @@ class Daemon:
             port,
         )
         await self.runner.recover()
+        if self.pool is not None:
+            self._background.add(asyncio.create_task(self._prepare("the /v1 pool engine", self.pool)))
         loops = [asyncio.create_task(self.heartbeat_loop()), asyncio.create_task(self.link.run())]
         if stop is None:
             stop = asyncio.Event()

@@ -33,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--status-port", type=int, default=None, help="loopback status port (0: any free port)"
     )
+    parser.add_argument(
+        "--serve-pool",
+        action="store_true",
+        default=None,
+        help="also serve the /v1 OpenAI-compatible pool with the local engine",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
             home=home,
             slots=args.slots,
             status_port=args.status_port,
+            serve_pool=args.serve_pool,
         )
     except ValueError as exc:
         print(f"dcp daemon: {exc}", file=sys.stderr)

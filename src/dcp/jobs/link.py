@@ -264,6 +264,9 @@ class _Link:
         except (TimeoutError, WebSocketDisconnect, RuntimeError) as exc:
             self.relays.pop(request_id, None)
             raise RelayError("the provider did not answer") from exc
+        except BaseException:  # the caller gave up (its own timeout, a client that left)
+            self.relays.pop(request_id, None)
+            raise
         if first.get("type") != "http_start":
             self.relays.pop(request_id, None)
             raise RelayError(str(first.get("error", "the provider refused the request"))[:300])

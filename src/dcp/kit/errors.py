@@ -8,9 +8,16 @@ from pydantic import BaseModel
 
 
 class AppError(Exception):
-    """An error a client caused or must know about; ``status`` is its HTTP status."""
+    """An error a client caused or must know about; ``status`` is its HTTP status.
+
+    Under ``/v1`` the same error is rendered in the OpenAI-shaped envelope, with ``code`` and ``kind`` (the
+    envelope's ``type``) taken from the class or, when it names none, from its status.
+    """
 
     status: ClassVar[int] = 400
+    code: ClassVar[str | None] = None
+    kind: ClassVar[str | None] = None
+    retryable: ClassVar[bool] = False
 
     def __init__(self, message: str, **extra: Any) -> None:
         super().__init__(message)
@@ -40,6 +47,7 @@ class Conflict(AppError):
 
 class PaymentRequired(AppError):
     status = 402
+    code = "insufficient_balance"
 
 
 class ErrorBody(BaseModel):
@@ -64,3 +72,43 @@ _DESCRIPTIONS = {
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries for the given error statuses."""
     return {status: {"model": ErrorBody, "description": _DESCRIPTIONS[status]} for status in statuses}
+
+
+# The /v1 envelope's type and code for each status, where the error does not say more.
+V1_DEFAULTS: dict[int, tuple[str, str, bool]] = {
+    400: ("invalid_request_error", "invalid_request_error", False),
+    401: ("authentication_error", "authentication_error", False),
+    402: ("billing_error", "insufficient_balance", False),
+    403: ("permission_error", "permission_denied", False),
+    404: ("invalid_request_error", "not_found", False),
+    409: ("invalid_request_error", "conflict", False),
+    413: ("invalid_request_error", "request_too_large", False),
+    429: ("rate_limit_error", "rate_limit_exceeded", True),
+    502: ("api_error", "provider_unavailable", True),
+    503: ("api_error", "no_capacity_available", True),
+    504: ("timeout_error", "upstream_timeout", True),
+}
+
+
+def v1_envelope(
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    kind: str | None = None,
+    retryable: bool | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The seed's deterministic /v1 error body."""
+    default_kind, default_code, default_retryable = V1_DEFAULTS.get(
+        status, ("api_error", "internal_error", True)
+    )
+    error = {
+        "message": message,
+        "type": kind or default_kind,
+        "code": code or default_code,
+        "status": status,
+        "retryable": default_retryable if retryable is None else retryable,
+        **extra,
+    }
+    return {"error": error}

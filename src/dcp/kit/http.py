@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dcp.kit.errors import AppError
+from dcp.kit.errors import AppError, v1_envelope
 
 log = logging.getLogger("dcp.http")
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
@@ -105,16 +105,39 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
+def _is_v1(request: Request) -> bool:
+    return request.url.path == "/v1" or request.url.path.startswith("/v1/")
+
+
 async def _app_error(request: Request, exc: AppError) -> JSONResponse:
     if exc.status == 500:  # a broken rule inside DCP: its message is for the log, not the client
         return await _unexpected(request, exc)
     if exc.status > 500:
         log.warning("request %s: %s", request_id_var.get(), exc.message)
-    return JSONResponse({"error": exc.message, **exc.extra}, exc.status)
+    headers = (
+        {"retry-after": str(exc.extra["retry_after_seconds"])} if "retry_after_seconds" in exc.extra else None
+    )
+    if _is_v1(request):
+        body = v1_envelope(
+            exc.status,
+            exc.message,
+            code=exc.code,
+            kind=exc.kind,
+            retryable=exc.retryable or None,
+            **exc.extra,
+        )
+        if exc.status == 429:  # the seed repeats the retry hints beside the error
+            body.update(
+                {key: exc.extra[key] for key in ("retry_after_seconds", "retry_after_ms") if key in exc.extra}
+            )
+        return JSONResponse(body, exc.status, headers=headers)
+    return JSONResponse({"error": exc.message, **exc.extra}, exc.status, headers=headers)
 
 
-async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     message = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, str(exc.detail))
+    if _is_v1(request):
+        return JSONResponse(v1_envelope(exc.status_code, message), exc.status_code, headers=exc.headers)
     return JSONResponse({"error": message}, exc.status_code, headers=exc.headers)
 
 
@@ -127,8 +150,11 @@ async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    return JSONResponse({"error": validation_message(exc.errors())}, 400)
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    message = validation_message(exc.errors())
+    if _is_v1(request):
+        return JSONResponse(v1_envelope(400, message), 400)
+    return JSONResponse({"error": message}, 400)
 
 
 def validation_message(errors: Any) -> str:

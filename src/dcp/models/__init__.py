@@ -7,9 +7,11 @@ from dcp.models.provider import Provider, ProviderHeartbeat, ProviderUptime
 from dcp.models.renter import Renter
 from dcp.models.settlement import Settlement
 from dcp.models.topup import Topup
+from dcp.models.usage import GatewayRequest
 from dcp.models.withdrawal import Withdrawal
 
 __all__ = [
+    "GatewayRequest",
     "Job",
     "LedgerAccount",
     "LedgerEntry",

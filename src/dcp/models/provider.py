@@ -45,6 +45,11 @@ class Provider(Base):
     # Task specs are signed with this key; the daemon derives the same key from its API key.
     signing_key: Mapped[str] = mapped_column(String(64))
     slots: Mapped[int] = mapped_column(Integer, default=1)
+    # The /v1 serving pool: what the daemon's engine serves, whether it is ready, how many at once.
+    serving_models: Mapped[list[str]] = mapped_column(JSON, default=list)
+    serving_ready: Mapped[bool] = mapped_column(Boolean, default=False)
+    serving_concurrency: Mapped[int] = mapped_column(Integer, default=1)
+    serving_context: Mapped[int] = mapped_column(Integer, default=4096)
     jobs_completed: Mapped[int] = mapped_column(Integer, default=0)
     jobs_lost: Mapped[int] = mapped_column(Integer, default=0)
 

@@ -71,6 +71,17 @@ class HeartbeatStatus(GpuStatus):
     os_info: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
 
 
+class ServingStatus(BaseModel):
+    """The daemon's OpenAI-compatible engine for the /v1 pool, when the provider opted in."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    models: list[ModelName] = Field(default_factory=list, max_length=20)
+    ready: bool = False
+    concurrency: int = Field(1, ge=1, le=256)
+    context_length: int = Field(4096, ge=128, le=1_048_576)
+
+
 class Heartbeat(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -81,6 +92,7 @@ class Heartbeat(BaseModel):
     cached_models: list[ModelName] = Field(default_factory=list, max_length=200)
     free_disk_mib: int | None = Field(None, ge=0)
     slots: int | None = Field(None, ge=1, le=64, description="Jobs the daemon runs at once (default 1)")
+    serving: ServingStatus | None = Field(None, description="Present when the provider serves the /v1 pool")
 
 
 class HeartbeatAnswer(BaseModel):

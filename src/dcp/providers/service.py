@@ -45,6 +45,10 @@ async def register(
         key_digest=keys.digest(key, secret=settings.secret_bytes),
         signing_key=signing_key_for(key),
         slots=1,
+        serving_models=[],
+        serving_ready=False,
+        serving_concurrency=1,
+        serving_context=4096,
         jobs_completed=0,
         jobs_lost=0,
         approval_status="approved" if settings.provider_auto_approve else "pending",
@@ -92,6 +96,11 @@ async def record_heartbeat(
     provider.cached_models = list(dict.fromkeys(beat.cached_models))
     if beat.slots is not None:
         provider.slots = beat.slots
+    serving = beat.serving
+    provider.serving_models = list(dict.fromkeys(serving.models)) if serving else []
+    provider.serving_ready = bool(serving and serving.ready and serving.models)
+    provider.serving_concurrency = serving.concurrency if serving else 1
+    provider.serving_context = serving.context_length if serving else 4096
     session.add(
         ProviderHeartbeat(
             provider_id=provider.id,

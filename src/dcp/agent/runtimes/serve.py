@@ -59,3 +59,23 @@ class ServeRuntime:
 
     async def close(self) -> None:
         return None
+
+
+class PoolEngine:
+    """The /v1 serving pool: the local engine, kept loaded, announced in heartbeats, reached over the link."""
+
+    POOL_ID = "pool"
+
+    def __init__(self, server: LlamaServer, *, concurrency: int, context: int) -> None:
+        self.server, self.concurrency, self.context = server, concurrency, context
+
+    async def start(self) -> None:
+        await self.server.get()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "models": [MODEL_ID] if model_available() else [],
+            "ready": self.server.address is not None,
+            "concurrency": self.concurrency,
+            "context_length": self.context,
+        }

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 14:08:54.275923
+Create Date: 2026-11-26 14:40:45.019333
 """
 
 from __future__ import annotations
@@ -21,6 +21,30 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "gateway_requests",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("request_id", sa.String(length=80), nullable=False),
+        sa.Column("renter_id", sa.Integer(), nullable=False),
+        sa.Column("provider_id", sa.Integer(), nullable=True),
+        sa.Column("model", sa.String(length=200), nullable=False),
+        sa.Column("endpoint", sa.String(length=32), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("prompt_tokens", sa.Integer(), nullable=False),
+        sa.Column("completion_tokens", sa.Integer(), nullable=False),
+        sa.Column("cost_halala", sa.BigInteger(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("latency_ms", sa.Integer(), nullable=False),
+        sa.Column("error", sa.String(length=500), nullable=True),
+        sa.Column("created_at", dcp.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_gateway_requests")),
+        sa.UniqueConstraint("request_id", name=op.f("uq_gateway_requests_request_id")),
+    )
+    with op.batch_alter_table("gateway_requests", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_gateway_requests_created_at"), ["created_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_gateway_requests_provider_id"), ["provider_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_gateway_requests_renter_id"), ["renter_id"], unique=False)
+
     op.create_table(
         "ledger_accounts",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -84,6 +108,10 @@ def upgrade() -> None:
         sa.Column("prices", sa.JSON(), nullable=False),
         sa.Column("signing_key", sa.String(length=64), nullable=False),
         sa.Column("slots", sa.Integer(), nullable=False),
+        sa.Column("serving_models", sa.JSON(), nullable=False),
+        sa.Column("serving_ready", sa.Boolean(), nullable=False),
+        sa.Column("serving_concurrency", sa.Integer(), nullable=False),
+        sa.Column("serving_context", sa.Integer(), nullable=False),
         sa.Column("jobs_completed", sa.Integer(), nullable=False),
         sa.Column("jobs_lost", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_providers")),
@@ -357,3 +385,9 @@ def downgrade() -> None:
 
     op.drop_table("ledger_transactions")
     op.drop_table("ledger_accounts")
+    with op.batch_alter_table("gateway_requests", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_gateway_requests_renter_id"))
+        batch_op.drop_index(batch_op.f("ix_gateway_requests_provider_id"))
+        batch_op.drop_index(batch_op.f("ix_gateway_requests_created_at"))
+
+    op.drop_table("gateway_requests")

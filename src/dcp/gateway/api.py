@@ -1,0 +1,124 @@
+"""The /v1 endpoints: models, chat completions and completions, for any OpenAI client."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from dcp.auth import CurrentRenter
+from dcp.billing import token_prices
+from dcp.db.session import SessionDep, end_transaction
+from dcp.deps import NowDep, SettingsDep
+from dcp.gateway import pool, service
+from dcp.gateway.schemas import ChatRequest, CompletionRequest
+from dcp.kit.errors import error_responses
+from dcp.kit.http import request_id_var
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+_ERRORS = error_responses(400, 401, 402, 403, 404, 429, 502)
+
+
+def gateway_of(request: Request) -> service.Gateway:
+    gateway: service.Gateway = request.app.state.gateway
+    return gateway
+
+
+@router.get("/models", responses=error_responses(401, 403), summary="Models that online providers serve now")
+async def list_models(
+    renter: CurrentRenter, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> dict[str, Any]:
+    by_model = pool.models_of(await pool.serving(session, settings=settings, now=now))
+    data = []
+    for model, providers in sorted(by_model.items()):
+        price = await token_prices.price_for(session, model, settings.pricing)
+        data.append(
+            {
+                "id": model,
+                "object": "model",
+                "created": 0,
+                "owned_by": "dcp",
+                "context_length": max(p.serving_context for p in providers),
+                "providers": len(providers),
+                "pricing": {
+                    "input_per_million_halala": price.input_per_million,
+                    "output_per_million_halala": price.output_per_million,
+                },
+            }
+        )
+    return {"object": "list", "data": data}
+
+
+@router.post("/chat/completions", responses=_ERRORS, summary="OpenAI chat completions (streaming or not)")
+async def chat_completions(
+    body: ChatRequest, renter: CurrentRenter, request: Request, session: SessionDep, now: NowDep
+) -> Any:
+    return await _complete(
+        body, "chat/completions", renter.id, request, session, now, "chat.completion.chunk"
+    )
+
+
+@router.post("/completions", responses=_ERRORS, summary="OpenAI text completions (streaming or not)")
+async def completions(
+    body: CompletionRequest, renter: CurrentRenter, request: Request, session: SessionDep, now: NowDep
+) -> Any:
+    return await _complete(body, "completions", renter.id, request, session, now, "text_completion")
+
+
+async def _complete(
+    body: ChatRequest | CompletionRequest,
+    endpoint: str,
+    renter_id: int,
+    request: Request,
+    session: SessionDep,
+    now: Any,
+    chunk_object: str,
+) -> Any:
+    gateway = gateway_of(request)
+    request_id = f"v1-{request_id_var.get()}-{time.monotonic_ns():x}"
+    admitted = await service.admit(
+        session, gateway, renter_id=renter_id, body=body, endpoint=endpoint, request_id=request_id, now=now
+    )
+    await end_transaction(session)  # the hold is committed; nothing is held while the provider works
+    upstream_body = body.upstream(max_tokens=admitted.max_tokens)
+    try:
+        upstream = await service.connect(gateway, admitted, path=f"v1/{endpoint}", body=upstream_body)
+    except Exception as exc:
+        await service.finish(gateway, admitted, provider_id=None, usage=None, error=str(exc), attempts=0)
+        raise
+    headers = {"x-dcp-provider-attempts": str(upstream.attempts)}
+    if body.stream and upstream.status == 200:
+        wants_usage = bool(body.stream_options and body.stream_options.include_usage)
+        stream = service.relay_stream(
+            gateway, admitted, upstream, client_wants_usage=wants_usage, chunk_object=chunk_object
+        )
+        return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+    text = upstream.first + "".join([piece async for piece in upstream.rest])
+    answer = service._json(text) or {}
+    ok = upstream.status == 200 and "choices" in answer
+    gateway.router.release(upstream.provider_id, ok=ok or upstream.status < 500)
+    await service.finish(
+        gateway,
+        admitted,
+        provider_id=upstream.provider_id,
+        usage=answer.get("usage") if ok else None,
+        error=None if ok else f"upstream answered {upstream.status}",
+        attempts=upstream.attempts,
+    )
+    if not ok:
+        message = str((answer.get("error") or {}).get("message", "the provider refused the request"))[:500]
+        return JSONResponse(
+            {
+                "error": {
+                    "message": message,
+                    "type": "invalid_request_error",
+                    "code": "invalid_request_error",
+                    "status": 400,
+                    "retryable": False,
+                }
+            },
+            status_code=400,
+        )
+    return JSONResponse(answer, headers=headers)

@@ -1,0 +1,65 @@
+"""The OpenAI request bodies the gateway accepts. Rule for other fields: unknown fields are refused (400,
+naming the field) so that a typo never silently changes what a renter pays for."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Text = Annotated[str, StringConstraints(max_length=400_000)]
+Stop = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    include_usage: bool = False
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "developer", "user", "assistant"]
+    content: Text
+    name: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class _Sampling(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    stop: Stop | list[Stop] | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    n: Literal[1] = 1
+    seed: int | None = None
+    user: Annotated[str, StringConstraints(max_length=256)] | None = None
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+
+    def upstream(self, *, max_tokens: int) -> dict[str, Any]:
+        """The body sent to the provider's engine: the worst case made explicit, usage always reported."""
+        body = self.model_dump(exclude_none=True, exclude={"max_completion_tokens", "user"})
+        body["max_tokens"] = max_tokens
+        if self.stream:
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+
+class ChatRequest(_Sampling):
+    messages: list[Message] = Field(min_length=1, max_length=512)
+
+    def prompt_text(self) -> str:
+        return "\n".join(message.content for message in self.messages)
+
+
+class CompletionRequest(_Sampling):
+    prompt: Text | Annotated[list[Text], Field(min_length=1, max_length=1)]
+
+    def prompt_text(self) -> str:
+        return self.prompt if isinstance(self.prompt, str) else "\n".join(self.prompt)

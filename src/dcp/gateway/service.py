@@ -1,0 +1,299 @@
+"""A /v1 request from admission to settlement: reserve the worst case, relay with failover, bill usage."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dcp.billing import settlement, token_prices
+from dcp.billing.pricing import TokenPrice, token_cost
+from dcp.config import Settings
+from dcp.db.engine import Database
+from dcp.gateway import pool
+from dcp.gateway.errors import ModelNotFound, NoCapacity, ProviderUnavailable, RateLimited, UpstreamTimeout
+from dcp.gateway.ratelimit import RateLimiter
+from dcp.gateway.routing import Candidate, Router
+from dcp.gateway.schemas import ChatRequest, CompletionRequest
+from dcp.jobs.link import LinkRegistry, RelayError
+from dcp.kit.clock import Clock
+from dcp.kit.errors import BadRequest, v1_envelope
+from dcp.models import GatewayRequest
+
+log = logging.getLogger("dcp.gateway")
+POOL = "pool"
+
+
+@dataclass
+class Gateway:
+    """What the gateway keeps between requests, per server process."""
+
+    db: Database
+    settings: Settings
+    clock: Clock
+    links: LinkRegistry
+    router: Router
+    limiter: RateLimiter
+    _finishing: set[asyncio.Task[int]] = field(default_factory=set)
+
+
+@dataclass
+class Admitted:
+    request_id: str
+    renter_id: int
+    model: str
+    endpoint: str
+    max_tokens: int
+    reserved: int
+    price: TokenPrice
+    candidates: list[Candidate]
+    affinity: str
+    started: float = field(default_factory=time.monotonic)
+
+
+async def admit(
+    session: AsyncSession,
+    gateway: Gateway,
+    *,
+    renter_id: int,
+    body: ChatRequest | CompletionRequest,
+    endpoint: str,
+    request_id: str,
+    now: datetime,
+) -> Admitted:
+    """Check the limits, find serving providers, and hold the worst-case cost (402 if it is not there)."""
+    limits = gateway.settings.gateway
+    max_tokens = body.max_completion_tokens or body.max_tokens or limits.default_max_tokens
+    if max_tokens > limits.max_tokens_limit:
+        raise BadRequest(f"Invalid max_tokens: at most {limits.max_tokens_limit}")
+    prompt = body.prompt_text()
+    prompt_bound = len(prompt.encode())  # a token is at least one byte: a safe upper bound before tokenising
+    if wait := gateway.limiter.check(str(renter_id), tokens=prompt_bound + max_tokens):
+        raise RateLimited(wait)
+    serving = pool.models_of(await pool.serving(session, settings=gateway.settings, now=now)).get(body.model)
+    if not serving:
+        raise ModelNotFound(f"The model '{body.model}' is not served by any online provider now")
+    candidates = [
+        Candidate(p.id, p.serving_concurrency) for p in serving if gateway.links.get(p.id) is not None
+    ]
+    price = await token_prices.price_for(session, body.model, gateway.settings.pricing)
+    reserved = token_cost(prompt_tokens=prompt_bound, completion_tokens=max_tokens, price=price)
+    if reserved:
+        await settlement.hold(session, renter_id=renter_id, work_ref=request_id, amount=reserved, now=now)
+    return Admitted(
+        request_id=request_id,
+        renter_id=renter_id,
+        model=body.model,
+        endpoint=endpoint,
+        max_tokens=max_tokens,
+        reserved=reserved,
+        price=price,
+        candidates=candidates,
+        affinity=f"{body.model}|{prompt[:256]}",
+    )
+
+
+@dataclass
+class Upstream:
+    provider_id: int
+    status: int
+    media_type: str
+    first: str
+    rest: AsyncIterator[str]
+    attempts: int
+
+
+async def connect(gateway: Gateway, admitted: Admitted, *, path: str, body: dict[str, Any]) -> Upstream:
+    """The first provider that answers with a first chunk in time; 5xx, 429, errors and timeouts fail over."""
+    tried: set[int] = set()
+    last_error: Exception = NoCapacity("No serving provider has capacity now; retry shortly")
+    for attempt in range(1, gateway.settings.gateway.max_attempts + 1):
+        provider_id = gateway.router.choose(admitted.candidates, affinity=admitted.affinity, exclude=tried)
+        if provider_id is None:
+            break
+        tried.add(provider_id)
+        link = gateway.links.get(provider_id)
+        try:
+            if link is None:
+                raise RelayError("the provider disconnected")
+            status, media_type, iterator, first = await asyncio.wait_for(
+                _first_chunk(link, path=path, body=body),
+                timeout=gateway.settings.gateway.first_token_timeout_seconds,
+            )
+        except TimeoutError:
+            gateway.router.release(provider_id, ok=False)
+            last_error = UpstreamTimeout(
+                f"Provider failover exhausted after initial error: timeout (attempt {attempt})"
+            )
+            continue
+        except RelayError as exc:
+            gateway.router.release(provider_id, ok=False)
+            last_error = ProviderUnavailable(f"Provider failover exhausted after initial error: {exc}")
+            continue
+        if status >= 500 or status == 429:
+            gateway.router.release(provider_id, ok=False)
+            last_error = ProviderUnavailable(
+                f"Provider failover exhausted after initial error: upstream {status}"
+            )
+            continue
+        return Upstream(provider_id, status, media_type, first, iterator, attempt)
+    raise last_error
+
+
+async def _first_chunk(
+    link: Any, *, path: str, body: dict[str, Any]
+) -> tuple[int, str, AsyncIterator[str], str]:
+    status, media_type, chunks = await link.relay(
+        job_id=POOL, method="POST", path=path, body=json.dumps(body), content_type="application/json"
+    )
+    iterator = aiter(chunks)
+    return status, media_type, iterator, await anext(iterator, "")
+
+
+async def finish(
+    gateway: Gateway,
+    admitted: Admitted,
+    *,
+    provider_id: int | None,
+    usage: dict[str, Any] | None,
+    error: str | None,
+    attempts: int,
+) -> int:
+    """Bill real usage (capped at the hold) and release the rest, or refund a failed request; log usage."""
+    now = gateway.clock.now()
+    prompt_tokens = int((usage or {}).get("prompt_tokens", 0))
+    completion_tokens = min(int((usage or {}).get("completion_tokens", 0)), admitted.max_tokens)
+    cost = 0
+    async with gateway.db.writer() as session:
+        if admitted.reserved and provider_id is not None and error is None:
+            cost = min(
+                admitted.reserved,
+                token_cost(
+                    prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, price=admitted.price
+                ),
+            )
+            await settlement.settle(
+                session,
+                renter_id=admitted.renter_id,
+                provider_id=provider_id,
+                work_ref=admitted.request_id,
+                cost=cost,
+                provider_percent=gateway.settings.pricing.provider_share_percent,
+                now=now,
+            )
+        elif admitted.reserved:
+            await settlement.refund(
+                session,
+                renter_id=admitted.renter_id,
+                provider_id=provider_id,
+                work_ref=admitted.request_id,
+                reason=error or "no usage",
+                now=now,
+            )
+        session.add(
+            GatewayRequest(
+                request_id=admitted.request_id,
+                renter_id=admitted.renter_id,
+                provider_id=provider_id,
+                model=admitted.model,
+                endpoint=admitted.endpoint,
+                status="failed" if error else "completed",
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                cost_halala=cost,
+                attempts=attempts,
+                latency_ms=int((time.monotonic() - admitted.started) * 1000),
+                error=(error or None) and error[:500],
+                created_at=now,
+            )
+        )
+        await session.commit()
+    return cost
+
+
+async def relay_stream(
+    gateway: Gateway, admitted: Admitted, upstream: Upstream, *, client_wants_usage: bool, chunk_object: str
+) -> AsyncIterator[str]:
+    """Stream the provider's SSE to the client; keep the usage chunk only if asked; a failure after the
+    first byte ends the stream with an error event, never a silent cut. Billing is committed before the
+    final ``[DONE]``; if the client goes away first, it is committed in the background."""
+    usage: dict[str, Any] | None = None
+    completed, buffer, error, billed = False, "", None, False
+    try:
+        async for piece in _pieces(upstream):
+            buffer += piece
+            while "\n\n" in buffer:
+                event, buffer = buffer.split("\n\n", 1)
+                data = event.removeprefix("data: ").strip()
+                if data == "[DONE]":
+                    completed = True
+                    continue
+                parsed = _json(data)
+                if parsed is not None and parsed.get("usage"):
+                    usage = parsed["usage"]
+                    if not client_wants_usage:
+                        if not parsed.get("choices"):
+                            continue
+                        parsed.pop("usage")
+                        event = "data: " + json.dumps(parsed)
+                yield event + "\n\n"
+        if not completed:
+            error = "the provider's stream ended early"
+    except RelayError as exc:
+        error = f"the provider failed mid-stream: {exc}"
+    if error:
+        envelope = v1_envelope(
+            502, f"Provider failed after streaming started: {error}", code="provider_unavailable"
+        )
+        failure = {
+            "object": chunk_object,
+            "model": admitted.model,
+            "choices": [{"index": 0, "delta": {}, "text": "", "finish_reason": "error"}],
+            **envelope,
+        }
+        yield "data: " + json.dumps(failure) + "\n\n"
+    try:
+        gateway.router.release(upstream.provider_id, ok=error is None)
+        # Billed for the usage the provider reported, even if the stream broke after it.
+        await _finish_stream(gateway, admitted, upstream, usage, error)
+        billed = True
+        yield "data: [DONE]\n\n"
+    finally:
+        if not billed:  # the client left early: bill what was reported, without the client
+            task = asyncio.create_task(_finish_stream(gateway, admitted, upstream, usage, error))
+            gateway._finishing.add(task)
+            task.add_done_callback(gateway._finishing.discard)
+
+
+async def _finish_stream(
+    gateway: Gateway, admitted: Admitted, upstream: Upstream, usage: dict[str, Any] | None, error: str | None
+) -> int:
+    return await finish(
+        gateway,
+        admitted,
+        provider_id=upstream.provider_id,
+        usage=usage,
+        error=None if usage else (error or "no usage reported"),
+        attempts=upstream.attempts,
+    )
+
+
+async def _pieces(upstream: Upstream) -> AsyncIterator[str]:
+    yield upstream.first
+    async for piece in upstream.rest:
+        yield piece
+
+
+def _json(data: str) -> dict[str, Any] | None:
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None

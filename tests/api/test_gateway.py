@@ -1,0 +1,180 @@
+"""The /v1 gateway on a real server with simulated pool providers on real WebSocket links: routing,
+failover, streaming, per-token billing, the error envelope and rate limits."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from dcp.gateway.ratelimit import RateLimiter
+from tests.support.factories import funded_renter, register_provider
+from tests.support.fake_engine import FakeEngine
+
+CHAT = {
+    "model": "fake-model",
+    "messages": [{"role": "user", "content": "Capital of Saudi Arabia?"}],
+    "max_tokens": 16,
+}
+
+
+@pytest.fixture
+async def http(live):
+    async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+async def engines(live, http):
+    started: list[FakeEngine] = []
+
+    async def start(behaviour: str = "ok", **kwargs) -> FakeEngine:
+        provider = await register_provider(http)
+        engine = await FakeEngine(live.url, provider, behaviour=behaviour, **kwargs).start()
+        started.append(engine)
+        return engine
+
+    yield start
+    for engine in started:
+        await engine.stop()
+
+
+async def _renter(http, admin, amount=10_000):
+    renter = await funded_renter(http, admin, amount=amount)
+    return renter, {"authorization": f"Bearer {renter.key}"}
+
+
+async def _money(http, renter):
+    return (await http.get("/api/renters/balance", headers=renter.renter_headers)).json()
+
+
+class TestModelsAndErrors:
+    async def test_models_lists_what_the_pool_serves(self, http, admin, engines):
+        await engines()
+        _, auth = await _renter(http, admin)
+        models = (await http.get("/v1/models", headers=auth)).json()
+        assert models["object"] == "list"
+        assert [m["id"] for m in models["data"]] == ["fake-model"]
+        assert models["data"][0]["pricing"] == {
+            "input_per_million_halala": 100,
+            "output_per_million_halala": 300,
+        }
+
+    async def test_envelopes(self, http, admin, engines):
+        await engines()
+        _, auth = await _renter(http, admin)
+        missing_key = await http.post("/v1/chat/completions", json=CHAT)
+        assert (
+            missing_key.status_code == 401 and missing_key.json()["error"]["code"] == "authentication_error"
+        )
+        unknown = await http.post("/v1/chat/completions", headers=auth, json={**CHAT, "model": "gpt-9"})
+        assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "model_not_found"
+        typo = await http.post("/v1/chat/completions", headers=auth, json={**CHAT, "temprature": 1})
+        body = typo.json()["error"]
+        assert (
+            typo.status_code == 400
+            and body["type"] == "invalid_request_error"
+            and "temprature" in body["message"]
+        )
+        assert set(body) == {"message", "type", "code", "status", "retryable"} and body["retryable"] is False
+
+    async def test_insufficient_balance(self, http, admin, engines):
+        await engines()
+        renter, auth = await _renter(http, admin, amount=1)
+        answer = await http.post("/v1/chat/completions", headers=auth, json={**CHAT, "max_tokens": 4000})
+        assert answer.status_code == 402 and answer.json()["error"]["code"] == "insufficient_balance"
+        assert (await _money(http, renter))["balance_halala"] == 1
+
+    async def test_rate_limit_envelope_and_headers(self, http, admin, engines, live):
+        await engines()
+        live.app.state.gateway.limiter = RateLimiter(requests_per_minute=2, tokens_per_minute=1_000_000)
+        renter, auth = await _renter(http, admin)
+        answers = [await http.post("/v1/chat/completions", headers=auth, json=CHAT) for _ in range(3)]
+        assert [a.status_code for a in answers] == [200, 200, 429]
+        limited = answers[2]
+        body = limited.json()
+        assert body["error"]["code"] == "rate_limit_exceeded" and body["error"]["retryable"] is True
+        assert body["retry_after_seconds"] == body["error"]["retry_after_seconds"] >= 1
+        assert body["retry_after_ms"] == body["error"]["retry_after_ms"]
+        assert int(limited.headers["retry-after"]) == body["retry_after_seconds"]
+        assert (await _money(http, renter))["held_halala"] == 0  # a refused request holds nothing
+
+
+class TestCompletions:
+    async def test_chat_is_billed_per_token_once(self, http, admin, engines):
+        engine = await engines()
+        renter, auth = await _renter(http, admin)
+        answer = await http.post("/v1/chat/completions", headers=auth, json=CHAT)
+        assert answer.status_code == 200
+        assert answer.json()["choices"][0]["message"]["content"] == "Riyadh"
+        sent = json.loads(engine.requests[0]["body"])
+        assert sent["max_tokens"] == 16 and engine.requests[0]["path"] == "v1/chat/completions"
+        money = await _money(http, renter)
+        # 11 prompt tokens at 100/M and 3 completion tokens at 300/M round up to 1 halala; nothing stays held.
+        assert money["balance_halala"] == 10_000 - 1 and money["held_halala"] == 0
+
+    async def test_streaming_strips_the_usage_chunk_unless_asked(self, http, admin, engines):
+        await engines()
+        renter, auth = await _renter(http, admin)
+        for include in (False, True):
+            body = {
+                **CHAT,
+                "stream": True,
+                **({"stream_options": {"include_usage": True}} if include else {}),
+            }
+            async with http.stream("POST", "/v1/chat/completions", headers=auth, json=body) as stream:
+                lines = [line async for line in stream.aiter_lines() if line.startswith("data: ")]
+            assert lines[-1] == "data: [DONE]"
+            chunks = [json.loads(line[6:]) for line in lines[:-1]]
+            text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+            assert text == "Riyadh"
+            assert any("usage" in c for c in chunks) is include
+        assert (await _money(http, renter))["held_halala"] == 0
+
+    async def test_legacy_completions(self, http, admin, engines):
+        await engines()
+        _, auth = await _renter(http, admin)
+        answer = await http.post(
+            "/v1/completions",
+            headers=auth,
+            json={"model": "fake-model", "prompt": "Capital?", "max_tokens": 8},
+        )
+        assert answer.json()["choices"][0]["text"] == "Riyadh"
+
+
+class TestFailover:
+    async def test_a_failing_provider_is_skipped_before_any_byte(self, http, admin, engines, settings):
+        settings.gateway.first_token_timeout_seconds = 0.5
+        await engines("error500")
+        await engines("silent")
+        good = await engines("ok")
+        renter, auth = await _renter(http, admin)
+        answer = await http.post("/v1/chat/completions", headers=auth, json=CHAT)
+        assert answer.status_code == 200 and good.requests
+        assert (await _money(http, renter))["held_halala"] == 0
+
+    async def test_nobody_answers_costs_nothing(self, http, admin, engines, settings):
+        settings.gateway.first_token_timeout_seconds = 0.5
+        await engines("error500")
+        await engines("silent")
+        renter, auth = await _renter(http, admin)
+        answer = await http.post("/v1/chat/completions", headers=auth, json=CHAT)
+        assert answer.status_code in (502, 504)
+        error = answer.json()["error"]
+        assert error["code"] in ("provider_unavailable", "upstream_timeout") and error["retryable"] is True
+        money = await _money(http, renter)
+        assert money["balance_halala"] == 10_000 and money["held_halala"] == 0
+
+    async def test_a_failure_after_the_first_byte_ends_with_an_error_event(self, http, admin, engines):
+        await engines("cut")
+        renter, auth = await _renter(http, admin)
+        async with http.stream(
+            "POST", "/v1/chat/completions", headers=auth, json={**CHAT, "stream": True}
+        ) as s:
+            lines = [line async for line in s.aiter_lines() if line.startswith("data: ")]
+        assert lines[-1] == "data: [DONE]"
+        failure = json.loads(lines[-2][6:])
+        assert failure["choices"][0]["finish_reason"] == "error"
+        assert failure["error"]["code"] == "provider_unavailable"
+        assert (await _money(http, renter))["held_halala"] == 0

@@ -1,0 +1,141 @@
+"""A simulated serving-pool provider: it holds a real WebSocket link to the server and answers the
+gateway's relayed requests like an OpenAI-compatible engine would, or fails in a chosen way."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+import httpx
+import websockets
+
+from tests.support.factories import Account
+
+
+class FakeEngine:
+    """``behaviour``: ok, error500, silent (never answers), cut (stops mid-stream), bad_request."""
+
+    def __init__(
+        self,
+        base: str,
+        account: Account,
+        *,
+        model: str = "fake-model",
+        behaviour: str = "ok",
+        concurrency: int = 4,
+    ) -> None:
+        self.base, self.account, self.model = base, account, model
+        self.behaviour, self.concurrency = behaviour, concurrency
+        self.requests: list[dict[str, Any]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+
+    async def start(self) -> FakeEngine:
+        async with httpx.AsyncClient(base_url=self.base) as http:
+            answer = await http.post(
+                "/api/providers/heartbeat",
+                headers=self.account.provider_headers,
+                json={"serving": {"models": [self.model], "ready": True, "concurrency": self.concurrency}},
+            )
+            assert answer.status_code == 200, answer.text
+        self._task = asyncio.create_task(self._run())
+        await asyncio.wait_for(self._connected.wait(), timeout=5)
+        return self
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        url = self.base.replace("http://", "ws://") + "/api/providers/link"
+        async with websockets.connect(url, additional_headers={"x-provider-key": self.account.key}) as ws:
+            self._connected.set()
+            async for raw in ws:
+                message = json.loads(raw)
+                if message.get("type") == "http":
+                    asyncio.create_task(self._answer(ws, message))
+
+    async def _answer(self, ws: Any, message: dict[str, Any]) -> None:
+        self.requests.append(message)
+        rid, body = message["id"], json.loads(message["body"])
+        if self.behaviour == "silent":
+            return
+        if self.behaviour == "error500":
+            await ws.send(
+                json.dumps(
+                    {"type": "http_start", "id": rid, "status": 500, "content_type": "application/json"}
+                )
+            )
+            await ws.send(
+                json.dumps({"type": "http_chunk", "id": rid, "data": '{"error": {"message": "boom"}}'})
+            )
+            await ws.send(json.dumps({"type": "http_end", "id": rid}))
+            return
+        if self.behaviour == "bad_request":
+            await ws.send(
+                json.dumps(
+                    {"type": "http_start", "id": rid, "status": 400, "content_type": "application/json"}
+                )
+            )
+            await ws.send(
+                json.dumps({"type": "http_chunk", "id": rid, "data": '{"error": {"message": "bad stop"}}'})
+            )
+            await ws.send(json.dumps({"type": "http_end", "id": rid}))
+            return
+        chat = message["path"].endswith("chat/completions")
+        usage = {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}
+        if not body.get("stream"):
+            choice = (
+                {"index": 0, "message": {"role": "assistant", "content": "Riyadh"}, "finish_reason": "stop"}
+                if chat
+                else {"index": 0, "text": "Riyadh", "finish_reason": "stop"}
+            )
+            answer = {
+                "id": "cmpl-1",
+                "object": "chat.completion" if chat else "text_completion",
+                "model": self.model,
+                "choices": [choice],
+                "usage": usage,
+            }
+            await ws.send(
+                json.dumps(
+                    {"type": "http_start", "id": rid, "status": 200, "content_type": "application/json"}
+                )
+            )
+            await ws.send(json.dumps({"type": "http_chunk", "id": rid, "data": json.dumps(answer)}))
+            await ws.send(json.dumps({"type": "http_end", "id": rid}))
+            return
+        await ws.send(
+            json.dumps({"type": "http_start", "id": rid, "status": 200, "content_type": "text/event-stream"})
+        )
+        for index, word in enumerate(["Ri", "ya", "dh"]):
+            delta = {"delta": {"content": word}} if chat else {"text": word}
+            chunk = {
+                "id": "cmpl-1",
+                "object": "chat.completion.chunk" if chat else "text_completion",
+                "model": self.model,
+                "choices": [{"index": 0, **delta, "finish_reason": None}],
+            }
+            await ws.send(
+                json.dumps({"type": "http_chunk", "id": rid, "data": f"data: {json.dumps(chunk)}\n\n"})
+            )
+            if self.behaviour == "cut" and index == 1:
+                await ws.send(json.dumps({"type": "http_end", "id": rid}))
+                return
+        final = {
+            "id": "cmpl-1",
+            "object": "chat.completion.chunk",
+            "model": self.model,
+            "choices": [],
+            "usage": usage,
+        }
+        await ws.send(
+            json.dumps(
+                {"type": "http_chunk", "id": rid, "data": f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n"}
+            )
+        )
+        await ws.send(json.dumps({"type": "http_end", "id": rid}))
