@@ -13,6 +13,7 @@ from dcp.admin.api import router as admin_router
 from dcp.config import Settings
 from dcp.db.engine import Database, open_database
 from dcp.gateway import api as gateway_api
+from dcp.gateway import usage_api
 from dcp.gateway.ratelimit import RateLimiter
 from dcp.gateway.routing import Router
 from dcp.gateway.service import Gateway
@@ -49,6 +50,8 @@ def api_router() -> APIRouter:
         jobs.router,
         link.router,
         downloads.router,
+        usage_api.renter_router,
+        usage_api.admin_router,
     ):
         router.include_router(domain)
     return router

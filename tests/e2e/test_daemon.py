@@ -31,14 +31,14 @@ class Market:
         self.http = httpx.AsyncClient(base_url=base, timeout=30)
         self.daemons: list[subprocess.Popen] = []
 
-    async def provider(self, name: str) -> tuple[dict, subprocess.Popen]:
+    async def provider(self, name: str, *extra: str) -> tuple[dict, subprocess.Popen]:
         registered = (
             await self.http.post(
                 "/api/providers/register",
                 json={"name": name, "email": f"{name}@x.sa", "gpu_model": "CPU", "os": "linux"},
             )
         ).json()
-        daemon = await asyncio.to_thread(self._spawn, name, registered["api_key"])
+        daemon = await asyncio.to_thread(self._spawn, name, registered["api_key"], list(extra))
         self.daemons.append(daemon)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # online once its first heartbeat landed
@@ -50,7 +50,7 @@ class Market:
             await asyncio.sleep(0.2)
         raise AssertionError("the daemon never came online")
 
-    def _spawn(self, name: str, key: str) -> subprocess.Popen:
+    def _spawn(self, name: str, key: str, extra: list[str]) -> subprocess.Popen:
         with open(self.tmp_path / f"{name}.log", "w") as log:
             return subprocess.Popen(
                 [
@@ -67,6 +67,7 @@ class Market:
                     str(self.tmp_path / name),
                     "--status-port",
                     "0",
+                    *extra,
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=log,
@@ -306,3 +307,41 @@ async def test_image_job_returns_a_png_of_the_asked_size(market):
     image = Image.open(io.BytesIO(base64.b64decode(output["result"]["image_base64"])))
     assert image.format == "PNG" and image.size == (96, 64)
     assert output["result"]["steps"] == 8
+
+
+async def test_openai_client_through_the_v1_gateway_with_the_real_model(market):
+    import openai
+
+    _, _ = await market.provider("eta", "--serve-pool")
+    renter = await market.renter()
+    client = openai.AsyncOpenAI(base_url=f"{market.base}/v1", api_key=renter["api_key"])
+    deadline = time.monotonic() + 60
+    while not (await client.models.list()).data:  # the engine loads, then the next heartbeat says ready
+        assert time.monotonic() < deadline, "the pool never became ready"
+        await asyncio.sleep(0.5)
+    chat = await client.chat.completions.create(
+        model="gemma3-270m",
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        max_tokens=16,
+    )
+    assert chat.choices[0].message.content.strip() and chat.usage.completion_tokens > 0
+    completion = await client.completions.create(model="gemma3-270m", prompt="One, two, three,", max_tokens=8)
+    assert completion.choices[0].text
+    pieces = []
+    stream = await client.chat.completions.create(
+        model="gemma3-270m",
+        messages=[{"role": "user", "content": "Name a fruit."}],
+        max_tokens=12,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    usage = None
+    async for chunk in stream:
+        if chunk.choices:
+            pieces.append(chunk.choices[0].delta.content or "")
+        usage = chunk.usage or usage
+    assert "".join(pieces).strip() and usage is not None and usage.completion_tokens > 0
+    await client.close()
+    usage = (await market.http.get("/api/renters/usage", headers={"x-renter-key": renter["api_key"]})).json()
+    assert usage["total"] == 3 and {row["status"] for row in usage["requests"]} == {"completed"}
+    assert all(row["cost_halala"] >= 1 and row["completion_tokens"] > 0 for row in usage["requests"])

@@ -30,6 +30,7 @@ class FakeEngine:
         self.behaviour, self.concurrency = behaviour, concurrency
         self.requests: list[dict[str, Any]] = []
         self._task: asyncio.Task[None] | None = None
+        self._answers: set[asyncio.Task[None]] = set()
         self._connected = asyncio.Event()
 
     async def start(self) -> FakeEngine:
@@ -57,7 +58,9 @@ class FakeEngine:
             async for raw in ws:
                 message = json.loads(raw)
                 if message.get("type") == "http":
-                    asyncio.create_task(self._answer(ws, message))
+                    answer = asyncio.create_task(self._answer(ws, message))
+                    self._answers.add(answer)
+                    answer.add_done_callback(self._answers.discard)
 
     async def _answer(self, ws: Any, message: dict[str, Any]) -> None:
         self.requests.append(message)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 14:40:45.019333
+Create Date: 2026-11-26 14:47:10.084390
 """
 
 from __future__ import annotations
