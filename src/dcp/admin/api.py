@@ -212,20 +212,8 @@ async def _renter_one(session: SessionDep, renter: Renter) -> AdminRenterView:
 
 
 def _renter_view(renter: Renter, *, available: int, held: int, jobs: int) -> AdminRenterView:
-    return AdminRenterView(
-        id=renter.id,
-        name=renter.name,
-        email=renter.email,
-        organization=renter.organization,
-        use_case=renter.use_case,
-        status=renter.status,
-        created_at=iso(renter.created_at),
-        balance_halala=available,
-        balance_sar=sar_string(available),
-        held_halala=held,
-        total_jobs=jobs,
-        phone=renter.phone,
-    )
+    view = renter_service.renter_view(renter, available=available, held=held, jobs=jobs)
+    return AdminRenterView(**view.model_dump(), phone=renter.phone)
 
 
 @router.get("/model-prices", responses=_ERRORS, summary="Per-token /v1 prices by model")

@@ -12,7 +12,6 @@ from dcp.billing.ledger import Account
 from dcp.db.session import SessionDep
 from dcp.deps import NowDep, SettingsDep
 from dcp.jobs import views
-from dcp.kit.clock import iso
 from dcp.kit.errors import error_responses
 from dcp.kit.pagination import PageDep
 from dcp.providers import market
@@ -24,7 +23,6 @@ from dcp.renters.schemas import (
     RenterRegister,
     RenterRegistered,
     RenterStatement,
-    RenterView,
 )
 
 router = APIRouter(prefix="/renters", tags=["renters"])
@@ -51,19 +49,7 @@ async def register(
 async def me(renter: CurrentRenter, session: SessionDep) -> RenterMe:
     wallet = await service.balance(session, renter.id)
     recent, total = await views.recent(session, renter_id=renter.id)
-    view = RenterView(
-        id=renter.id,
-        name=renter.name,
-        email=renter.email,
-        organization=renter.organization,
-        use_case=renter.use_case,
-        status=renter.status,
-        created_at=iso(renter.created_at),
-        balance_halala=wallet.balance_halala,
-        balance_sar=wallet.balance_sar,
-        held_halala=wallet.held_halala,
-        total_jobs=total,
-    )
+    view = service.renter_view(renter, available=wallet.balance_halala, held=wallet.held_halala, jobs=total)
     return RenterMe(renter=view, recent_jobs=recent)
 
 

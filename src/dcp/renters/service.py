@@ -11,11 +11,12 @@ from dcp.billing import ledger
 from dcp.billing.ledger import PLATFORM, Account, Leg, TxKind
 from dcp.config import Settings
 from dcp.kit import keys
+from dcp.kit.clock import iso
 from dcp.kit.money import sar_string
 from dcp.models import Renter
 from dcp.renters import repository
 from dcp.renters.errors import EmailTaken
-from dcp.renters.schemas import Balance, RenterRegister
+from dcp.renters.schemas import Balance, RenterRegister, RenterView
 
 
 async def register(
@@ -74,3 +75,20 @@ async def rotate_key(session: AsyncSession, *, renter: Renter, settings: Setting
     renter.key_digest = keys.digest(key, secret=settings.secret_bytes)
     await session.flush()
     return key
+
+
+def renter_view(renter: Renter, *, available: int, held: int, jobs: int) -> RenterView:
+    """How a renter looks to itself; admins see the same fields and the phone number."""
+    return RenterView(
+        id=renter.id,
+        name=renter.name,
+        email=renter.email,
+        organization=renter.organization,
+        use_case=renter.use_case,
+        status=renter.status,
+        created_at=iso(renter.created_at),
+        balance_halala=available,
+        balance_sar=sar_string(available),
+        held_halala=held,
+        total_jobs=jobs,
+    )
