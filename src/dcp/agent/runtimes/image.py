@@ -135,7 +135,7 @@ class ImageRuntime:
         from diffusers import UNet2DModel
 
         torch.set_num_threads(self.threads)
-        unet = UNet2DModel.from_pretrained(MODEL_DIR)
+        unet = UNet2DModel.from_pretrained(MODEL_DIR, low_cpu_mem_usage=False)
         unet.eval()
         return unet
 
