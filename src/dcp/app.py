@@ -13,7 +13,9 @@ from dcp.admin.api import router as admin_router
 from dcp.config import Settings
 from dcp.db.engine import Database, open_database
 from dcp.gateway import api as gateway_api
+from dcp.gateway import metrics as gateway_metrics
 from dcp.gateway import usage_api
+from dcp.gateway.metrics import GatewayMetrics
 from dcp.gateway.ratelimit import RateLimiter
 from dcp.gateway.routing import Router
 from dcp.gateway.service import Gateway
@@ -94,23 +96,26 @@ def create_app(
     app.state.hub = hub
     app.state.links = link.LinkRegistry()
     limits = settings.gateway
+    router = Router(
+        breaker_failures=limits.breaker_failures, breaker_open_seconds=limits.breaker_open_seconds
+    )
     app.state.gateway = Gateway(
         db=database,
         settings=settings,
         clock=the_clock,
         links=app.state.links,
-        router=Router(
-            breaker_failures=limits.breaker_failures, breaker_open_seconds=limits.breaker_open_seconds
-        ),
+        router=router,
         limiter=RateLimiter(
             requests_per_minute=limits.requests_per_minute, tokens_per_minute=limits.tokens_per_minute
         ),
+        metrics=GatewayMetrics(router.open_circuits),
     )
     app.state.payment_gateway = payment_gateway
     routes = api_router()
     app.include_router(routes, prefix=API_PREFIXES[0])
     app.include_router(routes, prefix=API_PREFIXES[1], include_in_schema=False)
     app.include_router(gateway_api.router)
+    app.include_router(gateway_metrics.router)
     app.include_router(openapi.router)
     app.openapi = lambda: openapi.build_spec(app)  # type: ignore[method-assign]
     install_error_handlers(app)

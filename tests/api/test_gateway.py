@@ -178,3 +178,21 @@ class TestFailover:
         assert failure["choices"][0]["finish_reason"] == "error"
         assert failure["error"]["code"] == "provider_unavailable"
         assert (await _money(http, renter))["held_halala"] == 0
+
+
+class TestMetrics:
+    async def test_prometheus_metrics_for_admins(self, http, admin, engines):
+        await engines("error500")
+        await engines("ok")
+        _, auth = await _renter(http, admin)
+        for _ in range(3):
+            assert (await http.post("/v1/chat/completions", headers=auth, json=CHAT)).status_code == 200
+        assert (await http.get("/metrics")).status_code == 401
+        assert (await http.get("/metrics", headers=auth)).status_code == 403
+        text = (await http.get("/metrics", headers=admin)).text
+        assert 'dcp_gateway_requests_total{endpoint="chat/completions",status="completed"} 3.0' in text
+        assert (
+            "dcp_gateway_request_seconds_bucket" in text
+            and 'dcp_gateway_tokens_total{kind="completion"} 9.0' in text
+        )
+        assert "dcp_gateway_open_circuits" in text

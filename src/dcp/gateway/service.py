@@ -19,6 +19,7 @@ from dcp.config import Settings
 from dcp.db.engine import Database
 from dcp.gateway import pool
 from dcp.gateway.errors import ModelNotFound, NoCapacity, ProviderUnavailable, RateLimited, UpstreamTimeout
+from dcp.gateway.metrics import GatewayMetrics
 from dcp.gateway.ratelimit import RateLimiter
 from dcp.gateway.routing import Candidate, Router
 from dcp.gateway.schemas import ChatRequest, CompletionRequest
@@ -41,6 +42,7 @@ class Gateway:
     links: LinkRegistry
     router: Router
     limiter: RateLimiter
+    metrics: GatewayMetrics
     _finishing: set[asyncio.Task[int]] = field(default_factory=set)
 
 
@@ -215,6 +217,14 @@ async def finish(
             )
         )
         await session.commit()
+    gateway.metrics.record(
+        endpoint=admitted.endpoint,
+        status="failed" if error else "completed",
+        seconds=time.monotonic() - admitted.started,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        attempts=attempts,
+    )
     return cost
 
 
