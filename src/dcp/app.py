@@ -16,7 +16,7 @@ from dcp.gateway import api as gateway_api
 from dcp.gateway import metrics as gateway_metrics
 from dcp.gateway import usage_api
 from dcp.gateway.metrics import GatewayMetrics
-from dcp.gateway.ratelimit import RateLimiter
+from dcp.gateway.ratelimit import Limiter, RateLimiter, RedisRateLimiter
 from dcp.gateway.routing import Router
 from dcp.gateway.service import Gateway
 from dcp.jobs import api as jobs
@@ -59,6 +59,19 @@ def api_router() -> APIRouter:
     return router
 
 
+def _limiter(settings: Settings) -> Limiter:
+    limits = settings.gateway
+    if settings.redis_url:
+        return RedisRateLimiter(
+            settings.redis_url,
+            requests_per_minute=limits.requests_per_minute,
+            tokens_per_minute=limits.tokens_per_minute,
+        )
+    return RateLimiter(
+        requests_per_minute=limits.requests_per_minute, tokens_per_minute=limits.tokens_per_minute
+    )
+
+
 def create_app(
     settings: Settings,
     *,
@@ -79,6 +92,8 @@ def create_app(
         sweeper = asyncio.create_task(run_forever(database, settings=settings, clock=the_clock.now, hub=hub))
         yield
         sweeper.cancel()
+        if isinstance(app.state.gateway.limiter, RedisRateLimiter):
+            await app.state.gateway.limiter.aclose()
         if db is None:  # a database handed in belongs to the caller
             await database.dispose()
 
@@ -105,9 +120,7 @@ def create_app(
         clock=the_clock,
         links=app.state.links,
         router=router,
-        limiter=RateLimiter(
-            requests_per_minute=limits.requests_per_minute, tokens_per_minute=limits.tokens_per_minute
-        ),
+        limiter=_limiter(settings),
         metrics=GatewayMetrics(router.open_circuits),
     )
     app.state.payment_gateway = payment_gateway

@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8083
     public_url: str = ""
+    redis_url: str = Field(
+        "", description="redis://… to share rate limits between replicas; empty: in-process"
+    )
 
     heartbeat_online_seconds: int = Field(90, ge=5)
     telemetry_retention_days: int = Field(

@@ -196,3 +196,27 @@ class TestMetrics:
             and 'dcp_gateway_tokens_total{kind="completion"} 9.0' in text
         )
         assert "dcp_gateway_open_circuits" in text
+
+
+class TestSharedLimits:
+    async def test_replicas_share_rate_limits_through_redis(self, http, admin, engines, live):
+        from dcp.gateway.ratelimit import RedisRateLimiter
+        from tests.support.redis_server import running_redis
+
+        await engines()
+        renter, auth = await _renter(http, admin)
+        with running_redis() as url:
+            replica_a = RedisRateLimiter(url, requests_per_minute=3, tokens_per_minute=1_000_000)
+            replica_b = RedisRateLimiter(url, requests_per_minute=3, tokens_per_minute=1_000_000)
+            assert await replica_b.check(str(renter.id), tokens=10) == 0  # another replica spent one
+            assert await replica_b.check(str(renter.id), tokens=10) == 0
+            live.app.state.gateway.limiter = replica_a
+            allowed = await http.post("/v1/chat/completions", headers=auth, json=CHAT)
+            limited = await http.post("/v1/chat/completions", headers=auth, json=CHAT)
+            assert allowed.status_code == 200 and limited.status_code == 429
+            assert limited.json()["error"]["code"] == "rate_limit_exceeded"
+            assert 1 <= int(limited.headers["retry-after"]) <= 20
+            too_big = await replica_b.check("other", tokens=2_000_000)  # more than a minute's budget: capped
+            assert too_big == 0
+            await replica_a.aclose()
+            await replica_b.aclose()

@@ -1,4 +1,5 @@
-"""Per-key token buckets (requests and tokens per minute), in this process."""
+"""Per-key token buckets (requests and tokens per minute): in this process, or in Redis so that every
+replica draws from the same buckets."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ class RateLimiter:
     tokens_per_minute: int
     _buckets: dict[tuple[str, str], _Bucket] = field(default_factory=dict)
 
-    def check(self, key: str, *, tokens: int) -> float:
+    async def check(self, key: str, *, tokens: int) -> float:
         """Take one request and ``tokens`` from the key's buckets; 0 when allowed, else seconds to wait."""
         now = time.monotonic()
         requests = self._refilled(key, "requests", self.requests_per_minute, now)
@@ -40,3 +41,54 @@ class RateLimiter:
         bucket.tokens = min(bucket.capacity, bucket.tokens + (now - bucket.updated) * per_minute / 60)
         bucket.updated = now
         return bucket
+
+
+# Both buckets are refilled and taken in one atomic step, on Redis's own clock (so replicas never disagree).
+_REDIS_BUCKETS = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+local rpm, tpm = tonumber(ARGV[1]), tonumber(ARGV[2])
+local wanted = math.min(tonumber(ARGV[3]), tpm)
+local function level(key, per_minute)
+  local data = redis.call('HMGET', key, 'tokens', 'updated')
+  local tokens = tonumber(data[1]) or per_minute
+  local updated = tonumber(data[2]) or now
+  return math.min(per_minute, tokens + (now - updated) * per_minute / 60000)
+end
+local requests, budget = level(KEYS[1], rpm), level(KEYS[2], tpm)
+local allowed = requests >= 1 and budget >= wanted
+if allowed then
+  requests, budget = requests - 1, budget - wanted
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(requests), 'updated', now)
+redis.call('HSET', KEYS[2], 'tokens', tostring(budget), 'updated', now)
+redis.call('PEXPIRE', KEYS[1], 120000)
+redis.call('PEXPIRE', KEYS[2], 120000)
+if allowed then return 0 end
+local wait = math.max(math.max(0, 1 - requests) * 60000 / rpm, math.max(0, wanted - budget) * 60000 / tpm)
+return math.ceil(wait)
+"""
+
+
+class RedisRateLimiter:
+    """The same buckets in Redis (``DCP_REDIS_URL``), shared by every replica."""
+
+    def __init__(self, url: str, *, requests_per_minute: int, tokens_per_minute: int) -> None:
+        import redis.asyncio as redis
+
+        self.requests_per_minute, self.tokens_per_minute = requests_per_minute, tokens_per_minute
+        self._redis = redis.from_url(url)
+        self._script = self._redis.register_script(_REDIS_BUCKETS)
+
+    async def check(self, key: str, *, tokens: int) -> float:
+        wait_ms = await self._script(
+            keys=[f"dcp:rl:{key}:requests", f"dcp:rl:{key}:tokens"],
+            args=[self.requests_per_minute, self.tokens_per_minute, tokens],
+        )
+        return int(wait_ms) / 1000
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
+
+
+Limiter = RateLimiter | RedisRateLimiter

@@ -20,7 +20,7 @@ from dcp.db.engine import Database
 from dcp.gateway import pool
 from dcp.gateway.errors import ModelNotFound, NoCapacity, ProviderUnavailable, RateLimited, UpstreamTimeout
 from dcp.gateway.metrics import GatewayMetrics
-from dcp.gateway.ratelimit import RateLimiter
+from dcp.gateway.ratelimit import Limiter
 from dcp.gateway.routing import Candidate, Router
 from dcp.gateway.schemas import ChatRequest, CompletionRequest
 from dcp.jobs.link import LinkRegistry, RelayError
@@ -41,7 +41,7 @@ class Gateway:
     clock: Clock
     links: LinkRegistry
     router: Router
-    limiter: RateLimiter
+    limiter: Limiter
     metrics: GatewayMetrics
     _finishing: set[asyncio.Task[int]] = field(default_factory=set)
 
@@ -77,7 +77,7 @@ async def admit(
         raise BadRequest(f"Invalid max_tokens: at most {limits.max_tokens_limit}")
     prompt = body.prompt_text()
     prompt_bound = len(prompt.encode())  # a token is at least one byte: a safe upper bound before tokenising
-    if wait := gateway.limiter.check(str(renter_id), tokens=prompt_bound + max_tokens):
+    if wait := await gateway.limiter.check(str(renter_id), tokens=prompt_bound + max_tokens):
         raise RateLimited(wait)
     serving = pool.models_of(await pool.serving(session, settings=gateway.settings, now=now)).get(body.model)
     if not serving:
