@@ -72,6 +72,11 @@ class JobSettings(BaseModel):
     max_retries: int = Field(2, ge=0, le=10, description="Requeues after a lost provider before failing")
     sweep_interval_seconds: float = Field(2.0, gt=0)
     long_poll_max_seconds: int = Field(25, ge=1, le=60)
+    approved_images: list[str] = Field(
+        default_factory=lambda: ["dc1/general-worker:latest", "python:3.11-slim"],
+        description="Container images custom_container jobs may use",
+    )
+    allow_container_network: bool = Field(False, description="Let renters ask for network access in scripts")
 
 
 class GatewaySettings(BaseModel):

@@ -297,3 +297,23 @@ class TestConcurrency:
         assert balance["balance_halala"] == 30 and balance["held_halala"] == 14 * 45
         history = (await client.get("/api/jobs/history", headers=renter.renter_headers)).json()
         assert history["total"] == 14  # every refused submit left nothing behind
+
+
+class TestContainerPolicy:
+    async def test_only_approved_images_and_no_network_unless_allowed(self, client, admin, settings):
+        await online_provider(client)
+        renter = await funded_renter(client, admin)
+        base = {"job_type": "custom_container", "duration_minutes": 1}
+        unknown = await submit(
+            client, renter, {**base, "params": {"script": "print(1)", "image_override": "evil/x:1"}}
+        )
+        assert unknown.status_code == 400 and "approved" in unknown.json()["error"]
+        network = await submit(client, renter, {**base, "params": {"script": "print(1)", "network": True}})
+        assert network.status_code == 400 and "network" in network.json()["error"]
+        settings.jobs.allow_container_network = True
+        allowed = await submit(
+            client,
+            renter,
+            {**base, "params": {"script": "print(1)", "network": True, "image_override": "python:3.11-slim"}},
+        )
+        assert allowed.status_code == 201

@@ -35,7 +35,7 @@ def _request_hash(body: JobSubmit) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _params_of(body: JobSubmit) -> dict[str, Any]:
+def _params_of(body: JobSubmit, settings: Settings) -> dict[str, Any]:
     params = dict(body.params)
     for legacy in ("prompt", "model"):  # the oldest seed sends these at the top level
         value = getattr(body, legacy)
@@ -45,6 +45,15 @@ def _params_of(body: JobSubmit) -> dict[str, Any]:
     if error is not None:
         errors = [{**e, "loc": ("params", *e["loc"])} for e in error.errors()]
         raise InvalidParams(validation_message(errors))
+    if body.job_type == "custom_container":
+        image = validated.get("image_override")
+        if image and image not in settings.jobs.approved_images:
+            approved = ", ".join(settings.jobs.approved_images)
+            raise InvalidParams(
+                f"Invalid params.image_override: {image} is not an approved image ({approved})"
+            )
+        if validated.get("network") and not settings.jobs.allow_container_network:
+            raise InvalidParams("Invalid params.network: network access for scripts is not allowed on DCP")
     return validated
 
 
@@ -65,7 +74,7 @@ async def submit(
         if earlier.request_hash != request_hash:
             raise IdempotencyMismatch()
         return earlier, False
-    params = _params_of(body)
+    params = _params_of(body, settings)
     requirements = body.gpu_requirements
     min_vram_mib = (requirements.min_vram_gb or 0) * _MIB_PER_GIB if requirements else 0
     gpu_model = requirements.gpu_model if requirements else None
