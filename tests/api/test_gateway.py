@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from dcp.gateway.ratelimit import RateLimiter
+from dcp.gateway.routing import _rendezvous
 from tests.support.factories import funded_renter, register_provider
 from tests.support.fake_engine import FakeEngine
 
@@ -143,6 +144,11 @@ class TestCompletions:
         assert answer.json()["choices"][0]["text"] == "Riyadh"
 
 
+def _prefers(text: str, first: FakeEngine, second: FakeEngine) -> bool:
+    key = f"fake-model|{text}"
+    return _rendezvous(key, first.account.id) > _rendezvous(key, second.account.id)
+
+
 class TestFailover:
     async def test_a_failing_provider_is_skipped_before_any_byte(self, http, admin, engines, settings):
         settings.gateway.first_token_timeout_seconds = 0.5
@@ -152,6 +158,19 @@ class TestFailover:
         renter, auth = await _renter(http, admin)
         answer = await http.post("/v1/chat/completions", headers=auth, json=CHAT)
         assert answer.status_code == 200 and good.requests
+        assert (await _money(http, renter))["held_halala"] == 0
+
+    @pytest.mark.parametrize("failure", ["error429", "hangup"])
+    async def test_upstream_429_and_a_dropped_link_fail_over(self, http, admin, engines, failure):
+        broken = await engines(failure)
+        good = await engines("ok")
+        renter, auth = await _renter(http, admin)
+        # A prompt whose conversation affinity points at the broken provider, so it is tried first.
+        prompt = next(text for text in (f"question {n}" for n in range(100)) if _prefers(text, broken, good))
+        body = {**CHAT, "messages": [{"role": "user", "content": prompt}]}
+        answer = await http.post("/v1/chat/completions", headers=auth, json=body)
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["x-dcp-provider-attempts"] == "2" and good.requests
         assert (await _money(http, renter))["held_halala"] == 0
 
     async def test_nobody_answers_costs_nothing(self, http, admin, engines, settings):

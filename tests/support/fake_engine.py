@@ -15,7 +15,8 @@ from tests.support.factories import Account
 
 
 class FakeEngine:
-    """``behaviour``: ok, error500, silent (never answers), cut (stops mid-stream), bad_request."""
+    """``behaviour``: ok, error500, error429, hangup (drops its link), silent (never answers), cut (stops
+    mid-stream), bad_request."""
 
     def __init__(
         self,
@@ -67,10 +68,14 @@ class FakeEngine:
         rid, body = message["id"], json.loads(message["body"])
         if self.behaviour == "silent":
             return
-        if self.behaviour == "error500":
+        if self.behaviour == "hangup":
+            await ws.close()
+            return
+        if self.behaviour in ("error500", "error429"):
+            status = 500 if self.behaviour == "error500" else 429
             await ws.send(
                 json.dumps(
-                    {"type": "http_start", "id": rid, "status": 500, "content_type": "application/json"}
+                    {"type": "http_start", "id": rid, "status": status, "content_type": "application/json"}
                 )
             )
             await ws.send(

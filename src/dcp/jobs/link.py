@@ -144,6 +144,8 @@ class _Link:
                 pusher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await pusher
+                for queue in self.relays.values():  # requests in flight fail over at once
+                    queue.put_nowait({"type": "http_error", "error": "the provider disconnected"})
 
     async def _push_loop(self, woken: asyncio.Event) -> None:
         while True:
