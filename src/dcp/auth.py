@@ -18,10 +18,18 @@ from dcp.kit.errors import Forbidden, Unauthorized
 from dcp.models import Provider, Renter
 
 # Declared for the OpenAPI spec (so the docs page can offer key fields); read by _presented_key.
-_renter_header = APIKeyHeader(name="x-renter-key", auto_error=False, description="Renter API key")
-_provider_header = APIKeyHeader(name="x-provider-key", auto_error=False, description="Provider API key")
-_admin_header = APIKeyHeader(name="x-admin-token", auto_error=False, description="Admin token")
-_key_query = APIKeyQuery(name="key", auto_error=False, description="API key (seed compatibility)")
+_renter_header = APIKeyHeader(
+    name="x-renter-key", scheme_name="RenterKey", auto_error=False, description="Renter API key"
+)
+_provider_header = APIKeyHeader(
+    name="x-provider-key", scheme_name="ProviderKey", auto_error=False, description="Provider API key"
+)
+_admin_header = APIKeyHeader(
+    name="x-admin-token", scheme_name="AdminToken", auto_error=False, description="Admin token"
+)
+_key_query = APIKeyQuery(
+    name="key", scheme_name="KeyQuery", auto_error=False, description="API key (seed compatibility)"
+)
 
 _BODY_KEY_FIELDS = ("key", "api_key", "renter_key", "provider_key")
 
@@ -50,6 +58,8 @@ async def _presented_key(request: Request) -> str | None:
 
 async def _key_for(request: Request, role: keys.Role) -> str:
     key = await _presented_key(request)
+    if not key and request.headers.get("x-admin-token"):
+        raise Forbidden(f"This endpoint needs a {role.value} key; the admin token was given")
     if not key:
         raise Unauthorized(f"A {role.value} API key is required (x-{role.value}-key header or ?key=)")
     claimed = keys.key_role(key)
