@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dcp.billing.ledger import Account
 from dcp.kit.clock import iso
 from dcp.kit.errors import BadRequest
+from dcp.kit.pagination import Page
 from dcp.models import LedgerAccount, LedgerEntry, LedgerTransaction
 
 
@@ -28,28 +29,22 @@ class StatementLine(BaseModel):
 
 
 async def lines(
-    session: AsyncSession,
-    *,
-    account: Account,
-    owner_id: int,
-    since: datetime | None,
-    until: datetime | None,
-    limit: int,
-    offset: int,
+    session: AsyncSession, *, account: Account, owner_id: int, query: StatementFilter, page: Page
 ) -> tuple[list[StatementLine], int]:
-    """The account's movements, newest first, and how many match in all."""
-    query = (
+    """The account's movements in the filter's dates, newest first, one page, and how many match in all."""
+    since, until, limit, offset = query.since, query.until, page.limit, page.offset
+    movements = (
         select(LedgerTransaction, LedgerEntry.amount)
         .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
         .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
         .where(LedgerAccount.kind == account, LedgerAccount.owner_id == owner_id)
     )
     if since is not None:
-        query = query.where(LedgerTransaction.created_at >= since)
+        movements = movements.where(LedgerTransaction.created_at >= since)
     if until is not None:
-        query = query.where(LedgerTransaction.created_at < until)
-    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-    rows = await session.execute(query.order_by(LedgerTransaction.id.desc()).limit(limit).offset(offset))
+        movements = movements.where(LedgerTransaction.created_at < until)
+    total = (await session.execute(select(func.count()).select_from(movements.subquery()))).scalar_one()
+    rows = await session.execute(movements.order_by(LedgerTransaction.id.desc()).limit(limit).offset(offset))
     return [
         StatementLine(
             transaction_id=tx.id,

@@ -117,13 +117,7 @@ async def earnings(
     provider: CurrentProvider, session: SessionDep, page: PageDep, query: statements.StatementFilterDep
 ) -> ProviderEarnings | Response:
     rows, total = await statements.lines(
-        session,
-        account=Account.provider_earnings,
-        owner_id=provider.id,
-        since=query.since,
-        until=query.until,
-        limit=page.limit,
-        offset=page.offset,
+        session, account=Account.provider_earnings, owner_id=provider.id, query=query, page=page
     )
     if query.csv:
         return statements.csv_download(rows, f"dcp-earnings-provider-{provider.id}.csv")

@@ -100,13 +100,7 @@ async def transactions(
     renter: CurrentRenter, session: SessionDep, page: PageDep, query: statements.StatementFilterDep
 ) -> RenterStatement | Response:
     rows, total = await statements.lines(
-        session,
-        account=Account.renter_available,
-        owner_id=renter.id,
-        since=query.since,
-        until=query.until,
-        limit=page.limit,
-        offset=page.offset,
+        session, account=Account.renter_available, owner_id=renter.id, query=query, page=page
     )
     if query.csv:
         return statements.csv_download(rows, f"dcp-statement-renter-{renter.id}.csv")
