@@ -1,0 +1,115 @@
+"""The SDK's own models (no server imports): what the API answers, with amounts in integer halala."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+TERMINAL = ("completed", "failed", "cancelled")
+
+
+def sar(halala: int) -> Decimal:
+    """Halala to SAR, exactly: ``sar(12345) == Decimal("123.45")``."""
+    return (Decimal(halala) / 100).quantize(Decimal("0.01"))
+
+
+@dataclass(frozen=True)
+class Balance:
+    balance_halala: int
+    held_halala: int
+
+    @property
+    def balance_sar(self) -> Decimal:
+        return sar(self.balance_halala)
+
+    @classmethod
+    def from_api(cls, body: dict[str, Any]) -> Balance:
+        return cls(int(body["balance_halala"]), int(body["held_halala"]))
+
+
+@dataclass(frozen=True)
+class Provider:
+    id: int
+    name: str
+    gpu_model: str
+    vram_gb: int
+    is_live: bool
+    status: str
+    price_per_minute_halala: dict[str, int]
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, body: dict[str, Any]) -> Provider:
+        return cls(
+            int(body["id"]),
+            body["name"],
+            body["gpu_model"],
+            int(body["vram_gb"]),
+            bool(body["is_live"]),
+            body["status"],
+            dict(body["price_per_minute_halala"]),
+            body,
+        )
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: str
+    status: str
+    job_type: str
+    provider_id: int | None
+    cost_halala: int
+    actual_cost_halala: int | None
+    refunded_halala: int | None
+    error: str | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL
+
+    @classmethod
+    def from_api(cls, body: dict[str, Any]) -> Job:
+        return cls(
+            body["job_id"],
+            body["status"],
+            body["job_type"],
+            body.get("provider_id"),
+            int(body["cost_halala"]),
+            body.get("actual_cost_halala"),
+            body.get("refunded_halala"),
+            body.get("error"),
+            body,
+        )
+
+
+@dataclass(frozen=True)
+class Output:
+    """A finished job's result; ``ready`` is False (and ``result`` empty) while it still runs."""
+
+    job_id: str
+    status: str
+    ready: bool
+    result: dict[str, Any]
+    tokens_generated: int | None
+    actual_cost_halala: int
+
+    @property
+    def text(self) -> str | None:
+        return self.result.get("response")
+
+    @property
+    def cost_sar(self) -> Decimal:
+        return sar(self.actual_cost_halala)
+
+    @classmethod
+    def from_api(cls, body: dict[str, Any], *, ready: bool) -> Output:
+        return cls(
+            body["job_id"],
+            body["status"],
+            ready,
+            body.get("result") or {},
+            body.get("tokens_generated"),
+            int(body.get("actual_cost_halala") or 0),
+        )
