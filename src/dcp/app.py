@@ -89,9 +89,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        sweeper = asyncio.create_task(run_forever(database, settings=settings, clock=the_clock.now, hub=hub))
+        stop = asyncio.Event()
+        sweeper = asyncio.create_task(
+            run_forever(database, settings=settings, clock=the_clock.now, hub=hub, stop=stop)
+        )
         yield
-        sweeper.cancel()
+        stop.set()
+        await sweeper
         if isinstance(app.state.gateway.limiter, RedisRateLimiter):
             await app.state.gateway.limiter.aclose()
         if db is None:  # a database handed in belongs to the caller

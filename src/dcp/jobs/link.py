@@ -123,6 +123,7 @@ class _Link:
         self.sent: set[str] = set()  # jobs pushed over this link and not yet known to have ended
         self.bad_messages = 0
         self.relays: dict[str, asyncio.Queue[dict[str, Any]]] = {}
+        self.closing = False
         self._send_lock = asyncio.Lock()
 
     async def run(self) -> None:
@@ -141,14 +142,17 @@ class _Link:
             except WebSocketDisconnect:
                 pass
             finally:
-                pusher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                # Stopped, not cancelled: a cancel landing inside a database call would leave its
+                # connection half reset. The loop notices at its next wait and exits.
+                self.closing = True
+                woken.set()
+                with contextlib.suppress(WebSocketDisconnect, RuntimeError):
                     await pusher
                 for queue in self.relays.values():  # requests in flight fail over at once
                     queue.put_nowait({"type": "http_error", "error": "the provider disconnected"})
 
     async def _push_loop(self, woken: asyncio.Event) -> None:
-        while True:
+        while not self.closing:
             woken.clear()
             await self._push_jobs()
             await self._stop_lost_jobs()
@@ -156,7 +160,7 @@ class _Link:
                 await asyncio.wait_for(woken.wait(), timeout=_RECHECK_SECONDS)
 
     async def _push_jobs(self) -> None:
-        while True:
+        while not self.closing:
             async with self.db.writer() as session:
                 provider = await session.get(Provider, self.provider_id)
                 if provider is None:

@@ -7,6 +7,7 @@ serialises writers) and every change is a conditional transition, so two sweeps 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,12 +110,14 @@ async def _prune_telemetry(session: AsyncSession, *, now: datetime, settings: Se
 
 
 async def run_forever(
-    db: Database, *, settings: Settings, clock: Callable[[], datetime], hub: EventHub
+    db: Database, *, settings: Settings, clock: Callable[[], datetime], hub: EventHub, stop: asyncio.Event
 ) -> None:
-    """The server's background sweep loop; a failed sweep is logged and retried on the next tick."""
-    while True:
+    """The server's background sweep loop until ``stop`` is set (never cancelled mid-transaction); a failed
+    sweep is logged and retried on the next tick."""
+    while not stop.is_set():
         try:
             await sweep_once(db, settings=settings, now=clock(), hub=hub)
         except Exception:
             log.exception("sweep failed; retrying")
-        await asyncio.sleep(settings.jobs.sweep_interval_seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=settings.jobs.sweep_interval_seconds)
