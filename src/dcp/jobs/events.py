@@ -53,6 +53,3 @@ class EventHub:
             self._wakeups[provider_id].discard(event)
             if not self._wakeups[provider_id]:
                 del self._wakeups[provider_id]
-
-    def connected(self, provider_id: int) -> bool:
-        return bool(self._wakeups.get(provider_id))

@@ -55,11 +55,6 @@ async def queue_position(session: AsyncSession, job: Job) -> int | None:
     return int(found.scalar_one()) + 1
 
 
-def hold_of(job: Job) -> str:
-    """The billing reference of a job's hold and settlement."""
-    return job.job_id
-
-
 async def counts_by_renter(session: AsyncSession, renter_ids: list[int]) -> dict[int, int]:
     if not renter_ids:
         return {}

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dcp.models import Provider, ProviderHeartbeat
+from dcp.models import Provider
 
 
 async def by_email(session: AsyncSession, email: str) -> Provider | None:
@@ -40,22 +38,3 @@ def search_clause(text: str) -> ColumnElement[bool]:
         func.lower(Provider.email).like(pattern),
         func.lower(Provider.gpu_model).like(pattern),
     )
-
-
-async def telemetry(session: AsyncSession, provider_id: int, *, since: datetime) -> list[ProviderHeartbeat]:
-    found = await session.execute(
-        select(ProviderHeartbeat)
-        .where(ProviderHeartbeat.provider_id == provider_id, ProviderHeartbeat.received_at >= since)
-        .order_by(ProviderHeartbeat.received_at)
-    )
-    return list(found.scalars())
-
-
-async def latest_sample(session: AsyncSession, provider_id: int) -> ProviderHeartbeat | None:
-    found = await session.execute(
-        select(ProviderHeartbeat)
-        .where(ProviderHeartbeat.provider_id == provider_id)
-        .order_by(ProviderHeartbeat.received_at.desc())
-        .limit(1)
-    )
-    return found.scalar_one_or_none()
