@@ -17,7 +17,7 @@ from dcp.kit import keys
 from dcp.kit.errors import Forbidden, Unauthorized
 from dcp.models import Provider, Renter
 
-# Declared for the OpenAPI spec (so the docs page can offer key fields); read by _presented_key.
+# Declared for the OpenAPI spec (so the docs page can offer key fields); read by presented_key.
 _renter_header = APIKeyHeader(
     name="x-renter-key", scheme_name="RenterKey", auto_error=False, description="Renter API key"
 )
@@ -34,7 +34,7 @@ _key_query = APIKeyQuery(
 _BODY_KEY_FIELDS = ("key", "api_key", "renter_key", "provider_key")
 
 
-async def _presented_key(request: Request) -> str | None:
+async def presented_key(request: Request) -> str | None:
     """The API key from a header, a bearer token, ``?key=``, or a body field, in that order."""
     for header in ("x-renter-key", "x-provider-key", "x-api-key"):
         if value := request.headers.get(header):
@@ -57,7 +57,7 @@ async def _presented_key(request: Request) -> str | None:
 
 
 async def _key_for(request: Request, role: keys.Role) -> str:
-    key = await _presented_key(request)
+    key = await presented_key(request)
     if not key and request.headers.get("x-admin-token"):
         raise Forbidden(f"This endpoint needs a {role.value} key; the admin token was given")
     if not key:
@@ -114,7 +114,7 @@ async def require_admin(
     if not token and authorization.lower().startswith("bearer "):
         token = authorization[7:].strip()
     if not token:
-        if await _presented_key(request):
+        if await presented_key(request):
             raise Forbidden("This endpoint needs the admin token")
         raise Unauthorized("The admin token is required (x-admin-token header)")
     if keys.key_role(token) is not None:
@@ -148,7 +148,7 @@ async def current_principal(
     if request.headers.get("x-admin-token"):
         await require_admin(request, settings)
         return Principal("admin")
-    key = await _presented_key(request)
+    key = await presented_key(request)
     if key and keys.key_role(key) is None:  # a bearer token that is no API key may be the admin token
         await require_admin(request, settings)
         return Principal("admin")

@@ -14,7 +14,7 @@ from dcp.db.session import SessionDep, end_transaction
 from dcp.deps import NowDep, SettingsDep
 from dcp.gateway import pool, service
 from dcp.gateway.schemas import ChatRequest, CompletionRequest
-from dcp.kit.errors import error_responses
+from dcp.kit.errors import error_responses, v1_envelope
 from dcp.kit.http import request_id_var
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -109,16 +109,5 @@ async def _complete(
     )
     if not ok:
         message = str((answer.get("error") or {}).get("message", "the provider refused the request"))[:500]
-        return JSONResponse(
-            {
-                "error": {
-                    "message": message,
-                    "type": "invalid_request_error",
-                    "code": "invalid_request_error",
-                    "status": 400,
-                    "retryable": False,
-                }
-            },
-            status_code=400,
-        )
+        return JSONResponse(v1_envelope(400, message), status_code=400)
     return JSONResponse(answer, headers=headers)

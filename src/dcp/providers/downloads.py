@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from dcp.auth import CurrentProvider
+from dcp.auth import CurrentProvider, presented_key
 from dcp.deps import SettingsDep
 from dcp.kit.errors import BadRequest, error_responses
 
@@ -53,17 +53,13 @@ def setup_script(os_name: str, *, server: str, key: str) -> str:
     return template.replace("__DCP_SERVER__", server).replace("__DCP_KEY__", key)
 
 
-def _presented_key(request: Request) -> str:
-    return request.headers.get("x-provider-key") or request.query_params.get("key") or ""
-
-
 @router.get(
     "/daemon",
     responses={**error_responses(401, 403), 200: {"content": {"application/zip": {}}}},
     summary="The daemon as one runnable Python archive, with this server and key written in",
 )
 async def download_daemon(provider: CurrentProvider, request: Request, settings: SettingsDep) -> Response:
-    archive = daemon_archive(server=settings.public_url, key=_presented_key(request))
+    archive = daemon_archive(server=settings.public_url, key=await presented_key(request) or "")
     return Response(
         archive,
         media_type="application/zip",
@@ -82,7 +78,7 @@ async def download_setup(
     settings: SettingsDep,
     os: Annotated[Literal["linux", "windows"], Query(description="linux or windows")] = "linux",
 ) -> Response:
-    script = setup_script(os, server=settings.public_url, key=_presented_key(request))
+    script = setup_script(os, server=settings.public_url, key=await presented_key(request) or "")
     _, media_type, filename = _SCRIPTS[os]
     return Response(
         script, media_type=media_type, headers={"content-disposition": f'attachment; filename="{filename}"'}
