@@ -1,6 +1,8 @@
-"""The Python SDK for DCP, the GPU compute marketplace: ``dc1.Client(api_key=…, base_url=…)``."""
+"""The Python SDK for DCP, the GPU compute marketplace: ``dc1.Client`` and ``dc1.AsyncClient``."""
 
+from dc1._async_client import AsyncClient
 from dc1._client import Client
+from dc1._core import VERSION
 from dc1._exceptions import (
     APIConnectionError,
     AuthenticationError,
@@ -13,14 +15,18 @@ from dc1._exceptions import (
     TimeoutError,
     ValidationError,
 )
-from dc1._models import Balance, Job, Output, Provider, sar
+from dc1._models import Balance, Event, Job, Output, Provider, sar
+
+__version__ = VERSION
 
 __all__ = [
     "APIConnectionError",
+    "AsyncClient",
     "AuthenticationError",
     "Balance",
     "Client",
     "DC1Error",
+    "Event",
     "InsufficientBalanceError",
     "Job",
     "JobFailedError",
@@ -31,5 +37,6 @@ __all__ = [
     "RateLimitError",
     "TimeoutError",
     "ValidationError",
+    "__version__",
     "sar",
 ]

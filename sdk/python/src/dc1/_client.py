@@ -1,19 +1,24 @@
-"""The synchronous client: ``dc1.Client(api_key=…, base_url=…)``."""
+"""The synchronous client, ``dc1.Client(api_key=…, base_url=…)``: the I/O loop over the shared operations."""
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from dc1 import _core
-from dc1._exceptions import APIConnectionError, DC1Error, JobFailedError, TimeoutError
-from dc1._models import Balance, Job, Output, Provider
+from dc1 import _base, _core, _openai, _streaming
+from dc1 import _operations as ops
+from dc1._core import Call, Operation, Sleep, T
+from dc1._models import Balance, Event, Job, Output, Provider
+
+if TYPE_CHECKING:
+    import openai
 
 
-class Client:
+class Client(_base.BaseClient):
     """Renter, provider or admin access to DCP; retries only what the API says is retryable."""
 
     def __init__(
@@ -26,54 +31,62 @@ class Client:
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            timeout=timeout,
-            transport=transport,
-            headers=_core.headers_for(api_key, admin_token),
+        super().__init__(
+            api_key, base_url=base_url, admin_token=admin_token, max_retries=max_retries, timeout=timeout
         )
-        self.max_retries = max_retries
+        self._http = httpx.Client(transport=transport, **self._http_options())
         self.jobs = Jobs(self)
         self.providers = Providers(self)
         self.admin = Admin(self)
 
-    def request(
-        self, method: str, path: str, *, allow: tuple[int, ...] = (), **kwargs: Any
-    ) -> httpx.Response:
-        for attempt in range(self.max_retries + 1):
+    def _run(self, operation: Operation[T]) -> T:
+        steps = self._steps(operation)
+        reply: Any = None
+        while True:
             try:
-                response = self._http.request(method, path, **kwargs)
-            except httpx.TransportError as exc:
-                error: DC1Error = APIConnectionError(f"DCP is unreachable: {type(exc).__name__}")
-            else:
-                if response.is_success or response.status_code in allow:
-                    return response
-                error = _core.error_for(response)
-            delay = _core.retry_delay(error, attempt) if not isinstance(error, APIConnectionError) else 1.0
-            if delay is None or attempt == self.max_retries:
-                raise error
-            time.sleep(delay)
-        raise AssertionError("unreachable")
+                step = steps.send(reply)
+            except StopIteration as stop:
+                result: T = stop.value
+                return result
+            reply = self._perform(step)
+
+    def _perform(self, step: Call | Sleep) -> Any:
+        if isinstance(step, Sleep):
+            time.sleep(step.seconds)
+            return None
+        try:
+            return self._http.request(
+                step.method, step.path, params=step.params, json=step.json, headers=step.headers
+            )
+        except httpx.TransportError as exc:
+            return _core.connection_error(exc)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        allow: tuple[int, ...] = (),
+    ) -> httpx.Response:
+        """Any API request, with the SDK's error mapping and retries (for endpoints without a method)."""
+        call = Call(method, path, params=params, json=json, headers=headers, allow=allow)
+        return self._run(ops.raw(call))
 
     def me(self) -> dict[str, Any]:
         """The renter's (or, with a provider key, the provider's) profile."""
-        path = "/api/providers/me" if "x-provider-key" in self._http.headers else "/api/renters/me"
-        result: dict[str, Any] = self.request("GET", path).json()
-        return result
+        return self._run(ops.profile(self.role))
 
     def balance(self) -> Balance:
-        return Balance.from_api(self.request("GET", "/api/renters/balance").json())
+        return self._run(ops.balance())
 
     def earnings(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("GET", "/api/providers/earnings").json()
-        return result
+        return self._run(ops.earnings())
 
     def request_withdrawal(self, amount_halala: int, iban: str) -> dict[str, Any]:
-        body = {"amount_halala": amount_halala, "iban": iban}
-        result: dict[str, Any] = self.request("POST", "/api/providers/withdrawals", json=body).json()[
-            "withdrawal"
-        ]
-        return result
+        return self._run(ops.request_withdrawal(amount_halala, iban))
 
     def close(self) -> None:
         self._http.close()
@@ -92,10 +105,9 @@ class Providers:
     def list(
         self, *, live_only: bool = True, min_vram_gb: int | None = None, gpu_model: str | None = None
     ) -> list[Provider]:
-        params: dict[str, Any] = {"live_only": live_only, "limit": 200}
-        params.update({k: v for k, v in {"min_vram_gb": min_vram_gb, "gpu_model": gpu_model}.items() if v})
-        body = self._client.request("GET", "/api/renters/available-providers", params=params).json()
-        return [Provider.from_api(item) for item in body["providers"]]
+        return self._client._run(
+            ops.providers(live_only=live_only, min_vram_gb=min_vram_gb, gpu_model=gpu_model)
+        )
 
 
 class Jobs:
@@ -116,7 +128,7 @@ class Jobs:
         idempotency_key: str | None = None,
     ) -> Job:
         """Submit a job. A retry carries the same idempotency key, so it never creates a second job."""
-        body = _core.submit_body(
+        body = ops.submit_body(
             job_type,
             params,
             duration_minutes=duration_minutes,
@@ -126,51 +138,80 @@ class Jobs:
             priority=priority,
             gpu_requirements=gpu_requirements,
         )
-        headers = {"idempotency-key": idempotency_key or _core.new_idempotency_key()}
-        return Job.from_api(
-            self._client.request("POST", "/api/jobs/submit", json=body, headers=headers).json()["job"]
-        )
+        key = idempotency_key or _core.new_idempotency_key()
+        return self._client._run(ops.submit(body, idempotency_key=key))
 
     def get(self, job_id: str) -> Job:
-        return Job.from_api(self._client.request("GET", f"/api/jobs/{job_id}").json()["job"])
+        return self._client._run(ops.job(job_id))
 
     def output(self, job_id: str) -> Output:
         """The result (``ready`` False while it runs); raises JobFailedError for a failed or cancelled job."""
-        response = self._client.request("GET", f"/api/jobs/{job_id}/output", allow=(202,))
-        body = response.json()
-        return Output.from_api(body, ready=response.status_code == 200)
+        return self._client._run(ops.output(job_id))
 
     def cancel(self, job_id: str) -> Job:
-        return Job.from_api(self._client.request("POST", f"/api/jobs/{job_id}/cancel").json()["job"])
+        return self._client._run(ops.cancel(job_id))
 
     def history(
         self, *, status: str | None = None, job_type: str | None = None, page_size: int = 50
     ) -> Iterator[Job]:
         """Every job, newest first, fetching pages as it goes."""
-        offset = 0
-        while True:
-            params = {k: v for k, v in {"status": status, "job_type": job_type}.items() if v}
-            body = self._client.request(
-                "GET", "/api/jobs/history", params={**params, "limit": page_size, "offset": offset}
-            ).json()
-            yield from (Job.from_api(item) for item in body["jobs"])
-            offset += len(body["jobs"])
-            if not body["jobs"] or offset >= body["total"]:
-                return
+        offset: int | None = 0
+        while offset is not None:
+            page = self._client._run(
+                ops.history_page(status=status, job_type=job_type, limit=page_size, offset=offset)
+            )
+            yield from page.jobs
+            offset = page.next_offset
 
-    def wait(self, job_id: str, *, timeout: float = 600.0, interval: float | None = None) -> Output:
-        """Poll until the job ends (every 5 s, or 15 s for long jobs, as the seed advises), then output."""
-        deadline = time.monotonic() + timeout
-        job = self.get(job_id)
-        every = interval if interval is not None else _core.poll_interval(job.job_type)
-        while not job.done:
-            if time.monotonic() + every > deadline:
-                raise TimeoutError(f"Job {job_id} did not finish within {timeout} s")
-            time.sleep(every)
-            job = self.get(job_id)
-        if job.status != "completed":
-            raise JobFailedError(job.error or f"Job {job.status}", status=410, body=job.raw)
-        return self.output(job_id)
+    def stream(self, job_id: str, *, timeout: float | None = None) -> Iterator[Event]:
+        """The job's live events (status, progress, tokens, logs) until ``done``; then it ends."""
+        return self._follow(_streaming.plan(job_id, timeout))
+
+    def wait(
+        self,
+        job_id: str,
+        *,
+        timeout: float = 600.0,
+        interval: float | None = None,
+        stream: bool = True,
+        on_event: Callable[[Event], object] | None = None,
+    ) -> Output:
+        """The job's output once it ends: follows its event stream, polling if the stream is unavailable."""
+        plan, polling = _base.wait_plan(job_id, timeout, interval)
+        if stream:
+            with contextlib.suppress(*_base.STREAM_FALLBACK):
+                for event in self._follow(plan):
+                    if on_event is not None:
+                        on_event(event)
+        return self._client._run(polling)
+
+    def endpoint(self, job_id: str, *, timeout: float = 600.0, interval: float | None = None) -> str:
+        """A vllm_serve job's OpenAI-compatible base URL, once its server is up."""
+        return self._client._run(_base.endpoint_wait(job_id, timeout, interval))
+
+    def openai_client(self, job_id: str, *, timeout: float = 600.0, **options: Any) -> openai.OpenAI:
+        """An ``openai.OpenAI`` for a vllm_serve job's endpoint (needs the ``openai`` extra)."""
+        url = self.endpoint(job_id, timeout=timeout)
+        return _openai.sync_client(url, self._client.api_key, **options)
+
+    def _follow(self, plan: _streaming.StreamPlan) -> Iterator[Event]:
+        http = self._client._http
+        try:
+            with http.stream("GET", plan.path, params=plan.params, timeout=plan.timeout) as response:
+                if not response.is_success:
+                    response.read()
+                    raise _core.error_for(response)
+                decoder = _streaming.EventDecoder()
+                for line in response.iter_lines():
+                    plan.check()
+                    event = decoder.feed(line)
+                    if event is not None:
+                        yield event
+                        if event.done:
+                            return
+        except httpx.TransportError as exc:
+            raise plan.failure(exc) from exc
+        raise plan.ended_early()
 
 
 class Admin:
@@ -178,16 +219,10 @@ class Admin:
         self._client = client
 
     def dashboard(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._client.request("GET", "/api/admin/dashboard").json()
-        return result
+        return self._client._run(ops.dashboard())
 
     def withdrawals(self, status: str | None = None) -> dict[str, Any]:
-        params = {"status": status} if status else {}
-        result: dict[str, Any] = self._client.request("GET", "/api/admin/withdrawals", params=params).json()
-        return result
+        return self._client._run(ops.withdrawals(status))
 
     def approve_withdrawal(self, withdrawal_id: int) -> dict[str, Any]:
-        result: dict[str, Any] = self._client.request(
-            "POST", f"/api/admin/withdrawals/{withdrawal_id}/approve"
-        ).json()["withdrawal"]
-        return result
+        return self._client._run(ops.approve_withdrawal(withdrawal_id))

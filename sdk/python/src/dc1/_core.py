@@ -1,14 +1,17 @@
-"""What both clients share: request building, error mapping, and the retry rule."""
+"""What both clients share: the steps an operation asks for, error mapping, and the retry rule."""
 
 from __future__ import annotations
 
 import random
 import uuid
-from typing import Any
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import httpx
 
 from dc1._exceptions import (
+    APIConnectionError,
     AuthenticationError,
     DC1Error,
     InsufficientBalanceError,
@@ -19,48 +22,90 @@ from dc1._exceptions import (
     ValidationError,
 )
 
+T = TypeVar("T")
+
 DEFAULT_BASE_URL = "https://api.dcp.sa"
+VERSION = "0.2.0"
 RETRYABLE_CODES = frozenset(
     {"rate_limit_exceeded", "no_capacity_available", "provider_unavailable", "upstream_timeout"}
 )
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 
 
+@dataclass(frozen=True)
+class Call:
+    """One HTTP request an operation needs; the client answers with an ``httpx.Response``."""
+
+    method: str
+    path: str
+    params: dict[str, Any] | None = None
+    json: Any = None
+    headers: dict[str, str] | None = None
+    allow: tuple[int, ...] = ()  # non-2xx statuses the operation reads itself (202 while a job runs)
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """A pause an operation needs (polling, backoff); the client answers with None."""
+
+    seconds: float
+
+
+# An API operation written once: it yields Calls and Sleeps, the sync or async client performs them.
+Operation = Generator[Call | Sleep, Any, T]
+
+
 def headers_for(api_key: str | None, admin_token: str | None) -> dict[str, str]:
-    headers = {"user-agent": "dc1-sdk-python/0.1.0"}
+    headers = {"user-agent": f"dc1-sdk-python/{VERSION}"}
     if admin_token:
         headers["x-admin-token"] = admin_token
     if api_key:
-        role = "provider" if "-provider-" in api_key else "renter"
-        headers[f"x-{role}-key"] = api_key
+        headers[f"x-{role_of(api_key)}-key"] = api_key
     return headers
 
 
-def submit_body(
-    job_type: str,
-    params: dict[str, Any],
-    *,
-    duration_minutes: int,
-    provider_id: int | None,
-    max_duration_seconds: int | None,
-    pricing_class: str | None,
-    priority: int | None,
-    gpu_requirements: dict[str, Any] | None,
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"job_type": job_type, "duration_minutes": duration_minutes, "params": params}
-    optional = {
-        "provider_id": provider_id,
-        "max_duration_seconds": max_duration_seconds,
-        "pricing_class": pricing_class,
-        "priority": priority,
-        "gpu_requirements": gpu_requirements,
-    }
-    body.update({key: value for key, value in optional.items() if value is not None})
-    return body
+def role_of(api_key: str | None) -> str:
+    return "provider" if api_key and "-provider-" in api_key else "renter"
 
 
 def new_idempotency_key() -> str:
     return f"dc1-sdk-{uuid.uuid4()}"
+
+
+def with_retries(operation: Operation[T], max_retries: int) -> Operation[T]:
+    """The operation with every Call expanded into attempts; what reaches the client is plain I/O.
+
+    The client answers a Call with the response, or with an ``APIConnectionError`` when no answer came.
+    """
+    reply: Any = None
+    while True:
+        try:
+            step = operation.send(reply)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+        if isinstance(step, Sleep):
+            reply = yield step
+        else:
+            reply = yield from _attempts(step, max_retries)
+
+
+def _attempts(call: Call, max_retries: int) -> Generator[Call | Sleep, Any, httpx.Response]:
+    for attempt in range(max_retries + 1):
+        reply: httpx.Response | DC1Error = yield call
+        if isinstance(reply, httpx.Response):
+            if reply.is_success or reply.status_code in call.allow:
+                return reply
+            reply = error_for(reply)
+        delay = retry_delay(reply, attempt)
+        if delay is None or attempt == max_retries:
+            raise reply
+        yield Sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def connection_error(exc: Exception) -> APIConnectionError:
+    return APIConnectionError(f"DCP is unreachable: {type(exc).__name__}")
 
 
 def error_for(response: httpx.Response) -> DC1Error:
@@ -72,9 +117,8 @@ def error_for(response: httpx.Response) -> DC1Error:
     error = body.get("error") if isinstance(body, dict) else None
     envelope = error if isinstance(error, dict) else {}
     message = str(envelope.get("message") or error or f"HTTP {response.status_code}")
-    code = envelope.get("code")
     status = response.status_code
-    kwargs: dict[str, Any] = {"status": status, "body": body, "code": code}
+    kwargs: dict[str, Any] = {"status": status, "body": body, "code": envelope.get("code")}
     if status == 429:
         retry_after = envelope.get("retry_after_seconds") or (body or {}).get("retry_after_seconds")
         retry_after = retry_after or response.headers.get("retry-after") or 1
@@ -95,6 +139,8 @@ def error_for(response: httpx.Response) -> DC1Error:
 
 def retry_delay(error: DC1Error, attempt: int) -> float | None:
     """Seconds to wait before retrying, or None when the error is not worth a retry."""
+    if isinstance(error, APIConnectionError):
+        return 1.0
     retryable = error.status in RETRYABLE_STATUSES or (error.code in RETRYABLE_CODES)
     if not retryable:
         return None

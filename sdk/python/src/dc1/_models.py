@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import os
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 TERMINAL = ("completed", "failed", "cancelled")
@@ -103,6 +107,28 @@ class Output:
     def cost_sar(self) -> Decimal:
         return sar(self.actual_cost_halala)
 
+    @property
+    def endpoint_url(self) -> str | None:
+        """A running vllm_serve job's OpenAI-compatible base URL (use the renter key as its API key)."""
+        return self.result.get("endpoint_url")
+
+    @property
+    def image_bytes(self) -> bytes:
+        """An image_generation result's image (PNG); ValueError for a result without one."""
+        encoded = self.result.get("image_base64")
+        if not isinstance(encoded, str):
+            raise ValueError(f"Job {self.job_id} has no image in its result")
+        try:
+            return base64.b64decode(encoded, validate=True)
+        except binascii.Error as exc:
+            raise ValueError(f"Job {self.job_id} has a malformed image in its result") from exc
+
+    def save_image(self, path: str | os.PathLike[str]) -> Path:
+        """Write the image to ``path`` (e.g. ``out.png``) and return that path."""
+        target = Path(path)
+        target.write_bytes(self.image_bytes)
+        return target
+
     @classmethod
     def from_api(cls, body: dict[str, Any], *, ready: bool) -> Output:
         return cls(
@@ -113,3 +139,36 @@ class Output:
             body.get("tokens_generated"),
             int(body.get("actual_cost_halala") or 0),
         )
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event of a job's live stream: ``status``, ``progress``, ``tokens``, ``log``, then ``done``."""
+
+    type: str
+    data: dict[str, Any]
+
+    @property
+    def text(self) -> str:
+        """The generated text of a ``tokens`` event ("" for other events)."""
+        return str(self.data.get("text", "")) if self.type == "tokens" else ""
+
+    @property
+    def status(self) -> str | None:
+        return self.data.get("status") if self.type in ("status", "done") else None
+
+    @property
+    def progress(self) -> int | None:
+        return self.data.get("progress") if self.type == "progress" else None
+
+    @property
+    def done(self) -> bool:
+        return self.type == "done"
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing and the offset of the next (None after the last)."""
+
+    jobs: list[Job]
+    next_offset: int | None

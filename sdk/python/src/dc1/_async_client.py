@@ -1,0 +1,241 @@
+"""The asynchronous client, ``dc1.AsyncClient(api_key=…, base_url=…)``: the same operations, awaited."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from dc1 import _base, _core, _openai, _streaming
+from dc1 import _operations as ops
+from dc1._core import Call, Operation, Sleep, T
+from dc1._models import Balance, Event, Job, Output, Provider
+
+if TYPE_CHECKING:
+    import openai
+
+
+class AsyncClient(_base.BaseClient):
+    """Renter, provider or admin access to DCP; retries only what the API says is retryable."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str = _core.DEFAULT_BASE_URL,
+        admin_token: str | None = None,
+        max_retries: int = 2,
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(
+            api_key, base_url=base_url, admin_token=admin_token, max_retries=max_retries, timeout=timeout
+        )
+        self._http = httpx.AsyncClient(transport=transport, **self._http_options())
+        self.jobs = AsyncJobs(self)
+        self.providers = AsyncProviders(self)
+        self.admin = AsyncAdmin(self)
+
+    async def _run(self, operation: Operation[T]) -> T:
+        steps = self._steps(operation)
+        reply: Any = None
+        while True:
+            try:
+                step = steps.send(reply)
+            except StopIteration as stop:
+                result: T = stop.value
+                return result
+            reply = await self._perform(step)
+
+    async def _perform(self, step: Call | Sleep) -> Any:
+        if isinstance(step, Sleep):
+            await asyncio.sleep(step.seconds)
+            return None
+        try:
+            return await self._http.request(
+                step.method, step.path, params=step.params, json=step.json, headers=step.headers
+            )
+        except httpx.TransportError as exc:
+            return _core.connection_error(exc)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        allow: tuple[int, ...] = (),
+    ) -> httpx.Response:
+        """Any API request, with the SDK's error mapping and retries (for endpoints without a method)."""
+        call = Call(method, path, params=params, json=json, headers=headers, allow=allow)
+        return await self._run(ops.raw(call))
+
+    async def me(self) -> dict[str, Any]:
+        """The renter's (or, with a provider key, the provider's) profile."""
+        return await self._run(ops.profile(self.role))
+
+    async def balance(self) -> Balance:
+        return await self._run(ops.balance())
+
+    async def earnings(self) -> dict[str, Any]:
+        return await self._run(ops.earnings())
+
+    async def request_withdrawal(self, amount_halala: int, iban: str) -> dict[str, Any]:
+        return await self._run(ops.request_withdrawal(amount_halala, iban))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+
+class AsyncProviders:
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def list(
+        self, *, live_only: bool = True, min_vram_gb: int | None = None, gpu_model: str | None = None
+    ) -> list[Provider]:
+        return await self._client._run(
+            ops.providers(live_only=live_only, min_vram_gb=min_vram_gb, gpu_model=gpu_model)
+        )
+
+
+class AsyncJobs:
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def submit(
+        self,
+        job_type: str,
+        params: dict[str, Any],
+        *,
+        duration_minutes: int,
+        provider_id: int | None = None,
+        max_duration_seconds: int | None = None,
+        pricing_class: str | None = None,
+        priority: int | None = None,
+        gpu_requirements: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Job:
+        """Submit a job. A retry carries the same idempotency key, so it never creates a second job."""
+        body = ops.submit_body(
+            job_type,
+            params,
+            duration_minutes=duration_minutes,
+            provider_id=provider_id,
+            max_duration_seconds=max_duration_seconds,
+            pricing_class=pricing_class,
+            priority=priority,
+            gpu_requirements=gpu_requirements,
+        )
+        key = idempotency_key or _core.new_idempotency_key()
+        return await self._client._run(ops.submit(body, idempotency_key=key))
+
+    async def get(self, job_id: str) -> Job:
+        return await self._client._run(ops.job(job_id))
+
+    async def output(self, job_id: str) -> Output:
+        """The result (``ready`` False while it runs); raises JobFailedError for a failed or cancelled job."""
+        return await self._client._run(ops.output(job_id))
+
+    async def cancel(self, job_id: str) -> Job:
+        return await self._client._run(ops.cancel(job_id))
+
+    async def history(
+        self, *, status: str | None = None, job_type: str | None = None, page_size: int = 50
+    ) -> AsyncIterator[Job]:
+        """Every job, newest first, fetching pages as it goes."""
+        offset: int | None = 0
+        while offset is not None:
+            page = await self._client._run(
+                ops.history_page(status=status, job_type=job_type, limit=page_size, offset=offset)
+            )
+            for job in page.jobs:
+                yield job
+            offset = page.next_offset
+
+    def stream(self, job_id: str, *, timeout: float | None = None) -> AsyncIterator[Event]:
+        """The job's live events (status, progress, tokens, logs) until ``done``; then it ends."""
+        return self._follow(_streaming.plan(job_id, timeout))
+
+    async def wait(
+        self,
+        job_id: str,
+        *,
+        timeout: float = 600.0,  # noqa: ASYNC109 - the same surface as Client; it bounds the polling too
+        interval: float | None = None,
+        stream: bool = True,
+        on_event: Callable[[Event], object] | None = None,
+    ) -> Output:
+        """The job's output once it ends: follows its event stream, polling if the stream is unavailable."""
+        plan, polling = _base.wait_plan(job_id, timeout, interval)
+        if stream:
+            with contextlib.suppress(*_base.STREAM_FALLBACK):
+                async for event in self._follow(plan):
+                    if on_event is not None:
+                        on_event(event)
+        return await self._client._run(polling)
+
+    async def endpoint(
+        self,
+        job_id: str,
+        *,
+        timeout: float = 600.0,  # noqa: ASYNC109 - the same surface as Client
+        interval: float | None = None,
+    ) -> str:
+        """A vllm_serve job's OpenAI-compatible base URL, once its server is up."""
+        return await self._client._run(_base.endpoint_wait(job_id, timeout, interval))
+
+    async def openai_client(
+        self,
+        job_id: str,
+        *,
+        timeout: float = 600.0,  # noqa: ASYNC109 - the same surface as Client
+        **options: Any,
+    ) -> openai.AsyncOpenAI:
+        """An ``openai.AsyncOpenAI`` for a vllm_serve job's endpoint (needs the ``openai`` extra)."""
+        url = await self.endpoint(job_id, timeout=timeout)
+        return _openai.async_client(url, self._client.api_key, **options)
+
+    async def _follow(self, plan: _streaming.StreamPlan) -> AsyncIterator[Event]:
+        http = self._client._http
+        try:
+            async with http.stream("GET", plan.path, params=plan.params, timeout=plan.timeout) as response:
+                if not response.is_success:
+                    await response.aread()
+                    raise _core.error_for(response)
+                decoder = _streaming.EventDecoder()
+                async for line in response.aiter_lines():
+                    plan.check()
+                    event = decoder.feed(line)
+                    if event is not None:
+                        yield event
+                        if event.done:
+                            return
+        except httpx.TransportError as exc:
+            raise plan.failure(exc) from exc
+        raise plan.ended_early()
+
+
+class AsyncAdmin:
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def dashboard(self) -> dict[str, Any]:
+        return await self._client._run(ops.dashboard())
+
+    async def withdrawals(self, status: str | None = None) -> dict[str, Any]:
+        return await self._client._run(ops.withdrawals(status))
+
+    async def approve_withdrawal(self, withdrawal_id: int) -> dict[str, Any]:
+        return await self._client._run(ops.approve_withdrawal(withdrawal_id))

@@ -1,0 +1,131 @@
+"""Every API call written once, as an operation (a generator of Calls and Sleeps) both clients perform."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from dc1._core import Call, Operation, Sleep, poll_interval
+from dc1._exceptions import TimeoutError
+from dc1._models import Balance, Job, Output, Page, Provider
+
+
+def _object(response: httpx.Response, key: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = response.json()
+    return body if key is None else dict(body[key])
+
+
+def raw(call: Call) -> Operation[httpx.Response]:
+    response: httpx.Response = yield call
+    return response
+
+
+def profile(role: str) -> Operation[dict[str, Any]]:
+    return _object((yield Call("GET", f"/api/{role}s/me")))
+
+
+def balance() -> Operation[Balance]:
+    return Balance.from_api(_object((yield Call("GET", "/api/renters/balance"))))
+
+
+def providers(
+    *, live_only: bool, min_vram_gb: int | None, gpu_model: str | None
+) -> Operation[list[Provider]]:
+    params: dict[str, Any] = {"live_only": live_only, "limit": 200}
+    params.update({k: v for k, v in {"min_vram_gb": min_vram_gb, "gpu_model": gpu_model}.items() if v})
+    body = _object((yield Call("GET", "/api/renters/available-providers", params=params)))
+    return [Provider.from_api(item) for item in body["providers"]]
+
+
+def submit(body: dict[str, Any], *, idempotency_key: str) -> Operation[Job]:
+    """A retry carries the same idempotency key, so it never creates a second job."""
+    call = Call("POST", "/api/jobs/submit", json=body, headers={"idempotency-key": idempotency_key})
+    return Job.from_api(_object((yield call), "job"))
+
+
+def submit_body(job_type: str, params: dict[str, Any], **options: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"job_type": job_type, "params": params}
+    body.update({key: value for key, value in options.items() if value is not None})
+    return body
+
+
+def job(job_id: str) -> Operation[Job]:
+    return Job.from_api(_object((yield Call("GET", f"/api/jobs/{job_id}")), "job"))
+
+
+def output(job_id: str) -> Operation[Output]:
+    """The result (``ready`` False while it runs); the API's 410 for a failed job raises JobFailedError."""
+    response: httpx.Response = yield Call("GET", f"/api/jobs/{job_id}/output", allow=(202,))
+    return Output.from_api(response.json(), ready=response.status_code == 200)
+
+
+def cancel(job_id: str) -> Operation[Job]:
+    return Job.from_api(_object((yield Call("POST", f"/api/jobs/{job_id}/cancel")), "job"))
+
+
+def history_page(*, status: str | None, job_type: str | None, limit: int, offset: int) -> Operation[Page]:
+    filters = {k: v for k, v in {"status": status, "job_type": job_type}.items() if v}
+    call = Call("GET", "/api/jobs/history", params={**filters, "limit": limit, "offset": offset})
+    body = _object((yield call))
+    jobs = [Job.from_api(item) for item in body["jobs"]]
+    end = offset + len(jobs)
+    return Page(jobs, None if not jobs or end >= body["total"] else end)
+
+
+def wait_by_polling(job_id: str, *, deadline: float, interval: float | None) -> Operation[Output]:
+    """Poll until the job ends (5 s, or 15 s for long jobs, as the seed advises), then read its output.
+
+    429s are retried as the server advises (``retry_after_seconds``) by the client's retry rule.
+    """
+    current = yield from job(job_id)
+    every = interval if interval is not None else poll_interval(current.job_type)
+    while not current.done:
+        yield from _pause(job_id, every, deadline)
+        current = yield from job(job_id)
+    return (yield from output(job_id))  # a failed or cancelled job answers 410: JobFailedError
+
+
+def endpoint_url(job_id: str, *, deadline: float, interval: float | None) -> Operation[str]:
+    """Poll a vllm_serve job's output until its endpoint is up (15 s apart by default)."""
+    served = yield from job(job_id)
+    if served.job_type != "vllm_serve":
+        raise ValueError(f"Job {job_id} is a {served.job_type} job; only vllm_serve jobs have an endpoint")
+    every = interval if interval is not None else poll_interval(served.job_type)
+    while True:
+        current = yield from output(job_id)
+        if current.endpoint_url:
+            return current.endpoint_url
+        if current.ready:
+            raise ValueError(f"Job {job_id} ended without an endpoint")
+        yield from _pause(job_id, every, deadline)
+
+
+def _pause(job_id: str, seconds: float, deadline: float) -> Operation[None]:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError(f"Job {job_id} did not finish within the time allowed")
+    yield Sleep(min(seconds, remaining))
+
+
+def earnings() -> Operation[dict[str, Any]]:
+    return _object((yield Call("GET", "/api/providers/earnings")))
+
+
+def request_withdrawal(amount_halala: int, iban: str) -> Operation[dict[str, Any]]:
+    body = {"amount_halala": amount_halala, "iban": iban}
+    return _object((yield Call("POST", "/api/providers/withdrawals", json=body)), "withdrawal")
+
+
+def dashboard() -> Operation[dict[str, Any]]:
+    return _object((yield Call("GET", "/api/admin/dashboard")))
+
+
+def withdrawals(status: str | None) -> Operation[dict[str, Any]]:
+    params = {"status": status} if status else {}
+    return _object((yield Call("GET", "/api/admin/withdrawals", params=params)))
+
+
+def approve_withdrawal(withdrawal_id: int) -> Operation[dict[str, Any]]:
+    return _object((yield Call("POST", f"/api/admin/withdrawals/{withdrawal_id}/approve")), "withdrawal")
