@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from dcp import __version__, openapi
+from dcp import __version__, openapi, web
 from dcp.admin.api import router as admin_router
 from dcp.config import Settings
 from dcp.db.engine import Database, open_database
@@ -136,5 +136,6 @@ def create_app(
     app.include_router(openapi.router)
     app.openapi = lambda: openapi.build_spec(app)  # type: ignore[method-assign]
     install_error_handlers(app)
+    web.install(app)
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
     return app

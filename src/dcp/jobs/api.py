@@ -182,7 +182,7 @@ async def events(
 ) -> StreamingResponse:
     job = await visible_job(session, job_id, principal)
     await end_transaction(session)
-    stream = _follow(request.app.state.db, hub_of(request), job.job_id, keepalive=heartbeat)
+    stream = job_event_stream(request.app.state.db, hub_of(request), job.job_id, keepalive=heartbeat)
     return StreamingResponse(
         stream,
         media_type="text/event-stream",
@@ -190,7 +190,7 @@ async def events(
     )
 
 
-async def _follow(db: Database, hub: EventHub, job_id: str, *, keepalive: int) -> AsyncIterator[str]:
+async def job_event_stream(db: Database, hub: EventHub, job_id: str, *, keepalive: int) -> AsyncIterator[str]:
     async with hub.follow(job_id) as queue:
         # Subscribed first, then read: no event can fall between the snapshot and the stream.
         async with db.reader() as session:

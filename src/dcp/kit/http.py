@@ -101,7 +101,7 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -134,7 +134,7 @@ async def _app_error(request: Request, exc: AppError) -> JSONResponse:
     return JSONResponse({"error": exc.message, **exc.extra}, exc.status, headers=headers)
 
 
-async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     message = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, str(exc.detail))
     if _is_v1(request):
         return JSONResponse(v1_envelope(exc.status_code, message), exc.status_code, headers=exc.headers)

@@ -43,22 +43,13 @@ async def create_topup(
     settings: SettingsDep,
     now: NowDep,
 ) -> TopupOne:
-    gateway = _gateway(request)
-    low, high = settings.moyasar.min_topup_halala, settings.moyasar.max_topup_halala
-    if not low <= body.amount_halala <= high:
-        raise BadRequest(f"Invalid amount_halala: must be between {low} and {high}")
-    renter_id = renter.id
-    await end_transaction(session)
-    try:
-        invoice = await gateway.create_invoice(
-            amount_halala=body.amount_halala,
-            description=f"DCP balance top-up for renter {renter_id}",
-            success_url=f"{settings.public_url}/renter",
-        )
-    except GatewayError as exc:
-        raise GatewayUnavailable() from exc
-    topup = await service.record_invoice(
-        session, renter_id=renter_id, gateway=gateway.name, invoice=invoice, now=now
+    topup = await service.start_topup(
+        session,
+        gateway=request.app.state.payment_gateway,
+        renter_id=renter.id,
+        amount_halala=body.amount_halala,
+        settings=settings,
+        now=now,
     )
     return TopupOne(topup=_view(topup))
 

@@ -9,13 +9,43 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dcp.billing import ledger
 from dcp.billing.ledger import PLATFORM, Account, Leg, TxKind
+from dcp.config import Settings
+from dcp.db.session import end_transaction
 from dcp.kit.errors import BadRequest
 from dcp.kit.money import sar_string
 from dcp.models import Topup
-from dcp.payments.gateway import Invoice, Payment
+from dcp.payments.errors import GatewayUnavailable, TopupsDisabled
+from dcp.payments.gateway import GatewayError, Invoice, Payment, PaymentGateway
 
 
-async def record_invoice(
+async def start_topup(
+    session: AsyncSession,
+    *,
+    gateway: PaymentGateway | None,
+    renter_id: int,
+    amount_halala: int,
+    settings: Settings,
+    now: datetime,
+) -> Topup:
+    """Open a hosted invoice for the renter to pay; the balance moves only when the gateway confirms."""
+    if gateway is None:
+        raise TopupsDisabled()
+    low, high = settings.moyasar.min_topup_halala, settings.moyasar.max_topup_halala
+    if not low <= amount_halala <= high:
+        raise BadRequest(f"Invalid amount_halala: must be between {low} and {high}")
+    await end_transaction(session)  # no lock held while the gateway answers
+    try:
+        invoice = await gateway.create_invoice(
+            amount_halala=amount_halala,
+            description=f"DCP balance top-up for renter {renter_id}",
+            success_url=f"{settings.public_url}/renter",
+        )
+    except GatewayError as exc:
+        raise GatewayUnavailable() from exc
+    return await _record_invoice(session, renter_id=renter_id, gateway=gateway.name, invoice=invoice, now=now)
+
+
+async def _record_invoice(
     session: AsyncSession, *, renter_id: int, gateway: str, invoice: Invoice, now: datetime
 ) -> Topup:
     topup = Topup(

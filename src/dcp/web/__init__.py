@@ -1,0 +1,46 @@
+"""The bilingual web pages (English and Arabic), served by the DCP server itself with local assets only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dcp.kit.http import http_error
+from dcp.web import public, renter
+from dcp.web.context import CsrfRejected, SignInRequired, anonymous_page, sign_in_path
+
+_STATIC = Path(__file__).parent / "static"
+_NOT_PAGES = ("/api/", "/v1/", "/v1", "/metrics", "/docs/openapi", "/static/")
+
+
+def install(app: FastAPI) -> None:
+    for pages in (public.router, renter.router):
+        app.include_router(pages)
+    app.mount("/static", StaticFiles(directory=_STATIC), name="static")
+    app.add_exception_handler(SignInRequired, _to_sign_in)  # type: ignore[arg-type]
+    app.add_exception_handler(CsrfRejected, _csrf_rejected)
+    app.add_exception_handler(StarletteHTTPException, _not_found_page)  # type: ignore[arg-type]
+
+
+async def _to_sign_in(request: Request, exc: SignInRequired) -> Response:
+    page = anonymous_page(request)
+    return page.redirect(sign_in_path(exc.next_path))
+
+
+async def _csrf_rejected(request: Request, _exc: Exception) -> Response:
+    page = anonymous_page(request)
+    return page.render("error.html", status=403, message=page.t("errors.csrf"))
+
+
+async def _not_found_page(request: Request, exc: StarletteHTTPException) -> Response:
+    """Browsers asking for a page that is not there get a page; API clients keep their JSON."""
+    path = request.url.path
+    wants_html = "text/html" in request.headers.get("accept", "")
+    if exc.status_code != 404 or not wants_html or path.startswith(_NOT_PAGES):
+        return await http_error(request, exc)
+    page = anonymous_page(request)
+    return page.render("error.html", status=404, message=page.t("errors.status_404"))

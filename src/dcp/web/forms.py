@@ -1,0 +1,51 @@
+"""Form input on the pages: reading numbers, and pydantic's errors as one translated message per field."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from dcp.web.i18n import Locale
+
+_SKIPPED_LOC_PARTS = ("body", "params")
+
+
+def whole_number(text: str | None) -> int | str | None:
+    """An int for digits, the text itself otherwise (so validation names the field), None for empty."""
+    if not text:
+        return None
+    stripped = text.strip()
+    return int(stripped) if stripped.lstrip("-").isdigit() else stripped
+
+
+def field_errors(error: ValidationError, locale: Locale) -> dict[str, str]:
+    """The first problem of each field, in the page's language, keyed by the form field's name."""
+    found: dict[str, str] = {}
+    for problem in error.errors():
+        parts = [str(part) for part in problem["loc"] if part not in _SKIPPED_LOC_PARTS]
+        field = parts[0] if parts else "form"
+        if field == "email" and problem["type"] != "missing":
+            found.setdefault(field, locale.t("common.invalid_email"))
+        found.setdefault(field, _message(problem["type"], problem.get("ctx") or {}, locale))
+    return found
+
+
+def _message(kind: str, ctx: dict[str, object], locale: Locale) -> str:
+    if kind == "missing" or (kind == "string_too_short" and ctx.get("min_length") == 1):
+        return locale.t("forms.err_required")
+    if kind in ("greater_than_equal", "greater_than"):
+        return locale.t("forms.err_min", min=_num(ctx, "ge", "gt", locale=locale))
+    if kind in ("less_than_equal", "less_than"):
+        return locale.t("forms.err_max", max=_num(ctx, "le", "lt", locale=locale))
+    if kind.startswith(("int_", "float_")):
+        return locale.t("forms.err_number")
+    if kind == "string_too_long":
+        return locale.t("forms.err_too_long", max=locale.number(int(str(ctx.get("max_length", 0)))))
+    return locale.t("forms.err_invalid")
+
+
+def _num(ctx: dict[str, object], *names: str, locale: Locale) -> str:
+    for name in names:
+        if name in ctx:
+            value = ctx[name]
+            return locale.number(value) if isinstance(value, int | float) else str(value)
+    return ""
