@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
+SCREENSHOTS = Path(__file__).parents[2] / "build" / "screenshots"  # kept by CI as artifacts
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps dialling Google's hosts, which this network refuses.
 CHROMIUM_ARGS = [
@@ -60,5 +63,19 @@ async def page(context: BrowserContext) -> AsyncIterator[Page]:
         ),
     )
     page.on("pageerror", lambda e: failures.append(str(e)))
+    page.on(
+        "request",
+        lambda r: (
+            None
+            if urlsplit(r.url).hostname in ("127.0.0.1", "localhost") or r.url.startswith(("data:", "blob:"))
+            else failures.append(f"request left localhost: {r.url}")
+        ),
+    )
     yield page
     assert failures == [], f"the page logged errors: {failures}"
+
+
+async def screenshot(page: Page, name: str) -> None:
+    """Save the whole page as build/screenshots/<name>.png (name it <page>-<lang>, e.g. renter-dashboard-ar)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
