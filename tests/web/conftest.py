@@ -76,6 +76,6 @@ async def page(context: BrowserContext) -> AsyncIterator[Page]:
 
 
 async def screenshot(page: Page, name: str) -> None:
-    """Save the whole page as build/screenshots/<name>.png (name it <page>-<lang>, e.g. renter-dashboard-ar)."""
+    """Save the whole page as build/screenshots/<name>.png (<page>-<lang>, e.g. renter-dashboard-ar)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
