@@ -99,7 +99,7 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(AppError, _app_error)  # type: ignore[arg-type]
+    app.add_exception_handler(AppError, app_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)
@@ -109,7 +109,7 @@ def _is_v1(request: Request) -> bool:
     return request.url.path == "/v1" or request.url.path.startswith("/v1/")
 
 
-async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+async def app_error(request: Request, exc: AppError) -> JSONResponse:
     if exc.status == 500:  # a broken rule inside DCP: its message is for the log, not the client
         return await _unexpected(request, exc)
     if exc.status > 500:

@@ -9,8 +9,9 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dcp.kit.http import http_error
-from dcp.web import public, renter
+from dcp.kit.errors import AppError
+from dcp.kit.http import app_error, http_error
+from dcp.web import public, renter, renter_jobs
 from dcp.web.context import CsrfRejected, SignInRequired, anonymous_page, sign_in_path
 
 _STATIC = Path(__file__).parent / "static"
@@ -18,12 +19,13 @@ _NOT_PAGES = ("/api/", "/v1/", "/v1", "/metrics", "/docs/openapi", "/static/")
 
 
 def install(app: FastAPI) -> None:
-    for pages in (public.router, renter.router):
+    for pages in (public.router, renter.router, renter_jobs.router):
         app.include_router(pages)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
     app.add_exception_handler(SignInRequired, _to_sign_in)  # type: ignore[arg-type]
     app.add_exception_handler(CsrfRejected, _csrf_rejected)
     app.add_exception_handler(StarletteHTTPException, _not_found_page)  # type: ignore[arg-type]
+    app.add_exception_handler(AppError, _error_page)  # type: ignore[arg-type]
 
 
 async def _to_sign_in(request: Request, exc: SignInRequired) -> Response:
@@ -38,9 +40,20 @@ async def _csrf_rejected(request: Request, _exc: Exception) -> Response:
 
 async def _not_found_page(request: Request, exc: StarletteHTTPException) -> Response:
     """Browsers asking for a page that is not there get a page; API clients keep their JSON."""
-    path = request.url.path
     wants_html = "text/html" in request.headers.get("accept", "")
-    if exc.status_code != 404 or not wants_html or path.startswith(_NOT_PAGES):
+    if exc.status_code != 404 or not wants_html or not _is_page(request):
         return await http_error(request, exc)
     page = anonymous_page(request)
     return page.render("error.html", status=404, message=page.t("errors.status_404"))
+
+
+def _is_page(request: Request) -> bool:
+    return not request.url.path.startswith(_NOT_PAGES)
+
+
+async def _error_page(request: Request, exc: AppError) -> Response:
+    """A domain error on a page (a job of someone else's, say) answers a page in the visitor's language."""
+    if not _is_page(request) or exc.status >= 500:
+        return await app_error(request, exc)
+    page = anonymous_page(request)
+    return page.render("error.html", status=exc.status, message=page.error_text(exc))

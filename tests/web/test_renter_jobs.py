@@ -1,0 +1,169 @@
+"""A renter's job journeys in a real browser, with a real daemon running the real small models on CPU:
+LLM text arriving live, an image shown when done, form errors in both languages, cancelling, and others'
+jobs unseen."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.conftest import ADMIN_TOKEN, LiveServer
+from tests.support.factories import Account, credit, online_provider, register_provider, register_renter
+from tests.web.conftest import screenshot
+
+
+async def sign_in(page: Page, live: LiveServer, key: str) -> None:
+    await page.goto(f"{live.url}/signin")
+    await page.locator("#f-key").fill(key)
+    await page.locator("form.form button[type=submit]").click()
+    await page.wait_for_url(f"{live.url}/renter")
+
+
+async def funded(live: LiveServer, amount: int = 50_000) -> Account:
+    async with httpx.AsyncClient(base_url=live.url) as http:
+        renter = await register_renter(http, name="Huda")
+        await credit(http, {"x-admin-token": ADMIN_TOKEN}, renter, amount)
+    return renter
+
+
+@pytest.fixture
+async def daemon(live: LiveServer, tmp_path: Path) -> AsyncIterator[Account]:
+    """A real provider daemon process connected to the live server, online before the test starts."""
+    async with httpx.AsyncClient(base_url=live.url) as http:
+        provider = await register_provider(http, name="Jeddah CPU", gpu_model="CPU")
+    command = [
+        sys.executable,
+        "-m",
+        "dcp.cli",
+        "provider",
+        "run",
+        "--server",
+        live.url,
+        "--key",
+        provider.key,
+    ]
+    command += ["--home", str(tmp_path / "daemon"), "--status-port", "0"]
+    with (tmp_path / "daemon.log").open("w") as log:
+        process = await asyncio.to_thread(subprocess.Popen, command, stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        async with httpx.AsyncClient(base_url=live.url) as http:
+            for _ in range(300):
+                me = await http.get("/api/providers/me", headers={"x-provider-key": provider.key})
+                if me.json()["provider"]["is_online"]:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the daemon never came online")
+        yield provider
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(process.wait, 30)
+
+
+class TestRealDaemon:
+    async def test_llm_text_arrives_live_and_the_cost_settles(
+        self, page: Page, live: LiveServer, daemon: Account
+    ) -> None:
+        renter = await funded(live)
+        await sign_in(page, live, renter.key)
+        await page.goto(f"{live.url}/renter/jobs/new?type=llm_inference")
+        await page.get_by_label("Prompt").fill("The capital of Saudi Arabia is")
+        await page.get_by_label("Maximum tokens").fill("24")
+        await page.get_by_role("button", name="Submit job").click()
+        await expect(page.get_by_role("heading", name="Job")).to_be_visible()
+        await expect(page.get_by_test_id("job-status")).to_have_text("Completed", timeout=90_000)
+        text = await page.get_by_test_id("llm-output").inner_text()
+        assert len(text.strip()) > 0
+        await expect(page.get_by_test_id("cost-charged")).to_contain_text("SAR")
+        await screenshot(page, "renter-job-llm-en")
+
+    async def test_the_image_is_shown_when_done_in_arabic(
+        self, page: Page, live: LiveServer, daemon: Account
+    ) -> None:
+        renter = await funded(live)
+        await page.goto(f"{live.url}/lang/ar")
+        await sign_in(page, live, renter.key)
+        await page.goto(f"{live.url}/renter/jobs/new?type=image_generation")
+        assert await page.locator("html").get_attribute("dir") == "rtl"
+        await page.get_by_label("الوصف النصي").fill("a red circle")
+        await page.get_by_label("العرض (بكسل)").fill("64")
+        await page.get_by_label("الارتفاع (بكسل)").fill("64")
+        await page.get_by_label("الخطوات").fill("4")
+        await page.get_by_role("button", name="إرسال المهمة").click()
+        image = page.get_by_test_id("image-output")
+        await expect(image).to_be_visible(timeout=90_000)
+        assert await image.evaluate("img => img.naturalWidth") == 64
+        await screenshot(page, "renter-job-image-ar")
+
+
+class TestForm:
+    async def test_errors_are_per_field_and_in_arabic(self, page: Page, live: LiveServer) -> None:
+        renter = await funded(live)
+        await page.goto(f"{live.url}/lang/ar")
+        await sign_in(page, live, renter.key)
+        await page.goto(f"{live.url}/renter/jobs/new?type=llm_inference")
+        await page.get_by_label("الحد الأقصى للرموز").fill("99999")
+        await page.get_by_role("button", name="إرسال المهمة").click()
+        await expect(page.locator("#e-prompt")).to_have_text("هذا الحقل مطلوب.")
+        await expect(page.locator("#e-max_tokens")).to_have_text("يجب ألا يزيد عن ٤٬٠٩٦.")
+        await screenshot(page, "renter-new-job-ar")
+        async with httpx.AsyncClient(base_url=live.url) as http:
+            jobs = await http.get("/api/jobs/history", headers=renter.renter_headers)
+        assert jobs.json()["total"] == 0
+
+    async def test_no_capacity_says_so_and_holds_nothing(self, page: Page, live: LiveServer) -> None:
+        renter = await funded(live, amount=10_000)
+        await sign_in(page, live, renter.key)
+        await page.goto(f"{live.url}/renter/jobs/new?type=llm_inference")
+        await page.get_by_label("Prompt").fill("hello")
+        await page.get_by_role("button", name="Submit job").click()
+        await expect(page.get_by_role("alert")).to_be_visible()
+        async with httpx.AsyncClient(base_url=live.url) as http:
+            balance = (await http.get("/api/renters/balance", headers=renter.renter_headers)).json()
+        assert balance["held_halala"] == 0 and balance["balance_halala"] == 10_000
+
+
+class TestJobPage:
+    async def test_cancel_refunds_a_queued_job(self, page: Page, live: LiveServer) -> None:
+        renter = await funded(live)
+        async with httpx.AsyncClient(base_url=live.url) as http:
+            await online_provider(http, name="Dammam")
+            submitted = await http.post(
+                "/api/jobs/submit",
+                headers=renter.renter_headers,
+                json={"job_type": "llm_inference", "duration_minutes": 3, "params": {"prompt": "hi"}},
+            )
+        job_id = submitted.json()["job"]["job_id"]
+        await sign_in(page, live, renter.key)
+        await page.goto(f"{live.url}/renter/jobs/{job_id}")
+        await expect(page.get_by_test_id("job-status")).not_to_have_text("Completed")
+        await page.get_by_role("button", name="Cancel job").click()
+        await expect(page.get_by_test_id("job-status")).to_have_text("Cancelled")
+        async with httpx.AsyncClient(base_url=live.url) as http:
+            balance = (await http.get("/api/renters/balance", headers=renter.renter_headers)).json()
+        assert balance == {**balance, "held_halala": 0, "balance_halala": 50_000}
+
+    async def test_another_renters_job_is_not_found(self, page: Page, live: LiveServer) -> None:
+        owner = await funded(live)
+        async with httpx.AsyncClient(base_url=live.url) as http:
+            other = await register_renter(http, name="Other", email="other@example.com")
+            await online_provider(http, name="Abha")
+            submitted = await http.post(
+                "/api/jobs/submit",
+                headers=owner.renter_headers,
+                json={"job_type": "llm_inference", "duration_minutes": 1, "params": {"prompt": "x"}},
+            )
+        job_id = submitted.json()["job"]["job_id"]
+        await sign_in(page, live, other.key)
+        response = await page.goto(f"{live.url}/renter/jobs/{job_id}")
+        assert response is not None and response.status == 404
+        events = await page.request.get(f"{live.url}/renter/jobs/{job_id}/events")
+        assert events.status == 404
