@@ -1,0 +1,140 @@
+// HTTP for the client: request building, error mapping, and the retry rule (the same as the Python SDK's).
+
+import {
+  APIConnectionError,
+  AuthenticationError,
+  DC1Error,
+  InsufficientBalanceError,
+  JobFailedError,
+  NotFoundError,
+  ProviderUnavailableError,
+  RateLimitError,
+  ValidationError,
+} from "./errors.js";
+
+export const DEFAULT_BASE_URL = "https://api.dcp.sa";
+const RETRYABLE_CODES = new Set([
+  "rate_limit_exceeded",
+  "no_capacity_available",
+  "provider_unavailable",
+  "upstream_timeout",
+]);
+const RETRYABLE_STATUSES = new Set([429, 502, 503, 504]);
+const ERROR_BY_STATUS = {
+  401: AuthenticationError,
+  402: InsufficientBalanceError,
+  403: AuthenticationError,
+  404: NotFoundError,
+  410: JobFailedError,
+};
+const CONNECTION_RETRY_MS = 1000;
+
+/** The error for an answer, from `{"error": "…"}` or the /v1 envelope `{"error": {message, code}}`. */
+function errorFor(status, body, retryAfterHeader = null) {
+  const error = body !== null && typeof body === "object" ? body.error : undefined;
+  const envelope = error !== null && typeof error === "object" ? error : {};
+  const message = String(envelope.message || error || `HTTP ${status}`);
+  const options = { status, body, code: envelope.code ?? null };
+  if (status === 429) {
+    const advised = Number(
+      envelope.retry_after_seconds ?? body?.retry_after_seconds ?? retryAfterHeader ?? 1,
+    );
+    return new RateLimitError(message, { ...options, retryAfter: Number.isFinite(advised) ? advised : 1 });
+  }
+  const ErrorClass = ERROR_BY_STATUS[status] ?? (status >= 500 ? ProviderUnavailableError : ValidationError);
+  return new ErrorClass(message, options);
+}
+
+/** Milliseconds to wait before retry number `attempt + 1`, or null when the error is not worth a retry. */
+function retryDelayMs(error, attempt) {
+  if (error instanceof APIConnectionError) return CONNECTION_RETRY_MS;
+  const retryable = RETRYABLE_STATUSES.has(error.status) || RETRYABLE_CODES.has(error.code);
+  if (!retryable) return null;
+  if (error instanceof RateLimitError) return error.retryAfter * 1000;
+  return Math.min(8000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
+}
+
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Sends requests with the renter's key and retries what the API calls retryable. */
+export class Transport {
+  constructor({ apiKey, baseUrl, maxRetries, timeoutMs, fetch, sleep: wait }) {
+    const send = fetch ?? globalThis.fetch;
+    if (typeof send !== "function") {
+      throw new DC1Error("No fetch: use Node 18 or later, a browser, or pass { fetch }");
+    }
+    this.fetch = fetch ? send : send.bind(globalThis); // a browser's fetch refuses another `this`
+    this.baseUrl = baseUrl.replace(/\/+$/, "");
+    this.headers = apiKey
+      ? { accept: "application/json", "x-renter-key": apiKey }
+      : { accept: "application/json" };
+    this.maxRetries = maxRetries;
+    this.timeoutMs = timeoutMs;
+    this.sleep = wait;
+  }
+
+  /** The answer `{status, body}`: a success or a status in `allow`; anything else is thrown as a DC1Error. */
+  async request(method, path, { query, json, headers, allow = [] } = {}) {
+    const init = { method, headers: { ...this.headers, ...headers } };
+    if (json !== undefined) {
+      init.body = JSON.stringify(json);
+      init.headers["content-type"] = "application/json";
+    }
+    const url = this.url(path, query);
+    for (let attempt = 0; ; attempt += 1) {
+      const answer = await this.send(url, init);
+      const unanswered = answer instanceof APIConnectionError;
+      if (!unanswered && (answer.ok || allow.includes(answer.status))) return answer;
+      const error = unanswered ? answer : errorFor(answer.status, answer.body, answer.retryAfter);
+      const delay = retryDelayMs(error, attempt);
+      if (delay === null || attempt >= this.maxRetries) throw error;
+      await this.sleep(delay);
+    }
+  }
+
+  url(path, query = {}) {
+    const search = new URLSearchParams();
+    for (const [name, value] of Object.entries(query)) {
+      if (value !== undefined && value !== null) search.set(name, String(value));
+    }
+    const rest = search.toString();
+    return `${this.baseUrl}${path}${rest ? `?${rest}` : ""}`;
+  }
+
+  /** One attempt: the answer, or an APIConnectionError (returned, so the retry rule can judge it). */
+  async send(url, init) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.timeoutMs);
+    try {
+      const response = await this.fetch(url, { ...init, signal: controller.signal });
+      const text = await response.text();
+      return {
+        ok: response.ok,
+        status: response.status,
+        body: parseBody(text),
+        retryAfter: response.headers.get("retry-after"),
+      };
+    } catch (caught) {
+      const reason = controller.signal.aborted ? `no answer within ${this.timeoutMs} ms` : describe(caught);
+      return new APIConnectionError(`DCP is unreachable at ${this.baseUrl}: ${reason}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function parseBody(text) {
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { error: text.slice(0, 500) };
+  }
+}
+
+function describe(caught) {
+  const cause = caught?.cause?.code ?? caught?.cause?.message;
+  return cause ? `${caught.message} (${cause})` : String(caught?.message ?? caught);
+}
