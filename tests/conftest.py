@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from dcp.app import create_app
 from dcp.billing.invariants import all_problems
-from dcp.config import Settings
+from dcp.config import LimitSettings, Settings
 from dcp.db.base import Base
 from dcp.db.engine import Database, open_database
 from dcp.db.migrate import upgrade
@@ -50,7 +50,21 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, secret_key=SECRET, admin_token=ADMIN_TOKEN, data_dir=tmp_path)
+    # Every test calls from one address with a handful of keys: abuse limits are out of the way unless a
+    # test lowers them (tests/api/test_abuse_limits.py) on this same object, which the running app reads.
+    unlimited = LimitSettings(
+        requests_per_minute_per_key=1_000_000,
+        requests_per_minute_per_ip=1_000_000,
+        signups_per_hour_per_ip=1_000_000,
+        sign_ins_per_minute_per_ip=1_000_000,
+    )
+    return Settings(
+        database_url=database_url,
+        secret_key=SECRET,
+        admin_token=ADMIN_TOKEN,
+        data_dir=tmp_path,
+        limits=unlimited,
+    )
 
 
 @pytest.fixture

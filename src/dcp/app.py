@@ -9,7 +9,9 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from dcp import __version__, openapi, web
+from dcp.admin import audit
 from dcp.admin.api import router as admin_router
+from dcp.admin.audit import AdminAudit
 from dcp.config import Settings
 from dcp.db.engine import Database, open_database
 from dcp.gateway import api as gateway_api
@@ -26,6 +28,7 @@ from dcp.jobs.events import EventHub
 from dcp.jobs.sweeper import run_forever
 from dcp.kit.clock import Clock
 from dcp.kit.http import RequestContext, install_error_handlers
+from dcp.kit.limits import AbuseLimits, LocalBuckets, RedisBuckets
 from dcp.payments import api as payments
 from dcp.payments.gateway import PaymentGateway
 from dcp.payments.moyasar import MoyasarGateway
@@ -54,6 +57,7 @@ def api_router() -> APIRouter:
         downloads.router,
         usage_api.renter_router,
         usage_api.admin_router,
+        audit.router,
     ):
         router.include_router(domain)
     return router
@@ -96,8 +100,9 @@ def create_app(
         yield
         stop.set()
         await sweeper
-        if isinstance(app.state.gateway.limiter, RedisRateLimiter):
-            await app.state.gateway.limiter.aclose()
+        for shared in (app.state.gateway.limiter, app.state.abuse_buckets):
+            if isinstance(shared, RedisRateLimiter | RedisBuckets):
+                await shared.aclose()
         if db is None:  # a database handed in belongs to the caller
             await database.dispose()
 
@@ -128,6 +133,7 @@ def create_app(
         metrics=GatewayMetrics(router.open_circuits),
     )
     app.state.payment_gateway = payment_gateway
+    app.state.abuse_buckets = RedisBuckets(settings.redis_url) if settings.redis_url else LocalBuckets()
     routes = api_router()
     app.include_router(routes, prefix=API_PREFIXES[0])
     app.include_router(routes, prefix=API_PREFIXES[1], include_in_schema=False)
@@ -137,5 +143,7 @@ def create_app(
     app.openapi = lambda: openapi.build_spec(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     web.install(app)
+    app.add_middleware(AdminAudit, db=database, clock=the_clock)
+    app.add_middleware(AbuseLimits, buckets=app.state.abuse_buckets, limits=settings.limits)
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
     return app

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from dcp.db.session import SessionDep
 from dcp.deps import SettingsDep
 from dcp.kit import keys
+from dcp.kit.audit import acting_as
 from dcp.kit.errors import Forbidden, Unauthorized
 from dcp.models import Provider, Renter
 
@@ -82,6 +83,7 @@ async def current_renter(
     renter = (await session.execute(select(Renter).where(Renter.key_digest == digest))).scalar_one_or_none()
     if renter is None or not keys.same_digest(renter.key_digest, digest):
         raise Unauthorized("Invalid or revoked API key")
+    acting_as(f"renter:{renter.id}")
     if renter.status != "active":
         raise Forbidden("This renter account is suspended")
     return renter
@@ -101,6 +103,7 @@ async def current_provider(
     provider = found.scalar_one_or_none()
     if provider is None or not keys.same_digest(provider.key_digest, digest):
         raise Unauthorized("Invalid or revoked API key")
+    acting_as(f"provider:{provider.id}")
     return provider
 
 
@@ -121,6 +124,7 @@ async def require_admin(
         raise Forbidden("This endpoint needs the admin token; an API key was given")
     if not hmac.compare_digest(token.encode(), settings.admin_token.encode()):
         raise Unauthorized("Invalid admin token")
+    acting_as("admin")
 
 
 CurrentRenter = Annotated[Renter, Depends(current_renter)]

@@ -94,6 +94,15 @@ class GatewaySettings(BaseModel):
     breaker_open_seconds: float = Field(30.0, gt=0)
 
 
+class LimitSettings(BaseModel):
+    """Abuse limits on /api and the pages (the /v1 gateway has its own per-key limits)."""
+
+    requests_per_minute_per_key: int = Field(600, ge=1, description="Per API key, admin token or web session")
+    requests_per_minute_per_ip: int = Field(300, ge=1, description="Callers without a credential, per IP")
+    signups_per_hour_per_ip: int = Field(30, ge=1, description="Renter and provider registrations")
+    sign_ins_per_minute_per_ip: int = Field(10, ge=1, description="Attempts on the sign-in page")
+
+
 class Settings(BaseSettings):
     """DCP configuration. Nested groups use ``__`` in the environment: ``DCP_PRICING__LLM_INFERENCE=15``."""
 
@@ -125,6 +134,7 @@ class Settings(BaseSettings):
     moyasar: MoyasarSettings = MoyasarSettings()
     jobs: JobSettings = JobSettings()
     gateway: GatewaySettings = GatewaySettings()
+    limits: LimitSettings = LimitSettings()
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

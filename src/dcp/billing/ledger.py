@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dcp.billing.errors import InsufficientFunds, UnbalancedTransaction
+from dcp.kit.audit import actor_var, client_ip_var
 from dcp.models import LedgerAccount, LedgerEntry, LedgerTransaction
 
 
@@ -67,7 +68,13 @@ async def post(
     if existing := await _find(session, idempotency_key):
         return existing, False
     transaction = LedgerTransaction(
-        kind=kind, reference=reference, idempotency_key=idempotency_key, memo=memo, created_at=now
+        kind=kind,
+        reference=reference,
+        idempotency_key=idempotency_key,
+        memo=memo,
+        created_at=now,
+        actor=actor_var.get(),
+        client_ip=client_ip_var.get(),
     )
     try:
         async with session.begin_nested():

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dcp.kit.audit import actor_var, client_ip_var
 from dcp.kit.errors import AppError, v1_envelope
 
 log = logging.getLogger("dcp.http")
@@ -36,6 +37,8 @@ class RequestContext:
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         request_id_var.set(request_id)
+        client_ip_var.set(scope["client"][0] if scope.get("client") else "-")
+        actor_var.set("anonymous")  # authentication names the caller once it knows who it is
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
             status = 413 if declared.isdigit() else 400

@@ -1,5 +1,6 @@
 """ORM tables, one module per aggregate; importing this package registers them all."""
 
+from dcp.models.audit import AuditEvent
 from dcp.models.job import Job
 from dcp.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
 from dcp.models.model_price import ModelPrice
@@ -11,6 +12,7 @@ from dcp.models.usage import GatewayRequest
 from dcp.models.withdrawal import Withdrawal
 
 __all__ = [
+    "AuditEvent",
     "GatewayRequest",
     "Job",
     "LedgerAccount",

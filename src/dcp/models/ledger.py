@@ -42,6 +42,9 @@ class LedgerTransaction(Base):
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     memo: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # Who moved the money and from which address (the audit trail); "system" for background work.
+    actor: Mapped[str] = mapped_column(String(40), default="system", server_default="system")
+    client_ip: Mapped[str] = mapped_column(String(64), default="-", server_default="-")
 
 
 class LedgerEntry(Base):

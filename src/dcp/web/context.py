@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dcp.config import Settings
 from dcp.db.session import SessionDep
 from dcp.kit import keys
+from dcp.kit.audit import acting_as
 from dcp.kit.errors import AppError
 from dcp.models import Provider, Renter
 from dcp.web import session as cookies
@@ -145,6 +146,8 @@ async def _page(request: Request, session: SessionDep) -> Page:
     claim = cookies.read_session(page.settings.secret_bytes, request.cookies.get(cookies.SESSION_COOKIE))
     if claim is not None:
         page.user = await _signed_in(session, page.settings, claim)
+    if page.user is not None:
+        acting_as("admin" if page.user.role == "admin" else f"{page.user.role}:{page.user.id}")
     return page
 
 

@@ -1,0 +1,163 @@
+"""Abuse limits for /api and the pages: token buckets per key (or per IP for anonymous callers), and tighter
+per-IP buckets for registering and signing in. In this process, or in Redis so every replica shares them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from dcp.config import LimitSettings
+
+
+class Buckets(Protocol):
+    async def take(self, key: str, *, capacity: int, window_seconds: int) -> float:
+        """Take one from the key's bucket; 0 when allowed, else the seconds until one is back."""
+        ...
+
+
+@dataclass
+class LocalBuckets:
+    """Buckets in this process; full (idle) buckets are dropped now and then, so memory stays bounded."""
+
+    prune_every: int = 10_000
+    clock: Callable[[], float] = time.monotonic
+    _levels: dict[str, tuple[float, float]] = field(default_factory=dict)  # key -> (tokens, updated)
+    _taken: int = 0
+
+    async def take(self, key: str, *, capacity: int, window_seconds: int) -> float:
+        now = self.clock()
+        rate = capacity / window_seconds
+        tokens, updated = self._levels.get(key, (capacity, now))
+        tokens = min(capacity, tokens + (now - updated) * rate)
+        self._taken += 1
+        if self._taken % self.prune_every == 0:
+            self._prune(now)
+        if tokens >= 1:
+            self._levels[key] = (tokens - 1, now)
+            return 0.0
+        self._levels[key] = (tokens, now)
+        return (1 - tokens) / rate
+
+    def _prune(self, now: float) -> None:
+        # A bucket idle for an hour is full again for every window used here: forgetting it changes nothing.
+        self._levels = {k: v for k, v in self._levels.items() if now - v[1] < 3600}
+
+
+_REDIS_TAKE = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+local capacity, window_ms = tonumber(ARGV[1]), tonumber(ARGV[2]) * 1000
+local data = redis.call('HMGET', KEYS[1], 'tokens', 'updated')
+local tokens = tonumber(data[1]) or capacity
+local updated = tonumber(data[2]) or now
+tokens = math.min(capacity, tokens + (now - updated) * capacity / window_ms)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) * window_ms / capacity) end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'updated', now)
+redis.call('PEXPIRE', KEYS[1], window_ms)
+return wait
+"""
+
+
+class RedisBuckets:
+    """The same buckets in Redis (``DCP_REDIS_URL``), on Redis's clock, shared by every replica."""
+
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as redis
+
+        self._redis = redis.from_url(url)
+        self._script = self._redis.register_script(_REDIS_TAKE)
+
+    async def take(self, key: str, *, capacity: int, window_seconds: int) -> float:
+        wait_ms = await self._script(keys=[f"dcp:limit:{key}"], args=[capacity, window_seconds])
+        return int(wait_ms) / 1000
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
+
+
+_SIGN_UP_PATHS = frozenset(
+    f"{base}/{who}/register" for base in ("/api", "/api/dc1", "") for who in ("renters", "providers")
+) | {"/renter/register", "/provider/register"}
+_SIGN_IN_PATHS = frozenset({"/signin"})
+_CREDENTIAL_HEADERS = (b"x-renter-key", b"x-provider-key", b"x-api-key", b"x-admin-token", b"authorization")
+_UNLIMITED = ("/static/", "/v1/", "/metrics")  # /v1 has its own per-key limits in the gateway
+
+
+class AbuseLimits:
+    """ASGI middleware: answers 429 with Retry-After when a caller goes past its bucket."""
+
+    def __init__(self, app: ASGIApp, *, buckets: Buckets, limits: LimitSettings) -> None:
+        self.app, self.buckets, self.limits = app, buckets, limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(_UNLIMITED):
+            await self.app(scope, receive, send)
+            return
+        wait = await self._wait(scope)
+        if wait > 0:
+            await _too_many(scope, send, wait)
+            return
+        await self.app(scope, receive, send)
+
+    async def _wait(self, scope: Scope) -> float:
+        ip = scope["client"][0] if scope.get("client") else "unknown"
+        path, limits = scope["path"], self.limits
+        if scope["method"] == "POST" and path in _SIGN_UP_PATHS:
+            return await self.buckets.take(
+                f"signup:{ip}", capacity=limits.signups_per_hour_per_ip, window_seconds=3600
+            )
+        if scope["method"] == "POST" and path in _SIGN_IN_PATHS:
+            return await self.buckets.take(
+                f"signin:{ip}", capacity=limits.sign_ins_per_minute_per_ip, window_seconds=60
+            )
+        credential = _credential(scope)
+        if credential is None:
+            return await self.buckets.take(
+                f"ip:{ip}", capacity=limits.requests_per_minute_per_ip, window_seconds=60
+            )
+        return await self.buckets.take(
+            f"key:{credential}", capacity=limits.requests_per_minute_per_key, window_seconds=60
+        )
+
+
+def _credential(scope: Scope) -> str | None:
+    """A fingerprint of the caller's key, token or session (never the secret itself), or None."""
+    headers = dict(scope["headers"])
+    for name in _CREDENTIAL_HEADERS:
+        if value := headers.get(name):
+            return hashlib.sha256(value).hexdigest()[:24]
+    query = scope.get("query_string", b"")
+    if b"key=" in query:
+        return hashlib.sha256(query).hexdigest()[:24]
+    cookie = headers.get(b"cookie", b"")
+    if b"dcp_session=" in cookie:
+        session = cookie.split(b"dcp_session=", 1)[1].split(b";", 1)[0]
+        return hashlib.sha256(session).hexdigest()[:24] if session else None
+    return None
+
+
+async def _too_many(scope: Scope, send: Send, wait: float) -> None:
+    seconds = max(1, math.ceil(wait))
+    body = json.dumps(
+        {"error": f"Too many requests; try again in {seconds} s", "retry_after_seconds": seconds}
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 429,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(seconds).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,99 @@
+"""Abuse limits: per-IP buckets on registering and signing in, per-key and per-IP buckets on every other
+route, 429 with Retry-After, shared between replicas through Redis, and memory that stays bounded."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from dcp.app import create_app
+from dcp.config import Settings
+from dcp.db.engine import Database
+from dcp.kit.clock import ManualClock
+from dcp.kit.limits import LocalBuckets
+from tests.support.factories import register_renter
+from tests.support.redis_server import running_redis
+
+
+def _too_many(response: httpx.Response) -> None:
+    assert response.status_code == 429, response.text
+    seconds = response.json()["retry_after_seconds"]
+    assert seconds >= 1 and response.headers["retry-after"] == str(seconds)
+
+
+class TestSignUps:
+    async def test_an_address_registers_a_few_accounts_then_waits(
+        self, client: httpx.AsyncClient, settings: Settings, admin: dict[str, str]
+    ) -> None:
+        settings.limits.signups_per_hour_per_ip = 2
+        await register_renter(client, name="a", email="a@example.com")
+        await register_renter(client, name="b", email="b@example.com")
+        third = await client.post("/api/dc1/providers/register", json={"name": "c", "email": "c@example.com"})
+        _too_many(third)
+        renters = await client.get("/api/admin/renters", headers=admin)
+        providers = await client.get("/api/admin/providers", headers=admin)
+        assert renters.json()["total"] == 2 and providers.json()["total"] == 0
+
+    async def test_the_sign_in_page_slows_down_guessing(
+        self, client: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        settings.limits.sign_ins_per_minute_per_ip = 2
+        form = await client.get("/signin")
+        token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert token
+        for _ in range(2):
+            guess = await client.post(
+                "/signin", data={"csrf": token.group(1), "key": "dc1-renter-" + "g" * 40}
+            )
+            assert guess.status_code == 401
+        _too_many(
+            await client.post("/signin", data={"csrf": token.group(1), "key": "dc1-renter-" + "h" * 40})
+        )
+
+
+class TestPerKey:
+    async def test_each_key_has_its_own_bucket(self, client: httpx.AsyncClient, settings: Settings) -> None:
+        first = await register_renter(client, name="a", email="a@example.com")
+        second = await register_renter(client, name="b", email="b@example.com")
+        settings.limits.requests_per_minute_per_key = 3
+        for _ in range(3):
+            assert (await client.get("/api/renters/me", headers=first.renter_headers)).status_code == 200
+        _too_many(await client.get("/api/renters/balance", headers=first.renter_headers))
+        assert (await client.get("/api/renters/me", headers=second.renter_headers)).status_code == 200
+
+    async def test_callers_without_a_key_share_their_address_bucket(
+        self, client: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        settings.limits.requests_per_minute_per_ip = 2
+        for _ in range(2):
+            assert (await client.get("/api/renters/available-providers")).status_code == 200
+        _too_many(await client.get("/api/renters/available-providers"))
+
+
+async def test_replicas_share_buckets_through_redis(
+    settings: Settings, database: Database, clock: ManualClock
+) -> None:
+    with running_redis() as url:
+        settings.redis_url = url
+        settings.limits.requests_per_minute_per_ip = 3
+        replicas = [create_app(settings, db=database, clock=clock) for _ in range(2)]
+        statuses = []
+        for turn in range(4):
+            app = replicas[turn % 2]
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as http:
+                statuses.append((await http.get("/api/renters/available-providers")).status_code)
+        for app in replicas:
+            await app.state.abuse_buckets.aclose()
+            await app.state.gateway.limiter.aclose()
+    assert statuses == [200, 200, 200, 429]
+
+
+async def test_idle_buckets_are_forgotten() -> None:
+    now = [0.0]
+    buckets = LocalBuckets(prune_every=100, clock=lambda: now[0])
+    for caller in range(99):
+        await buckets.take(f"ip:{caller}", capacity=10, window_seconds=60)
+    now[0] = 4000.0
+    await buckets.take("ip:late", capacity=10, window_seconds=60)  # the 100th take prunes
+    assert len(buckets._levels) == 1
