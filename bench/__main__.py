@@ -7,9 +7,9 @@ import asyncio
 import json
 from pathlib import Path
 
-from bench import dispatch
+from bench import dispatch, gateway
 
-SCENARIOS = {"dispatch": dispatch.run}
+SCENARIOS = {"dispatch": dispatch.run, "gateway": gateway.run}
 RESULTS = Path(__file__).parent / "results"
 
 

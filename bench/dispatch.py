@@ -13,15 +13,15 @@ import contextlib
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import websockets
+
+from bench.processes import SERVER_CORE, free_port, percentile, ready, start, stop
 
 PROVIDERS = 20
 JOBS = 200
@@ -32,7 +32,7 @@ ADMIN = "dc1-admin-" + "b" * 40
 
 async def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "DCP_DATA_DIR": folder,
@@ -40,23 +40,15 @@ async def run() -> dict[str, Any]:
             "DCP_SECRET_KEY": "s" * 48,
             "DCP_HEARTBEAT_ONLINE_SECONDS": "600",
         }
-        command = _pinned([sys.executable, "-m", "dcp.cli", "serve", "--port", str(port)], core=0)
-        server = await asyncio.to_thread(
-            subprocess.Popen,  # the project's own server, started from fixed arguments
-            command,
-            cwd=folder,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        command = [sys.executable, "-m", "dcp.cli", "serve", "--port", str(port)]
+        server = await start(command, core=SERVER_CORE, env=env, cwd=folder)
         try:
             base = f"http://127.0.0.1:{port}"
-            await _ready(base)
+            await ready(f"{base}/docs/openapi.json", process=server)
             latencies = await _measure(base)
         finally:
-            server.terminate()
-            server.wait(timeout=30)
-    p50, p99 = _percentile(latencies, 50), _percentile(latencies, 99)
+            stop(server)
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
     baseline_mean = POLL_BASELINE_SECONDS / 2
     summary = {
         "jobs": len(latencies),
@@ -125,33 +117,3 @@ async def _daemon(base: str, key: str, arrived: dict[str, float], done: asyncio.
                     done.set()
             if done.is_set():
                 return
-
-
-async def _ready(base: str) -> None:
-    async with httpx.AsyncClient() as http:
-        for _ in range(300):
-            try:
-                if (await http.get(f"{base}/docs/openapi.json")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError("the server did not start")
-
-
-def _pinned(command: list[str], *, core: int) -> list[str]:
-    """Pin the server to one core where taskset exists, so the load generator has the other."""
-    return ["taskset", "-c", str(core), *command] if Path("/usr/bin/taskset").exists() else command
-
-
-def _percentile(values: list[float], percent: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * percent / 100))]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -1,0 +1,181 @@
+"""The /v1 gateway: its added latency and first-token overhead over a direct call, and its requests per second
+per core against LiteLLM's proxy, all measured in one run against the same fake upstream on loopback.
+
+Every server under test (DCP, LiteLLM, one worker each) is pinned to core 0 and all run at once, idle but
+for the one being measured; the load generator, the fake upstream and the fake pool providers share core 1.
+Latency is measured open-loop at a fixed rate, throughput closed-loop, both in short blocks that take turns
+between the targets, so that drift on a shared machine hits all of them alike. Requests per core divide the
+answered requests by the CPU seconds the server process itself used in its blocks.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+from bench import dcp_server, litellm_proxy, loadgen
+from bench.fake_upstream import MODEL
+from bench.processes import LOAD_CORE, cpu_seconds, free_port, percentile, start, stop, wait_listening
+from bench.report import summary
+
+RATE_PER_SECOND = 25
+LATENCY_BLOCK_SECONDS = 5.0
+LATENCY_ROUNDS = 3
+THROUGHPUT_WARMUP_SECONDS = 1.0
+THROUGHPUT_BLOCK_SECONDS = 5.0
+THROUGHPUT_ROUNDS = 2
+CONNECTIONS = 32
+PATH = "/v1/chat/completions"
+CHAT = {
+    "model": MODEL,
+    "messages": [{"role": "user", "content": "What is the capital of Saudi Arabia?"}],
+    "max_tokens": 16,
+}
+MODES = {"chat": CHAT, "chat_stream": {**CHAT, "stream": True}}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Something the load is sent to: the fake upstream itself, or a gateway in front of it."""
+
+    name: str
+    port: int
+    headers: dict[str, str]
+    pid: int
+
+    def target(self, mode: str) -> loadgen.Target:
+        return loadgen.Target(self.name, self.port, PATH, self.headers, MODES[mode])
+
+
+async def run() -> dict[str, Any]:
+    with TemporaryDirectory() as folder:
+        async with AsyncExitStack() as stack:
+            direct = await _upstream(stack)
+            gateways, litellm = await _gateways(stack, Path(folder), upstream_port=direct.port)
+            for endpoint in gateways:
+                for mode in MODES:
+                    await _smoke(endpoint.target(mode))
+            measured = [endpoint for endpoint in gateways if endpoint.name != "dcp_free_model"]
+            latency = {mode: await _latency(mode, direct, measured) for mode in MODES}
+            throughput = {mode: await _throughput(mode, gateways) for mode in MODES}
+    return {
+        "summary": summary(latency, throughput, litellm=litellm, rate=RATE_PER_SECOND),
+        "latency": latency,
+        "throughput": throughput,
+        "litellm": litellm,
+    }
+
+
+async def _upstream(stack: AsyncExitStack) -> Endpoint:
+    port = free_port()
+    process = await start(
+        [sys.executable, "-m", "bench.fake_upstream", "--port", str(port)],
+        core=LOAD_CORE,
+        env=dict(os.environ),
+        cwd=str(Path(__file__).parent.parent),
+    )
+    stack.callback(stop, process)
+    await wait_listening(port, process=process)
+    return Endpoint("direct", port, {}, process.pid)
+
+
+async def _gateways(
+    stack: AsyncExitStack, folder: Path, *, upstream_port: int
+) -> tuple[list[Endpoint], dict[str, Any]]:
+    """DCP, DCP with a free model (diagnostic), and LiteLLM when it can be installed and started."""
+    print("starting DCP (core 0) with its fake pool providers (core 1) ...", flush=True)
+    endpoints = []
+    for name, free in (("dcp", False), ("dcp_free_model", True)):
+        server = await stack.enter_async_context(dcp_server.running(folder / name, free_model=free))
+        endpoints.append(Endpoint(name, server.port, server.renter_headers, server.pid))
+    print(f"starting LiteLLM {litellm_proxy.VERSION} (core 0) ...", flush=True)
+    try:
+        proxy = await stack.enter_async_context(
+            litellm_proxy.running(folder, model=MODEL, upstream_port=upstream_port)
+        )
+    except (litellm_proxy.Unavailable, OSError) as exc:
+        print(f"LiteLLM is left out of this run: {exc}", flush=True)
+        return endpoints, {"unavailable": str(exc)}
+    endpoints.append(Endpoint("litellm", proxy.port, proxy.headers, proxy.pid))
+    return endpoints, {"version": litellm_proxy.VERSION}
+
+
+async def _smoke(target: loadgen.Target) -> None:
+    samples, failures = await loadgen.open_loop(target, rate=20, seconds=0.5)
+    if failures or not samples:
+        raise RuntimeError(f"{target.name} did not answer {target.path} (stream={target.stream}) correctly")
+
+
+async def _latency(mode: str, direct: Endpoint, gateways: list[Endpoint]) -> dict[str, Any]:
+    """Blocks at the same open-loop rate, taking turns; each gateway's percentiles minus the direct ones."""
+    endpoints = [direct, *gateways]
+    samples: dict[str, list[loadgen.Sample]] = {endpoint.name: [] for endpoint in endpoints}
+    failed = dict.fromkeys(samples, 0)
+    for _ in range(LATENCY_ROUNDS):
+        for endpoint in endpoints:
+            got, failures = await loadgen.open_loop(
+                endpoint.target(mode), rate=RATE_PER_SECOND, seconds=LATENCY_BLOCK_SECONDS
+            )
+            samples[endpoint.name] += got
+            failed[endpoint.name] += failures
+    measure = "first" if MODES[mode].get("stream") else "total"
+    figures: dict[str, Any] = {"rate_per_second": RATE_PER_SECOND, "measure": measure}
+    for name, taken in samples.items():
+        values = [getattr(sample, measure) for sample in taken]
+        figures[name] = {"requests": len(values), "failed": failed[name], **_percentiles(values)}
+    for endpoint in gateways:
+        for p in ("p50_ms", "p99_ms"):
+            figures[endpoint.name][f"added_{p}"] = round(figures[endpoint.name][p] - figures["direct"][p], 3)
+        print(f"  {mode} latency ({measure}) {endpoint.name}: {_brief(figures, endpoint.name)}", flush=True)
+    return figures
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    return {
+        name: round(percentile(values, p) * 1000, 3) if values else 0.0
+        for name, p in (("p50_ms", 50), ("p90_ms", 90), ("p99_ms", 99), ("max_ms", 100))
+    }
+
+
+def _brief(figures: dict[str, Any], name: str) -> str:
+    ours, direct = figures[name], figures["direct"]
+    return (
+        f"p50 {ours['p50_ms']} ms (direct {direct['p50_ms']}, added {ours['added_p50_ms']}), "
+        f"p99 {ours['p99_ms']} ms (direct {direct['p99_ms']}, added {ours['added_p99_ms']}), "
+        f"{ours['failed']} failed"
+    )
+
+
+async def _throughput(mode: str, gateways: list[Endpoint]) -> dict[str, Any]:
+    """Closed-loop blocks taking turns between the gateways; totals over all of a gateway's blocks."""
+    totals = {endpoint.name: {"requests": 0, "failed": 0, "wall": 0.0, "cpu": 0.0} for endpoint in gateways}
+    for _ in range(THROUGHPUT_ROUNDS):
+        for endpoint in gateways:
+            block = await loadgen.closed_loop(
+                endpoint.target(mode),
+                connections=CONNECTIONS,
+                warmup=THROUGHPUT_WARMUP_SECONDS,
+                seconds=THROUGHPUT_BLOCK_SECONDS,
+                cpu=lambda pid=endpoint.pid: cpu_seconds(pid),
+            )
+            total = totals[endpoint.name]
+            total["requests"] += block["requests"]
+            total["failed"] += block["failed"]
+            total["wall"] += block["wall_seconds"]
+            total["cpu"] += block["server_cpu_seconds"]
+    figures: dict[str, Any] = {"connections": CONNECTIONS}
+    for name, total in totals.items():
+        figures[name] = {
+            "requests": total["requests"],
+            "failed": total["failed"],
+            "requests_per_second": round(total["requests"] / total["wall"], 1),
+            "server_cpu_share": round(total["cpu"] / total["wall"], 2),
+            "requests_per_core_second": round(total["requests"] / total["cpu"], 1) if total["cpu"] else 0.0,
+        }
+        print(f"  {mode} throughput {name}: {figures[name]}", flush=True)
+    return figures

@@ -1,0 +1,70 @@
+"""The gateway benchmark's summary: the figures the /v1 issue sets targets for, the ratios, which are met."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from bench.processes import LOAD_CORE, SERVER_CORE
+
+TARGETS = {"added_p50_ms": 1.0, "added_p99_ms": 5.0, "ttft_overhead_p50_ms": 2.0, "rps_per_core_ratio": 3.0}
+
+
+def summary(
+    latency: dict[str, Any], throughput: dict[str, Any], *, litellm: dict[str, Any], rate: int
+) -> dict[str, Any]:
+    figures = {name: _figures(name, latency, throughput) for name in ("dcp", "litellm")}
+    result: dict[str, Any] = {
+        "date": datetime.now(UTC).date().isoformat(),
+        "machine": f"{os.cpu_count()} cores; servers on core {SERVER_CORE}, load and fakes on {LOAD_CORE}",
+        "open_loop_rate_per_second": rate,
+        "dcp": figures["dcp"],
+        "dcp_free_model_requests_per_core_second": {
+            mode: throughput[mode]["dcp_free_model"]["requests_per_core_second"] for mode in throughput
+        },
+    }
+    if "unavailable" in litellm:
+        result["litellm"] = f"not measured: {litellm['unavailable'][:300]}"
+        ratios: dict[str, float | None] = {}
+    else:
+        result["litellm"] = {"version": litellm["version"], **figures["litellm"]}
+        ratios = {
+            "rps_per_core_dcp_to_litellm": _ratio(figures, "requests_per_core_second"),
+            "stream_rps_per_core_dcp_to_litellm": _ratio(figures, "stream_requests_per_core_second"),
+            "added_p50_litellm_to_dcp": _ratio(figures, "added_p50_ms", inverse=True),
+            "ttft_overhead_p50_litellm_to_dcp": _ratio(figures, "ttft_overhead_p50_ms", inverse=True),
+        }
+    result["ratios"] = ratios
+    result["targets"] = TARGETS
+    result["meets"] = _meets(figures["dcp"], ratios)
+    return result
+
+
+def _figures(name: str, latency: dict[str, Any], throughput: dict[str, Any]) -> dict[str, float]:
+    if name not in latency["chat"]:
+        return {}
+    return {
+        "added_p50_ms": latency["chat"][name]["added_p50_ms"],
+        "added_p99_ms": latency["chat"][name]["added_p99_ms"],
+        "ttft_overhead_p50_ms": latency["chat_stream"][name]["added_p50_ms"],
+        "ttft_overhead_p99_ms": latency["chat_stream"][name]["added_p99_ms"],
+        "requests_per_core_second": throughput["chat"][name]["requests_per_core_second"],
+        "stream_requests_per_core_second": throughput["chat_stream"][name]["requests_per_core_second"],
+    }
+
+
+def _ratio(figures: dict[str, dict[str, float]], key: str, *, inverse: bool = False) -> float | None:
+    ours, theirs = figures["dcp"][key], figures["litellm"][key]
+    top, bottom = (theirs, ours) if inverse else (ours, theirs)
+    return round(top / bottom, 2) if bottom > 0 else None
+
+
+def _meets(dcp: dict[str, float], ratios: dict[str, float | None]) -> dict[str, bool | None]:
+    ratio = ratios.get("rps_per_core_dcp_to_litellm")
+    return {
+        "added_p50_ms": dcp["added_p50_ms"] < TARGETS["added_p50_ms"],
+        "added_p99_ms": dcp["added_p99_ms"] < TARGETS["added_p99_ms"],
+        "ttft_overhead_p50_ms": dcp["ttft_overhead_p50_ms"] < TARGETS["ttft_overhead_p50_ms"],
+        "rps_per_core_ratio": None if ratio is None else ratio >= TARGETS["rps_per_core_ratio"],
+    }
