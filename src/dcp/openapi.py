@@ -13,6 +13,7 @@ from dcp import __version__
 
 router = APIRouter(prefix="/docs", include_in_schema=False)
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
+_V1_ERROR_REF = {"$ref": "#/components/schemas/V1ErrorBody"}
 
 
 def build_spec(app: FastAPI) -> dict[str, Any]:
@@ -31,16 +32,16 @@ def build_spec(app: FastAPI) -> dict[str, Any]:
     schemas.setdefault(
         "ErrorBody", {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
     )
-    for methods in spec.get("paths", {}).values():
+    for path, methods in spec.get("paths", {}).items():
         for operation in methods.values():
-            _document_errors(operation)
+            _document_errors(operation, _V1_ERROR_REF if path.startswith("/v1") else _ERROR_REF)
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     app.openapi_schema = spec
     return spec
 
 
-def _document_errors(operation: dict[str, Any]) -> None:
+def _document_errors(operation: dict[str, Any], error_ref: dict[str, str]) -> None:
     """Validation failures answer 400 with ErrorBody here, never FastAPI's 422 shape."""
     responses: dict[str, Any] = operation.setdefault("responses", {})
     had_validation = responses.pop("422", None) is not None
@@ -49,7 +50,7 @@ def _document_errors(operation: dict[str, Any]) -> None:
             "400",
             {
                 "description": "Invalid request: the message names the field",
-                "content": {"application/json": {"schema": _ERROR_REF}},
+                "content": {"application/json": {"schema": error_ref}},
             },
         )
     if operation.get("requestBody"):
@@ -57,7 +58,7 @@ def _document_errors(operation: dict[str, Any]) -> None:
             "413",
             {
                 "description": "Request body too large",
-                "content": {"application/json": {"schema": _ERROR_REF}},
+                "content": {"application/json": {"schema": error_ref}},
             },
         )
 

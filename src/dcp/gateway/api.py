@@ -14,11 +14,11 @@ from dcp.db.session import SessionDep, end_transaction
 from dcp.deps import NowDep, SettingsDep
 from dcp.gateway import pool, service
 from dcp.gateway.schemas import ChatRequest, CompletionRequest
-from dcp.kit.errors import error_responses, v1_envelope
+from dcp.kit.errors import v1_envelope, v1_error_responses
 from dcp.kit.http import request_id_var
 
 router = APIRouter(prefix="/v1", tags=["openai"])
-_ERRORS = error_responses(400, 401, 402, 403, 404, 429, 502)
+_ERRORS = v1_error_responses(400, 401, 402, 403, 404, 429, 502)
 
 
 def gateway_of(request: Request) -> service.Gateway:
@@ -26,7 +26,9 @@ def gateway_of(request: Request) -> service.Gateway:
     return gateway
 
 
-@router.get("/models", responses=error_responses(401, 403), summary="Models that online providers serve now")
+@router.get(
+    "/models", responses=v1_error_responses(401, 403), summary="Models that online providers serve now"
+)
 async def list_models(
     renter: CurrentRenter, session: SessionDep, settings: SettingsDep, now: NowDep
 ) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 
 class AppError(Exception):
@@ -74,6 +74,29 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorBody, "description": _DESCRIPTIONS[status]} for status in statuses}
 
 
+class V1Error(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    message: str
+    type: str
+    code: str
+    status: int
+    retryable: bool
+
+
+class V1ErrorBody(BaseModel):
+    """Every failed ``/v1`` request answers with this envelope (a 429 repeats its retry hints beside it)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: V1Error
+
+
+def v1_error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The same entries for the ``/v1`` routes, whose errors use the OpenAI-shaped envelope."""
+    return {status: {"model": V1ErrorBody, "description": _DESCRIPTIONS[status]} for status in statuses}
+
+
 # The /v1 envelope's type and code for each status, where the error does not say more.
 V1_DEFAULTS: dict[int, tuple[str, str, bool]] = {
     400: ("invalid_request_error", "invalid_request_error", False),
@@ -81,6 +104,7 @@ V1_DEFAULTS: dict[int, tuple[str, str, bool]] = {
     402: ("billing_error", "insufficient_balance", False),
     403: ("permission_error", "permission_denied", False),
     404: ("invalid_request_error", "not_found", False),
+    405: ("invalid_request_error", "method_not_allowed", False),
     409: ("invalid_request_error", "conflict", False),
     413: ("invalid_request_error", "request_too_large", False),
     429: ("rate_limit_error", "rate_limit_exceeded", True),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 import uuid
 from contextvars import ContextVar
 from typing import Any
@@ -11,7 +12,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dcp.kit.audit import actor_var, client_ip_var
@@ -105,6 +109,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, app_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
+    for failure in (DBAPIError, PoolTimeout, ConnectionError):
+        app.add_exception_handler(failure, _database_error)
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -139,12 +145,63 @@ async def app_error(request: Request, exc: AppError) -> JSONResponse:
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     message = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, str(exc.detail))
+    headers = {name.lower(): value for name, value in (exc.headers or {}).items()}
+    if exc.status_code == 405:
+        headers["allow"] = ", ".join(_allowed_methods(request))
     if _is_v1(request):
-        return JSONResponse(v1_envelope(exc.status_code, message), exc.status_code, headers=exc.headers)
-    return JSONResponse({"error": message}, exc.status_code, headers=exc.headers)
+        return JSONResponse(v1_envelope(exc.status_code, message), exc.status_code, headers=headers)
+    return JSONResponse({"error": message}, exc.status_code, headers=headers)
 
 
-async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette names only the first route that matched)."""
+    allowed = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
+_STORAGE_FULL = "Storage is full: nothing was changed, and nothing can be saved until an operator frees space"
+_DATABASE_DOWN = "The database is unavailable: nothing was changed; try again shortly"
+_SQLITE_TRANSIENT = ("database is locked", "disk I/O error", "unable to open database file")
+
+
+def database_outage(exc: BaseException) -> tuple[int, str] | None:
+    """The status and message when ``exc`` means the database is full or out of reach; None otherwise
+    (other database errors are bugs, answered 500)."""
+    if isinstance(exc, DBAPIError) and "database or disk is full" in str(exc.orig):
+        return 507, _STORAGE_FULL
+    if isinstance(exc, DBAPIError) and isinstance(exc.orig, sqlite3.Error):
+        transient = any(words in str(exc.orig) for words in _SQLITE_TRANSIENT)
+        return (503, _DATABASE_DOWN) if transient else None
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout | ConnectionError):
+        return 503, _DATABASE_DOWN
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return 503, _DATABASE_DOWN
+    return None
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    outage = database_outage(exc)
+    if outage is None:
+        return await _unexpected(request, exc)
+    status, message = outage
+    request_id = request_id_var.get()
+    # No traceback: the cause is outside DCP, and one line per request is enough to see an outage.
+    log.error("request %s: %s (%s: %s)", request_id, message, type(exc).__name__, str(exc).partition("\n")[0])
+    headers = {"x-request-id": request_id, "retry-after": "2"}
+    if _is_v1(request):
+        code = "storage_full" if status == 507 else "database_unavailable"
+        body = v1_envelope(status, message, code=code, retryable=True, request_id=request_id)
+        return JSONResponse(body, status, headers=headers)
+    return JSONResponse({"error": message, "request_id": request_id}, status, headers=headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if database_outage(exc) is not None:  # raised outside the routes (a middleware)
+        return await _database_error(request, exc)
     request_id = request_id_var.get()
     log.error("unhandled error in request %s", request_id, exc_info=exc)
     # This answer comes from Starlette's outermost middleware, past RequestContext: add the id here.
