@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
@@ -60,6 +61,16 @@ class Dashboard(BaseModel):
     recent_heartbeats: list[RecentHeartbeat]
 
 
+class DayActivity(BaseModel):
+    """One day in the operators' time zone: jobs submitted and completed, and what renters paid."""
+
+    day: date
+    jobs_submitted: int
+    jobs_completed: int
+    revenue_halala: int
+    fees_halala: int
+
+
 class ProviderList(BaseModel):
     providers: list[ProviderView]
     total: int
@@ -86,10 +97,13 @@ class RenterOne(BaseModel):
     renter: AdminRenterView
 
 
+MAX_CREDIT_HALALA = 100_000_000
+
+
 class Credit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount_halala: StrictInt = Field(gt=0, le=100_000_000, description="Whole halala, 1 to 100,000,000")
+    amount_halala: StrictInt = Field(gt=0, le=MAX_CREDIT_HALALA, description="Whole halala, 1 to 100,000,000")
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
     idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = Field(
         None, description="Or the Idempotency-Key header; a repeat returns the first credit"
