@@ -18,6 +18,7 @@ from dcp.agent.daemon import Daemon
 from dcp.agent.runtimes.llm import MODEL_ID, assemble_model, model_available
 from dcp.app import create_app
 from dcp.config import Settings
+from dcp.kit.logs import redact_access_log
 
 DEMO_BALANCE_HALALA = 50_000  # 500 SAR to try things with
 
@@ -25,6 +26,7 @@ DEMO_BALANCE_HALALA = 50_000  # 500 SAR to try things with
 async def up(settings: Settings) -> None:
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning"))
+    redact_access_log()
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():

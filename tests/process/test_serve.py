@@ -107,9 +107,34 @@ def test_seed_walkthrough_against_a_real_server(served, tmp_path):
         f"{base}/api/dc1/admin/dashboard", headers={"x-admin-token": admin_token}, timeout=10
     )
     assert dashboard.json()["stats"]["online_now"] == 1
+    secrets = [renter.json()["api_key"], key, IBAN, IBAN[-8:]]
+    _use_secrets_where_they_could_leak(base, renter_key=secrets[0], provider_key=key, admin_token=admin_token)
     output = _stop(process)
     assert output.count(admin_token) == 1  # printed once, at first start
-    assert renter.json()["api_key"] not in output and key not in output  # keys never logged
+    assert [secret for secret in secrets if secret in output] == []  # keys and IBANs are never logged
+
+
+IBAN = "SA0380000000608010167519"
+
+
+def _use_secrets_where_they_could_leak(
+    base: str, *, renter_key: str, provider_key: str, admin_token: str
+) -> None:
+    """Keys in a query string, in a bearer header, in a signed-in form, wrong ones, and an IBAN in a body."""
+    with httpx.Client(base_url=base, timeout=10) as http:
+        assert http.get("/api/providers/me", params={"key": provider_key}).status_code == 200
+        assert http.get("/v1/models", headers={"authorization": f"Bearer {renter_key}"}).status_code == 200
+        assert http.get("/api/renters/me", params={"key": renter_key + "x"}).status_code == 401
+        withdrawal = http.post(
+            "/api/providers/withdrawals",
+            headers={"x-provider-key": provider_key},
+            json={"amount_halala": 10_000, "iban": IBAN},
+        )
+        assert withdrawal.status_code == 400  # nothing earned yet; the IBAN was still sent
+        form = http.get("/signin")
+        csrf = form.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        assert http.post("/signin", data={"csrf": csrf, "key": renter_key}).status_code == 303
+        assert http.post("/signin", data={"csrf": csrf, "key": admin_token}).status_code == 303
 
 
 def test_check_ledger_command(tmp_path):
