@@ -46,7 +46,14 @@ def test_templates_write_no_text_of_their_own(template: Path) -> None:
         assert not text.strip() or LITERAL_OK.match(text.strip()), f"{template.name}: literal text {text!r}"
 
 
-PUBLIC_PAGES = ["/", "/signin", "/renter/register"]
+PUBLIC_PAGES = [
+    "/",
+    "/signin",
+    "/renter/register",
+    "/docs",
+    "/docs/quickstart/renter",
+    "/docs/quickstart/provider",
+]
 
 
 @pytest.mark.parametrize("path", PUBLIC_PAGES)
