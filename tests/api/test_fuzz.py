@@ -37,7 +37,7 @@ async def _fuzz(live: LiveServer, headers: list[str], tmp_path: Path, name: str)
     for header in headers:
         command += ["-H", header]
     process = await asyncio.create_subprocess_exec(
-        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path
     )
     output, _ = await process.communicate()
     text = output.decode(errors="replace")
