@@ -24,6 +24,17 @@ CHROMIUM_ARGS = [
 ]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser journeys run on SQLite only: the pages call the same services whose queries the API and the
+    page tests without a browser run on both databases, and a browser run costs much more than a request."""
+    browser_on_postgres = [
+        item for item in items if "page" in getattr(item, "fixturenames", ()) and "[postgres" in item.nodeid
+    ]
+    if browser_on_postgres:
+        config.hook.pytest_deselected(items=browser_on_postgres)
+        items[:] = [item for item in items if item not in browser_on_postgres]
+
+
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
