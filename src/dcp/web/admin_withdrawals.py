@@ -1,0 +1,142 @@
+"""Admin pages for withdrawals: the list by status, and approving, marking paid or rejecting one."""
+
+from __future__ import annotations
+
+from typing import Literal, TypeVar
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, ValidationError
+
+from dcp.admin import repository as admin_queries
+from dcp.db.session import SessionDep
+from dcp.deps import NowDep
+from dcp.kit.errors import AppError
+from dcp.kit.fields import IdPath
+from dcp.kit.pagination import PageDep as ListPageDep
+from dcp.models import Withdrawal
+from dcp.web.admin_outcome import back_with_notice, notice
+from dcp.web.context import AdminPage, FormDep, Page
+from dcp.web.forms import field_errors
+from dcp.withdrawals import repository, service
+from dcp.withdrawals.api import view
+from dcp.withdrawals.errors import WithdrawalNotFound
+from dcp.withdrawals.schemas import MarkPaid, Reject
+
+router = APIRouter()
+WithdrawalStatus = Literal["pending", "approved", "paid", "rejected"]
+Body = TypeVar("Body", bound=BaseModel)
+STATUSES: tuple[WithdrawalStatus, ...] = ("pending", "approved", "paid", "rejected")
+
+
+@router.get("/withdrawals", response_class=HTMLResponse)
+async def withdrawals(
+    page: AdminPage, session: SessionDep, listing: ListPageDep, status: WithdrawalStatus | None = None
+) -> Response:
+    where = [Withdrawal.status == status] if status else []
+    found, total = await repository.listing(session, where=where, limit=listing.limit, offset=listing.offset)
+    names = await admin_queries.provider_names(session, {w.provider_id for w in found})
+    return page.render(
+        "admin/withdrawals.html",
+        rows=[view(w, masked=True) for w in found],
+        names=names,
+        total=total,
+        listing=listing,
+        summary=await repository.by_status(session),
+        statuses=STATUSES,
+        current=status or "",
+        filters={"status": status} if status else {},
+        notice=notice(page),
+    )
+
+
+@router.get("/withdrawals/{withdrawal_id}", response_class=HTMLResponse)
+async def withdrawal(withdrawal_id: IdPath, page: AdminPage, session: SessionDep) -> Response:
+    return await _withdrawal_page(page, session, withdrawal_id)
+
+
+async def _withdrawal_page(
+    page: Page,
+    session: SessionDep,
+    withdrawal_id: int,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+    error: AppError | None = None,
+) -> Response:
+    """One withdrawal with the actions its state allows (the IBAN masked but for its last digits)."""
+    found = await session.get(Withdrawal, withdrawal_id, populate_existing=True)
+    if found is None:
+        raise WithdrawalNotFound()
+    names = await admin_queries.provider_names(session, [found.provider_id])
+    return page.render(
+        "admin/withdrawal.html",
+        status=status,
+        error=error,
+        w=view(found, masked=True),
+        provider_name=names.get(found.provider_id, ""),
+        values=values or {},
+        errors=errors or {},
+        notice=notice(page),
+    )
+
+
+@router.post("/withdrawals/{withdrawal_id}/approve", response_class=HTMLResponse)
+async def approve(
+    withdrawal_id: IdPath, page: AdminPage, _form: FormDep, session: SessionDep, now: NowDep
+) -> Response:
+    try:
+        await service.approve(session, withdrawal_id=withdrawal_id, now=now)
+    except AppError as exc:
+        await session.rollback()  # nothing of a refused action is kept
+        return await _withdrawal_page(page, session, withdrawal_id, status=exc.status, error=exc)
+    return _done(page, withdrawal_id, "withdrawal_approved")
+
+
+@router.post("/withdrawals/{withdrawal_id}/paid", response_class=HTMLResponse)
+async def mark_paid(
+    withdrawal_id: IdPath, page: AdminPage, form: FormDep, session: SessionDep, now: NowDep
+) -> Response:
+    values = {"reference": form.get("reference", "")}
+    body = _valid(MarkPaid, values, page)
+    if isinstance(body, dict):
+        return await _withdrawal_page(page, session, withdrawal_id, values=values, errors=body, status=400)
+    try:
+        await service.mark_paid(session, withdrawal_id=withdrawal_id, reference=body.reference, now=now)
+    except AppError as exc:
+        await session.rollback()  # nothing of a refused action is kept
+        return await _withdrawal_page(
+            page, session, withdrawal_id, values=values, status=exc.status, error=exc
+        )
+    return _done(page, withdrawal_id, "withdrawal_paid")
+
+
+@router.post("/withdrawals/{withdrawal_id}/reject", response_class=HTMLResponse)
+async def reject(
+    withdrawal_id: IdPath, page: AdminPage, form: FormDep, session: SessionDep, now: NowDep
+) -> Response:
+    values = {"reason": form.get("reason", "")}
+    body = _valid(Reject, values, page)
+    if isinstance(body, dict):
+        return await _withdrawal_page(page, session, withdrawal_id, values=values, errors=body, status=400)
+    try:
+        await service.reject(session, withdrawal_id=withdrawal_id, reason=body.reason, now=now)
+    except AppError as exc:
+        await session.rollback()  # nothing of a refused action is kept
+        return await _withdrawal_page(
+            page, session, withdrawal_id, values=values, status=exc.status, error=exc
+        )
+    return _done(page, withdrawal_id, "withdrawal_rejected")
+
+
+def _valid(schema: type[Body], values: dict[str, str], page: Page) -> Body | dict[str, str]:
+    """The posted fields as the API's body, or a translated message for each field that is wrong."""
+    try:
+        return schema.model_validate(values)
+    except ValidationError as exc:
+        return field_errors(exc, page.locale)
+
+
+def _done(page: Page, withdrawal_id: int, outcome: str) -> Response:
+    return back_with_notice(page, {}, default=f"/admin/withdrawals/{withdrawal_id}", notice=outcome)
