@@ -59,6 +59,7 @@ class TestRequest:
             ({"amount_halala": 5000, "iban": "SA0380000000608010167518"}, "iban"),
             ({"amount_halala": 5000, "iban": "DE89370400440532013000"}, "iban"),
             ({"amount_halala": 5000, "iban": "SA03800000006080101675"}, "iban"),
+            ({"amount_halala": 5000, "iban": "SA" + "٠٣٨٠٠٠٠٠٠٠٦٠٨٠١٠١٦٧٥١٩"}, "iban"),
             ({"amount_halala": 999, "iban": IBAN}, "amount_halala"),
             ({"amount_halala": -5000, "iban": IBAN}, "amount_halala"),
             ({"amount_halala": 50.5, "iban": IBAN}, "amount_halala"),

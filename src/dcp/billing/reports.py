@@ -1,4 +1,4 @@
-"""Figures computed from the ledger for the admin dashboard and statements."""
+"""Figures computed from the ledger for the dashboards and statements."""
 
 from __future__ import annotations
 
@@ -65,3 +65,36 @@ async def earned(session: AsyncSession, provider_id: int) -> int:
         )
     )
     return int((await session.execute(query)).scalar_one())
+
+
+async def earnings_since(
+    session: AsyncSession, provider_id: int, *, since: datetime
+) -> list[tuple[datetime, int]]:
+    """Each payment for finished work into the provider's earnings since ``since``: when, and how much."""
+    query = (
+        select(LedgerTransaction.created_at, LedgerEntry.amount)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        .where(
+            LedgerTransaction.kind == TxKind.charge,
+            LedgerAccount.kind == Account.provider_earnings,
+            LedgerAccount.owner_id == provider_id,
+            LedgerTransaction.created_at >= since,
+        )
+    )
+    return [(created_at, int(amount)) for created_at, amount in await session.execute(query)]
+
+
+async def paid_out(session: AsyncSession, provider_id: int) -> int:
+    """Everything paid to a provider's bank account: withdrawals marked paid."""
+    query = (
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0))
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        .where(
+            LedgerTransaction.kind == TxKind.withdrawal_paid,
+            LedgerAccount.kind == Account.provider_payout_pending,
+            LedgerAccount.owner_id == provider_id,
+        )
+    )
+    return -int((await session.execute(query)).scalar_one())

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dcp.models import Provider
+from dcp.models import Provider, ProviderHeartbeat
 
 
 async def by_email(session: AsyncSession, email: str) -> Provider | None:
@@ -38,3 +40,13 @@ def search_clause(text: str) -> ColumnElement[bool]:
         func.lower(Provider.email).like(pattern),
         func.lower(Provider.gpu_model).like(pattern),
     )
+
+
+async def telemetry(session: AsyncSession, provider_id: int, *, since: datetime) -> list[ProviderHeartbeat]:
+    """The provider's telemetry samples since ``since``, oldest first."""
+    found = await session.execute(
+        select(ProviderHeartbeat)
+        .where(ProviderHeartbeat.provider_id == provider_id, ProviderHeartbeat.received_at >= since)
+        .order_by(ProviderHeartbeat.received_at)
+    )
+    return list(found.scalars())

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dcp.kit.errors import AppError
 from dcp.kit.http import app_error, http_error
-from dcp.web import admin, docs, public, renter, renter_jobs
+from dcp.web import admin, docs, provider, public, renter, renter_jobs
 from dcp.web.context import CsrfRejected, SignInRequired, anonymous_page, sign_in_path
 
 _STATIC = Path(__file__).parent / "static"
@@ -19,7 +19,14 @@ _NOT_PAGES = ("/api/", "/v1/", "/v1", "/metrics", "/docs/openapi", "/static/")
 
 
 def install(app: FastAPI) -> None:
-    for pages in (public.router, renter.router, renter_jobs.router, docs.router, admin.router):
+    for pages in (
+        public.router,
+        renter.router,
+        renter_jobs.router,
+        provider.router,
+        admin.router,
+        docs.router,
+    ):
         app.include_router(pages)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
     app.add_exception_handler(SignInRequired, _to_sign_in)  # type: ignore[arg-type]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_SAUDI = re.compile(r"^SA\d{22}$")
+_SAUDI = re.compile(r"^SA[0-9]{22}$")  # not \d: in Python it also matches Arabic-Indic digits
 
 
 def normalize_iban(value: str) -> str:
