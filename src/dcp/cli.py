@@ -1,4 +1,4 @@
-"""The ``dcp`` command: serve, migrate, admin check-ledger."""
+"""The ``dcp`` command: up, serve, migrate, provider, admin check-ledger, and the renter's commands."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import json
 import logging
 import sys
 
+from dcp import renter_cli
+from dcp.admin import backup
 from dcp.agent.main import add_arguments
 from dcp.agent.main import run as run_daemon
 from dcp.config import ConfigError, Settings, load_settings
@@ -36,8 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     admin = commands.add_parser("admin", help="operator tools")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
     admin_commands.add_parser("check-ledger", help="verify the ledger's invariants; exit 1 if any fails")
+    backup.add_commands(admin_commands)
+    renter_cli.add_commands(commands)
 
     args = parser.parse_args(argv)
+    if args.command in renter_cli.COMMANDS:  # before logging is set up: their output is for people
+        return renter_cli.run(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "provider":
         return _provider(args)
@@ -60,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         _migrate(settings)
         return 0
+    if args.admin_command in backup.COMMANDS:
+        code = backup.run(args, settings)
+        if code or args.admin_command == "backup":
+            return code  # a restored database goes on to the ledger check below
     return asyncio.run(_check_ledger(settings))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import uuid
 from collections.abc import Generator
@@ -104,8 +105,11 @@ def _attempts(call: Call, max_retries: int) -> Generator[Call | Sleep, Any, http
     raise AssertionError("unreachable")
 
 
-def connection_error(exc: Exception) -> APIConnectionError:
-    return APIConnectionError(f"DCP is unreachable: {type(exc).__name__}")
+def connection_error(exc: httpx.TransportError) -> APIConnectionError:
+    where = ""
+    with contextlib.suppress(RuntimeError):  # raised by an error that never had a request
+        where = f" at {exc.request.url.scheme}://{exc.request.url.netloc.decode('ascii')}"
+    return APIConnectionError(f"DCP{where} is unreachable ({type(exc).__name__})")
 
 
 def error_for(response: httpx.Response) -> DC1Error:

@@ -40,7 +40,7 @@ class StreamPlan:
         if self._remaining() <= 0:
             raise TimeoutError(f"Job {self.job_id} did not finish within the time allowed")
 
-    def failure(self, exc: Exception) -> DC1Error:
+    def failure(self, exc: httpx.TransportError) -> DC1Error:
         """The error for a stream that broke: a timeout past the deadline, else a lost connection."""
         if self.deadline is not None and self._remaining() <= 0:
             return TimeoutError(f"Job {self.job_id} did not finish within the time allowed")
