@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import inspect
 from decimal import Decimal
 
 import dc1
@@ -264,3 +265,39 @@ async def test_unreachable_servers_raise_a_connection_error():
             await client.balance()
         with pytest.raises(dc1.APIConnectionError):
             await anext(client.jobs.stream("job-1"))
+
+
+async def test_the_stream_reads_comments_multiline_and_plain_data():
+    body = (
+        ": keep-alive\n\n"
+        "event: log\ndata: plain\ndata: text\n\n"
+        "data: [1, 2]\n\n"
+        'event: tokens\ndata: {"text": "hi"}\nid: 7\n\n'
+        'event: done\ndata: {"status": "completed"}\n\n'
+        "event: never-read\ndata: {}\n\n"
+    )
+    async with _mock(lambda request: httpx.Response(200, text=body)) as client:
+        events = [event async for event in client.jobs.stream("job-1")]
+    assert [(e.type, e.data) for e in events] == [
+        ("log", {"text": "plain\ntext"}),
+        ("message", {"value": [1, 2]}),
+        ("tokens", {"text": "hi"}),
+        ("done", {"status": "completed"}),
+    ]
+    assert events[2].text == "hi" and events[0].text == "" and events[-1].status == "completed"
+
+
+async def test_the_async_client_has_the_surface_of_the_sync_one():
+    sync, concurrent = dc1.Client(api_key="dc1-renter-x"), dc1.AsyncClient(api_key="dc1-renter-x")
+    pairs = [(sync, concurrent)] + [
+        (getattr(sync, n), getattr(concurrent, n)) for n in ("jobs", "providers", "admin")
+    ]
+    for blocking, awaiting in pairs:
+        names = {name for name in dir(blocking) if not name.startswith("_")} - {"close"}
+        assert names == {name for name in dir(awaiting) if not name.startswith("_")} - {"aclose"}
+        for name in names:
+            if callable(getattr(blocking, name)):
+                expected = inspect.signature(getattr(blocking, name)).parameters
+                assert inspect.signature(getattr(awaiting, name)).parameters.keys() == expected.keys(), name
+    sync.close()
+    await concurrent.aclose()
