@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -9,6 +10,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -62,6 +65,11 @@ class DaemonSettings(BaseModel):
     latest_version: str = __version__
     min_version: str = __version__
     preload_model: str | None = Field(None, description="A model daemons should prepare ahead of demand")
+    release_key_file: Path | None = Field(
+        None,
+        description="Ed25519 private key (PKCS#8 PEM, e.g. `openssl genpkey -algorithm ed25519`) that signs "
+        "daemon updates; without it no updates are offered (development generates one in data_dir)",
+    )
 
 
 class JobSettings(BaseModel):
@@ -161,6 +169,9 @@ class Settings(BaseSettings):
                 found.append(
                     f"DCP_{name.upper()} is missing, a placeholder, or shorter than {MIN_SECRET_LENGTH}"
                 )
+        release_key = self.daemon.release_key_file
+        if release_key is not None and not release_key.is_file():
+            found.append(f"DCP_DAEMON__RELEASE_KEY_FILE names {release_key}, which is not a file")
         return found
 
 
@@ -177,10 +188,14 @@ def load_settings(*, announce: bool = True, **overrides: object) -> Settings:
             raise ConfigError("refusing to start in production: " + "; ".join(problems))
         return settings
     stored = _local_secrets(settings.data_dir, announce=announce)
+    daemon = settings.daemon
+    if daemon.release_key_file is None:
+        daemon = daemon.model_copy(update={"release_key_file": _local_release_key(settings.data_dir)})
     return settings.model_copy(
         update={
             "secret_key": settings.secret_key or stored["secret_key"],
             "admin_token": settings.admin_token or stored["admin_token"],
+            "daemon": daemon,
         }
     )
 
@@ -201,3 +216,22 @@ def _local_secrets(data_dir: Path, *, announce: bool) -> dict[str, str]:
     if announce:
         print(f"DCP admin token (shown once, kept in {path}): {created['admin_token']}")
     return created
+
+
+def _local_release_key(data_dir: Path) -> Path:
+    path = data_dir / "release-key.pem"
+    with contextlib.suppress(FileExistsError):  # another process started at the same moment wrote it
+        write_release_key(path)
+    return path
+
+
+def write_release_key(path: Path) -> None:
+    """A new Ed25519 private key as PKCS#8 PEM (what ``openssl genpkey -algorithm ed25519`` writes),
+    readable by its owner only."""
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)

@@ -28,6 +28,13 @@ class AgentConfig(BaseModel):
     answer_any_model: bool = Field(
         False, description="Demo only (dcp up): answer every LLM model name with the local small model"
     )
+    release_key: str = Field(
+        "",
+        pattern=r"^([0-9a-fA-F]{64})?$",
+        description="The server's Ed25519 release key (hex), pinned by the installer; updates need it",
+    )
+    auto_update: bool = Field(True, description="Install optional updates too, not only required ones")
+    update_retry_seconds: float = Field(3600.0, gt=0, description="Wait after an update that failed")
 
     @property
     def state_dir(self) -> Path:

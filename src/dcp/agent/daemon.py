@@ -22,6 +22,7 @@ from dcp.agent.runtimes.serve import PoolEngine, ServeRuntime
 from dcp.agent.state import JobStore
 from dcp.agent.status import StatusServer
 from dcp.agent.telemetry import heartbeat_body
+from dcp.agent.update import Release, Updater, running_archive
 from dcp.kit.keys import normalize
 from dcp.kit.signing import signing_key_for
 
@@ -80,6 +81,16 @@ class Daemon:
         )
         self.runner.on_free_slot.append(self.link.ready.set)
         self.status = StatusServer(config.status_port, self.describe)
+        self.updater = Updater(
+            self.client.http,
+            public_key=config.release_key,
+            auto_update=config.auto_update,
+            current_version=DAEMON_VERSION,
+            target=running_archive(),
+            retry_seconds=config.update_retry_seconds,
+        )
+        self.release: Release | None = None
+        self._restart = asyncio.Event()
         self.last_answer: dict[str, Any] = {}
         self._preloading: set[str] = set()
         self._background: set[asyncio.Task[None]] = set()
@@ -126,10 +137,16 @@ class Daemon:
     def _act_on(self, answer: dict[str, Any]) -> None:
         if answer.get("needs_update"):
             log.warning(
-                "this daemon (%s) is older than the server's minimum %s: update it with the installer",
+                "this daemon (%s) is older than the server's minimum %s",
                 DAEMON_VERSION,
                 answer.get("min_version"),
             )
+        # Only while idle, so an update never cuts a job short; a job that lands during the download is
+        # handled as on any stop (drained, then recovered after the restart).
+        if self.release is None and not self.runner.running and self.updater.wanted(answer):
+            updating = asyncio.create_task(self._update())
+            self._background.add(updating)
+            updating.add_done_callback(self._background.discard)
         if not answer.get("approved"):
             log.warning("this provider is %s: it will not receive jobs", answer.get("approval_status"))
         model = answer.get("preload_model")
@@ -139,6 +156,12 @@ class Daemon:
             if preparing:
                 self._background.add(asyncio.create_task(self._prepare(model, preparing[0])))
 
+    async def _update(self) -> None:
+        release = await self.updater.prepare()
+        if release is not None:
+            self.release = release
+            self._restart.set()
+
     async def _prepare(self, what: str, runtime: Runtime | PoolEngine) -> None:
         log.info("preparing %s ahead of demand", what)
         try:
@@ -146,8 +169,9 @@ class Daemon:
         except Exception:
             log.exception("could not prepare %s", what)
 
-    async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Run until SIGINT/SIGTERM, or until ``stop`` is set when the caller owns the signals."""
+    async def run(self, stop: asyncio.Event | None = None) -> int:
+        """Run until SIGINT/SIGTERM, until ``stop`` is set when the caller owns the signals, or until a
+        verified update is ready; returns the process's exit code (RESTART_EXIT_CODE after an update)."""
         self.config.home.mkdir(parents=True, exist_ok=True)
         port = await self.status.start()
         log.info(
@@ -166,12 +190,15 @@ class Daemon:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError):  # Windows
                     loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        waits = [asyncio.create_task(stop.wait()), asyncio.create_task(self._restart.wait())]
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         log.info("stopping: finishing running jobs")
-        for task in loops:
+        for task in [*loops, *waits]:
             task.cancel()
         await self.runner.drain()
         await self.status.close()
         for runtime in self.runtimes.values():
             await runtime.close()
         await self.client.close()
+        # Swapped only now: the running code is never replaced while it may still import from its archive.
+        return self.updater.install(self.release) if self.release is not None else 0

@@ -59,8 +59,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"dcp daemon: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(Daemon(config).run())
-    return 0
+    return asyncio.run(Daemon(config).run())
 
 
 def main(argv: list[str] | None = None) -> int:

