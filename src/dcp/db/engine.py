@@ -28,7 +28,11 @@ def open_database(url: str) -> Database:
         engine = create_async_engine(url, connect_args={"timeout": 30})
         _configure_sqlite(engine)
     else:
-        engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        # pre_ping replaces connections a database restart closed; the connect timeout bounds how long
+        # a request waits for an unreachable server before it is answered 503 (asyncpg waits 60 s).
+        engine = create_async_engine(
+            url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args={"timeout": 10}
+        )
     write_engine = engine.execution_options(**{_WRITE: True})
     return Database(
         engine=engine,

@@ -178,20 +178,34 @@ def database_outage(exc: BaseException) -> tuple[int, str] | None:
         return (503, _DATABASE_DOWN) if transient else None
     if isinstance(exc, OperationalError | InterfaceError | PoolTimeout | ConnectionError):
         return 503, _DATABASE_DOWN
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+    if isinstance(exc, DBAPIError) and (exc.connection_invalidated or _server_unavailable(exc.orig)):
         return 503, _DATABASE_DOWN
     return None
 
 
+def _server_unavailable(error: object) -> bool:
+    # PostgreSQL's SQLSTATE class 08 (connection exception), 57P01-03 (shutting down, crashed, starting
+    # up) and 53300 (too many connections).
+    state = str(getattr(error, "sqlstate", None) or "")
+    return state.startswith("08") or state in ("57P01", "57P02", "57P03", "53300")
+
+
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    outage = database_outage(exc)
-    if outage is None:
-        return await _unexpected(request, exc)
-    status, message = outage
+    if outage := _outage(request, exc):
+        return outage
+    raise exc  # any other database error is a bug: on to the outermost handler, _unexpected
+
+
+def _outage(request: Request, exc: Exception, *, add_id: bool = False) -> JSONResponse | None:
+    """The answer when the database is out of reach or full: 503 or 507 with the request id."""
+    found = database_outage(exc)
+    if found is None:
+        return None
+    status, message = found
     request_id = request_id_var.get()
     # No traceback: the cause is outside DCP, and one line per request is enough to see an outage.
     log.error("request %s: %s (%s: %s)", request_id, message, type(exc).__name__, str(exc).partition("\n")[0])
-    headers = {"x-request-id": request_id, "retry-after": "2"}
+    headers = {"retry-after": "2", **({"x-request-id": request_id} if add_id else {})}
     if _is_v1(request):
         code = "storage_full" if status == 507 else "database_unavailable"
         body = v1_envelope(status, message, code=code, retryable=True, request_id=request_id)
@@ -200,8 +214,8 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    if database_outage(exc) is not None:  # raised outside the routes (a middleware)
-        return await _database_error(request, exc)
+    if outage := _outage(request, exc, add_id=True):  # a database call in a middleware failed
+        return outage
     request_id = request_id_var.get()
     log.error("unhandled error in request %s", request_id, exc_info=exc)
     # This answer comes from Starlette's outermost middleware, past RequestContext: add the id here.
