@@ -45,11 +45,16 @@ async def ensure_installed() -> Path:
         [str(python), "-m", "pip", "install", "--quiet", f"litellm[proxy]=={VERSION}"],
     ]
     for step in steps:
-        done = await asyncio.to_thread(
-            subprocess.run, step, capture_output=True, text=True, timeout=_INSTALL_SECONDS, check=False
-        )
+        try:
+            done = await asyncio.to_thread(
+                subprocess.run, step, capture_output=True, text=True, timeout=_INSTALL_SECONDS, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise Unavailable(f"{' '.join(step[-3:])} took over {_INSTALL_SECONDS} s") from exc
         if done.returncode != 0:
-            raise Unavailable(f"{' '.join(step[-3:])} failed: {(done.stderr or done.stdout)[-600:]}")
+            output = (done.stderr or done.stdout).splitlines()
+            errors = [line for line in output if line.startswith("ERROR")][-1:] or output[-5:]
+            raise Unavailable(f"{' '.join(step[-3:])} failed: {' '.join(errors)[:600]}")
     if not command.exists():
         raise Unavailable(f"litellm {VERSION} installed without its `litellm` command")
     return command
