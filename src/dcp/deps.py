@@ -11,12 +11,13 @@ from dcp.config import Settings
 from dcp.kit.clock import Clock
 
 
-def _settings(request: Request) -> Settings:
+# async: FastAPI runs a plain def dependency on its thread pool, a hop that costs more than the call itself.
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _now(request: Request) -> datetime:
+async def _now(request: Request) -> datetime:
     clock: Clock = request.app.state.clock
     return clock.now()
 

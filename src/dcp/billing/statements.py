@@ -80,7 +80,7 @@ class StatementFilter(BaseModel):
     csv: bool
 
 
-def _statement_filter(
+async def _statement_filter(
     since: Annotated[AwareDatetime | None, Query(alias="from", description="ISO 8601, inclusive")] = None,
     until: Annotated[AwareDatetime | None, Query(alias="to", description="ISO 8601, exclusive")] = None,
     format: Annotated[Literal["json", "csv"], Query(description="csv downloads a spreadsheet")] = "json",
