@@ -145,5 +145,9 @@ def create_app(
     web.install(app)
     app.add_middleware(AdminAudit, db=database, clock=the_clock)
     app.add_middleware(AbuseLimits, buckets=app.state.abuse_buckets, limits=settings.limits)
-    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContext,
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout_seconds=settings.body_timeout_seconds,
+    )
     return app

@@ -1,8 +1,10 @@
 """Abuse limits: per-IP buckets on registering and signing in, per-key and per-IP buckets on every other
-route, 429 with Retry-After, shared between replicas through Redis, and memory that stays bounded."""
+route, 429 with Retry-After, shared between replicas through Redis, memory that stays bounded, and
+slow bodies cut off."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
@@ -97,3 +99,36 @@ async def test_idle_buckets_are_forgotten() -> None:
     now[0] = 4000.0
     await buckets.take("ip:late", capacity=10, window_seconds=60)  # the 100th take prunes
     assert len(buckets._levels) == 1
+
+
+async def test_a_body_that_trickles_in_is_cut_off(
+    settings: Settings, database: Database, clock: ManualClock
+) -> None:
+    settings.body_timeout_seconds = 0.2
+    app = create_app(settings, db=database, clock=clock)
+    sent: list[dict] = []
+    never = asyncio.Event()
+
+    async def receive() -> dict:
+        await never.wait()  # the client sent its headers and then nothing
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "path": "/api/renters/register",
+        "raw_path": b"/api/renters/register",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"100")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 80),
+        "scheme": "http",
+    }
+    await asyncio.wait_for(app(scope, receive, send), timeout=5)
+    assert sent[0]["status"] == 408
+    assert b"not received within 0.2 s" in sent[1]["body"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import sqlite3
@@ -27,11 +28,12 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class RequestContext:
-    """Gives every request an id (kept from a sane ``x-request-id``) and caps the body size."""
+    """Gives every request an id (kept from a sane ``x-request-id``) and caps the body's size and time."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, body_timeout_seconds: float) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_seconds = body_timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,13 +51,19 @@ class RequestContext:
             message = self._too_large() if status == 413 else "Invalid Content-Length"
             await self._reject(scope, receive, send, status, message, request_id)
             return
-        if declared is None:
-            # A body of unknown length (chunked) is read here, within the limit, and replayed.
-            body = await self._read_limited(receive)
-            if body is None:
-                await self._reject(scope, receive, send, 413, self._too_large(), request_id)
-                return
-            receive = _replay(body, receive)
+        # The body is read here, within the size limit (chunked bodies declare none) and the time limit (a
+        # client trickling its body must not hold a worker), then replayed to the app.
+        try:
+            async with asyncio.timeout(self.body_timeout_seconds):
+                body = await self._read_limited(receive)
+        except TimeoutError:
+            message = f"Request body not received within {self.body_timeout_seconds:g} s"
+            await self._reject(scope, receive, send, 408, message, request_id)
+            return
+        if body is None:
+            await self._reject(scope, receive, send, 413, self._too_large(), request_id)
+            return
+        receive = _replay(body, receive)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
