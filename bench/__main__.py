@@ -7,9 +7,9 @@ import asyncio
 import json
 from pathlib import Path
 
-from bench import dispatch, gateway
+from bench import dispatch, gateway, soak
 
-SCENARIOS = {"dispatch": dispatch.run, "gateway": gateway.run}
+SCENARIOS = {"dispatch": dispatch.run, "gateway": gateway.run, "soak": soak.run}
 RESULTS = Path(__file__).parent / "results"
 
 
