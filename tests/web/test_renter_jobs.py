@@ -4,10 +4,6 @@ jobs unseen."""
 
 from __future__ import annotations
 
-import asyncio
-import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,7 +12,8 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.conftest import ADMIN_TOKEN, LiveServer
-from tests.support.factories import Account, credit, online_provider, register_provider, register_renter
+from tests.support.daemon import running_daemon
+from tests.support.factories import Account, credit, online_provider, register_renter
 from tests.web.conftest import screenshot
 
 
@@ -37,35 +34,8 @@ async def funded(live: LiveServer, amount: int = 50_000) -> Account:
 @pytest.fixture
 async def daemon(live: LiveServer, tmp_path: Path) -> AsyncIterator[Account]:
     """A real provider daemon process connected to the live server, online before the test starts."""
-    async with httpx.AsyncClient(base_url=live.url) as http:
-        provider = await register_provider(http, name="Jeddah CPU", gpu_model="CPU")
-    command = [
-        sys.executable,
-        "-m",
-        "dcp.cli",
-        "provider",
-        "run",
-        "--server",
-        live.url,
-        "--key",
-        provider.key,
-    ]
-    command += ["--home", str(tmp_path / "daemon"), "--status-port", "0"]
-    with (tmp_path / "daemon.log").open("w") as log:
-        process = await asyncio.to_thread(subprocess.Popen, command, stdout=subprocess.DEVNULL, stderr=log)
-    try:
-        async with httpx.AsyncClient(base_url=live.url) as http:
-            for _ in range(300):
-                me = await http.get("/api/providers/me", headers={"x-provider-key": provider.key})
-                if me.json()["provider"]["is_online"]:
-                    break
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError("the daemon never came online")
+    async with running_daemon(live.url, tmp_path) as provider:
         yield provider
-    finally:
-        process.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(process.wait, 30)
 
 
 class TestRealDaemon:
