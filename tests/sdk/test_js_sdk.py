@@ -14,11 +14,13 @@ import httpx
 import pytest
 
 from dcp.kit.clock import ManualClock
+from tests.support.daemon import running_daemon
 from tests.support.factories import Account, funded_renter, heartbeat, online_provider
 from tests.support.provider_client import TestProvider
 
 SDK = Path(__file__).resolve().parents[2] / "sdk" / "js"
 SUITE_TIMEOUT_SECONDS = 180
+DAEMON_SUITE = "test/daemon/real-daemon.test.mjs"  # outside test/*.test.mjs: it needs a real daemon
 IMAGE = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"not really pixels").decode()
 
 
@@ -58,6 +60,16 @@ async def test_js_sdk_suite_passes_against_a_live_server(live, admin, clock, nod
     counts = dict(re.findall(r"^# (pass|fail|skipped|todo|cancelled) (\d+)$", report, re.MULTILINE))
     assert counts["fail"] == counts["skipped"] == counts["cancelled"] == counts["todo"] == "0", report
     assert "# SKIP" not in report and int(counts["pass"]) >= 20, report  # a skipped suite counts no tests
+
+
+async def test_js_sdk_runs_a_job_on_a_real_daemon(live, admin, node, tmp_path):
+    async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
+        renter = await funded_renter(http, admin)
+    async with running_daemon(live.url, tmp_path) as provider:
+        env = {"DCP_BASE_URL": live.url, "DCP_RENTER_KEY": renter.key, "DCP_PROVIDER_ID": str(provider.id)}
+        returncode, report = await _node(node, "--test", "--test-reporter=tap", DAEMON_SUITE, env=env)
+    assert returncode == 0, report
+    assert "# pass 1" in report and "# SKIP" not in report, report
 
 
 def _test_files() -> list[str]:

@@ -9,8 +9,11 @@ import dc1
 import httpx
 import pytest
 
-from tests.support.factories import funded_renter, online_provider, register_renter
+from tests.support.daemon import running_daemon
+from tests.support.factories import funded_renter, online_provider, register_renter, settled_work
 from tests.support.provider_client import TestProvider
+
+IBAN = "SA0380000000608010167519"
 
 
 @pytest.fixture
@@ -53,6 +56,41 @@ async def test_renter_journey(live, http, admin, clock):
         assert [j.job_id for j in history] == [job.job_id]
         me = await _call(client.me)
         assert me["renter"]["total_jobs"] == 1
+
+
+async def test_a_real_daemon_streams_tokens_and_the_cost_settles(live, http, admin, tmp_path):
+    renter = await funded_renter(http, admin, amount=5000)
+    async with running_daemon(live.url, tmp_path) as provider:
+        with _sdk(live, renter.key) as client:
+            prompt = {"prompt": "The capital of Saudi Arabia is", "max_tokens": 16}
+            job = await _call(
+                client.jobs.submit, "llm_inference", prompt, duration_minutes=2, provider_id=provider.id
+            )
+            events = await _call(lambda: list(client.jobs.stream(job.job_id, timeout=120)))
+            output = await _call(client.jobs.wait, job.job_id, timeout=30)
+            settled = await _call(client.jobs.get, job.job_id)
+            balance = await _call(client.balance)
+    assert "".join(event.text for event in events).strip(), [event.type for event in events]
+    assert events[-1].status == "completed" and output.text and output.text.strip()
+    assert settled.actual_cost_halala is not None and output.actual_cost_halala == settled.actual_cost_halala
+    assert settled.actual_cost_halala + settled.refunded_halala == job.cost_halala
+    assert balance == dc1.Balance(5000 - settled.actual_cost_halala, 0)
+
+
+async def test_polling_waits_raw_requests_and_a_missing_jobs_stream(live, http, admin):
+    daemon = TestProvider(http, await online_provider(http))
+    renter = await funded_renter(http, admin)
+    with _sdk(live, renter.key) as client:
+        job = await _call(client.jobs.submit, "llm", {"prompt": "hi"}, duration_minutes=1)
+        leased = await daemon.claim()
+        await daemon.start(leased)
+        await daemon.result(leased, result={"response": "Riyadh"})
+        output = await _call(client.jobs.wait, job.job_id, timeout=10, interval=0.05, stream=False)
+        assert output.text == "Riyadh"
+        answer = await _call(client.request, "GET", f"/api/jobs/{job.job_id}")
+        assert answer.json()["job"]["status"] == "completed"
+        with pytest.raises(dc1.NotFoundError):
+            await _call(lambda: list(client.jobs.stream("job-missing")))
 
 
 async def test_retried_submits_never_create_a_second_job(live, http, admin):
@@ -140,11 +178,31 @@ async def test_provider_and_admin_methods(live, http, admin):
         assert me["provider"]["id"] == provider.id
         assert (await _call(client.earnings))["earnings_halala"] == 0
         with pytest.raises(dc1.ValidationError):
-            await _call(client.request_withdrawal, 1000, "SA0380000000608010167519")  # nothing earned yet
+            await _call(client.withdrawals.request, 1000, IBAN)  # nothing earned yet
     with _sdk(live, admin_token=admin["x-admin-token"]) as operator:
         dashboard = await _call(operator.admin.dashboard)
         assert dashboard["stats"]["total_providers"] == 1
-        assert (await _call(operator.admin.withdrawals))["summary"]["pending_count"] == 0
+        assert (await _call(operator.admin.withdrawals.list))["summary"]["pending_count"] == 0
     renter = await register_renter(http)
     with _sdk(live, renter.key) as client, pytest.raises(dc1.AuthenticationError):
         await _call(client.admin.dashboard)
+
+
+async def test_a_provider_withdraws_what_it_earned_and_an_admin_approves(live, http, admin, clock, database):
+    provider = await online_provider(http)
+    renter = await funded_renter(http, admin, amount=5000)
+    await settled_work(
+        database, renter_id=renter.id, provider_id=provider.id, held=2000, cost=2000, ref="w", now=clock.now()
+    )
+    with _sdk(live, provider.key) as client:
+        earned = (await _call(client.earnings))["earnings_halala"]
+        assert earned >= 1000, earned
+        requested = await _call(client.withdrawals.request, 1000, IBAN)
+    assert requested["status"] == "pending" and requested["amount_halala"] == 1000
+    with _sdk(live, admin_token=admin["x-admin-token"]) as operator:
+        pending = await _call(operator.admin.withdrawals.list, status="pending")
+        assert [w["id"] for w in pending["pending"]] == [requested["id"]], pending
+        approved = await _call(operator.admin.withdrawals.approve, requested["id"])
+        assert approved["status"] == "approved"
+        with pytest.raises(dc1.ValidationError):
+            await _call(operator.admin.withdrawals.approve, requested["id"])  # approved already

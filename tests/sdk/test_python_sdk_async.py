@@ -49,8 +49,10 @@ async def test_renter_journey(live, http, admin, clock):
         await daemon.start(leased)
         clock.advance(seconds=20)
         await daemon.result(leased, result={"response": "Riyadh"}, tokens_generated=3)
-        output = await client.jobs.wait(job.job_id, timeout=10, interval=0.05)
+        seen: list[dc1.Event] = []
+        output = await client.jobs.wait(job.job_id, timeout=10, interval=0.05, on_event=seen.append)
         assert output.ready and output.text == "Riyadh" and output.cost_sar == Decimal("0.05")
+        assert [(e.type, e.status) for e in seen] == [("status", "completed"), ("done", "completed")]
         second = await client.jobs.submit("llm", {"prompt": "again"}, duration_minutes=1)
         history = [j.job_id async for j in client.jobs.history(page_size=1)]
         assert history == [second.job_id, job.job_id]  # two pages of one
@@ -148,12 +150,12 @@ async def test_provider_and_admin_methods(live, http, admin):
         assert (await client.me())["provider"]["id"] == provider.id
         assert (await client.earnings())["earnings_halala"] == 0
         with pytest.raises(dc1.ValidationError):
-            await client.request_withdrawal(1000, "SA0380000000608010167519")
+            await client.withdrawals.request(1000, "SA0380000000608010167519")
     async with _sdk(live, admin_token=admin["x-admin-token"]) as operator:
         assert (await operator.admin.dashboard())["stats"]["total_providers"] == 1
-        assert (await operator.admin.withdrawals(status="pending"))["summary"]["pending_count"] == 0
+        assert (await operator.admin.withdrawals.list(status="pending"))["summary"]["pending_count"] == 0
         with pytest.raises(dc1.NotFoundError):
-            await operator.admin.approve_withdrawal(999)
+            await operator.admin.withdrawals.approve(999)
     renter = await register_renter(http)
     async with _sdk(live, renter.key) as client:
         with pytest.raises(dc1.AuthenticationError):
@@ -197,6 +199,11 @@ async def test_openai_clients_for_a_vllm_serve_endpoint(live, http, admin):
         await client.jobs.cancel(job.job_id)
         with pytest.raises(dc1.JobFailedError):
             await client.jobs.endpoint(job.job_id)
+        await client.jobs.cancel(other.job_id)
+        unserved = await client.jobs.submit("vllm_serve", {"model": "gemma3-270m"}, duration_minutes=1)
+        await _finish(daemon, result={"model": "gemma3-270m"})
+        with pytest.raises(ValueError, match="ended without an endpoint"):
+            await client.jobs.endpoint(unserved.job_id, timeout=5, interval=0.05)
 
 
 def _mock(answer) -> dc1.AsyncClient:
@@ -289,8 +296,8 @@ async def test_the_stream_reads_comments_multiline_and_plain_data():
 
 async def test_the_async_client_has_the_surface_of_the_sync_one():
     sync, concurrent = dc1.Client(api_key="dc1-renter-x"), dc1.AsyncClient(api_key="dc1-renter-x")
-    pairs = [(sync, concurrent)] + [
-        (getattr(sync, n), getattr(concurrent, n)) for n in ("jobs", "providers", "admin")
+    pairs = [(sync, concurrent), (sync.admin.withdrawals, concurrent.admin.withdrawals)] + [
+        (getattr(sync, n), getattr(concurrent, n)) for n in ("jobs", "providers", "withdrawals", "admin")
     ]
     for blocking, awaiting in pairs:
         names = {name for name in dir(blocking) if not name.startswith("_")} - {"close"}

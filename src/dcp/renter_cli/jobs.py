@@ -14,11 +14,15 @@ import dc1
 from dcp.renter_cli.session import client_for
 from dcp.renter_cli.show import Console, LiveOutput, sar
 
-JOB_TYPES = {"llm": "llm_inference", "image": "image_generation", "script": "custom_container"}
+JOB_TYPES: dict[str, dc1.JobType] = {
+    "llm": "llm_inference",
+    "image": "image_generation",
+    "script": "custom_container",
+}
 
 
 def run_job(args: argparse.Namespace, console: Console) -> int:
-    params = _params(args)
+    params: Any = _params(args)  # built from the options given, per kind: the server checks the keys
     with client_for(args) as client:
         job = client.jobs.submit(
             JOB_TYPES[args.kind], params, duration_minutes=args.duration, provider_id=args.provider

@@ -16,6 +16,14 @@ from dc1._exceptions import (
     ValidationError,
 )
 from dc1._models import Balance, Event, Job, Output, Provider, sar
+from dc1._params import (
+    ContainerParams,
+    ImageParams,
+    JobType,
+    LlmParams,
+    SubmitOptions,
+    VllmServeParams,
+)
 
 __version__ = VERSION
 
@@ -25,18 +33,24 @@ __all__ = [
     "AuthenticationError",
     "Balance",
     "Client",
+    "ContainerParams",
     "DC1Error",
     "Event",
+    "ImageParams",
     "InsufficientBalanceError",
     "Job",
     "JobFailedError",
+    "JobType",
+    "LlmParams",
     "NotFoundError",
     "Output",
     "Provider",
     "ProviderUnavailableError",
     "RateLimitError",
+    "SubmitOptions",
     "TimeoutError",
     "ValidationError",
+    "VllmServeParams",
     "__version__",
     "sar",
 ]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import TYPE_CHECKING, Any, overload
 
 import httpx
 
@@ -13,9 +13,22 @@ from dc1 import _base, _core, _openai, _streaming
 from dc1 import _operations as ops
 from dc1._core import Call, Operation, Sleep, T
 from dc1._models import Balance, Event, Job, Output, Provider
+from dc1._params import (
+    ContainerJobType,
+    ContainerParams,
+    ImageJobType,
+    ImageParams,
+    JobType,
+    LlmJobType,
+    LlmParams,
+    SubmitOptions,
+    VllmServeJobType,
+    VllmServeParams,
+)
 
 if TYPE_CHECKING:
     import openai
+    from typing_extensions import Unpack
 
 
 class AsyncClient(_base.BaseClient):
@@ -37,6 +50,7 @@ class AsyncClient(_base.BaseClient):
         self._http = httpx.AsyncClient(transport=transport, **self._http_options())
         self.jobs = AsyncJobs(self)
         self.providers = AsyncProviders(self)
+        self.withdrawals = AsyncWithdrawals(self)
         self.admin = AsyncAdmin(self)
 
     async def _run(self, operation: Operation[T]) -> T:
@@ -85,9 +99,6 @@ class AsyncClient(_base.BaseClient):
     async def earnings(self) -> dict[str, Any]:
         return await self._run(ops.earnings())
 
-    async def request_withdrawal(self, amount_halala: int, iban: str) -> dict[str, Any]:
-        return await self._run(ops.request_withdrawal(amount_halala, iban))
-
     async def aclose(self) -> None:
         await self._http.aclose()
 
@@ -114,32 +125,53 @@ class AsyncJobs:
     def __init__(self, client: AsyncClient) -> None:
         self._client = client
 
+    @overload
     async def submit(
         self,
-        job_type: str,
-        params: dict[str, Any],
+        job_type: LlmJobType,
+        params: LlmParams,
         *,
         duration_minutes: int,
-        provider_id: int | None = None,
-        max_duration_seconds: int | None = None,
-        pricing_class: str | None = None,
-        priority: int | None = None,
-        gpu_requirements: dict[str, Any] | None = None,
-        idempotency_key: str | None = None,
+        **options: Unpack[SubmitOptions],
+    ) -> Job: ...
+    @overload
+    async def submit(
+        self,
+        job_type: ImageJobType,
+        params: ImageParams,
+        *,
+        duration_minutes: int,
+        **options: Unpack[SubmitOptions],
+    ) -> Job: ...
+    @overload
+    async def submit(
+        self,
+        job_type: VllmServeJobType,
+        params: VllmServeParams,
+        *,
+        duration_minutes: int,
+        **options: Unpack[SubmitOptions],
+    ) -> Job: ...
+    @overload
+    async def submit(
+        self,
+        job_type: ContainerJobType,
+        params: ContainerParams,
+        *,
+        duration_minutes: int,
+        **options: Unpack[SubmitOptions],
+    ) -> Job: ...
+    async def submit(
+        self,
+        job_type: JobType,
+        params: Mapping[str, Any],
+        *,
+        duration_minutes: int,
+        **options: Unpack[SubmitOptions],
     ) -> Job:
         """Submit a job. A retry carries the same idempotency key, so it never creates a second job."""
-        body = ops.submit_body(
-            job_type,
-            params,
-            duration_minutes=duration_minutes,
-            provider_id=provider_id,
-            max_duration_seconds=max_duration_seconds,
-            pricing_class=pricing_class,
-            priority=priority,
-            gpu_requirements=gpu_requirements,
-        )
-        key = idempotency_key or _core.new_idempotency_key()
-        return await self._client._run(ops.submit(body, idempotency_key=key))
+        operation = ops.submit(job_type, params, duration_minutes=duration_minutes, options=options)
+        return await self._client._run(operation)
 
     async def get(self, job_id: str) -> Job:
         return await self._client._run(ops.job(job_id))
@@ -227,15 +259,35 @@ class AsyncJobs:
         raise plan.ended_early()
 
 
+class AsyncWithdrawals:
+    """A provider's payouts."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def request(self, amount_halala: int, iban: str) -> dict[str, Any]:
+        """Ask for a payout of earned halala to a Saudi IBAN; an admin approves it."""
+        return await self._client._run(ops.request_withdrawal(amount_halala, iban))
+
+
 class AsyncAdmin:
     def __init__(self, client: AsyncClient) -> None:
         self._client = client
+        self.withdrawals = AsyncAdminWithdrawals(client)
 
     async def dashboard(self) -> dict[str, Any]:
         return await self._client._run(ops.dashboard())
 
-    async def withdrawals(self, status: str | None = None) -> dict[str, Any]:
-        return await self._client._run(ops.withdrawals(status))
 
-    async def approve_withdrawal(self, withdrawal_id: int) -> dict[str, Any]:
+class AsyncAdminWithdrawals:
+    """Every provider's payouts, for an admin."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def list(self, status: str | None = None) -> dict[str, Any]:
+        """The withdrawals (``status`` filters), with a summary of what is pending."""
+        return await self._client._run(ops.admin_withdrawals(status))
+
+    async def approve(self, withdrawal_id: int) -> dict[str, Any]:
         return await self._client._run(ops.approve_withdrawal(withdrawal_id))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, overload
 
 import httpx
 
@@ -13,9 +13,22 @@ from dc1 import _base, _core, _openai, _streaming
 from dc1 import _operations as ops
 from dc1._core import Call, Operation, Sleep, T
 from dc1._models import Balance, Event, Job, Output, Provider
+from dc1._params import (
+    ContainerJobType,
+    ContainerParams,
+    ImageJobType,
+    ImageParams,
+    JobType,
+    LlmJobType,
+    LlmParams,
+    SubmitOptions,
+    VllmServeJobType,
+    VllmServeParams,
+)
 
 if TYPE_CHECKING:
     import openai
+    from typing_extensions import Unpack
 
 
 class Client(_base.BaseClient):
@@ -37,6 +50,7 @@ class Client(_base.BaseClient):
         self._http = httpx.Client(transport=transport, **self._http_options())
         self.jobs = Jobs(self)
         self.providers = Providers(self)
+        self.withdrawals = Withdrawals(self)
         self.admin = Admin(self)
 
     def _run(self, operation: Operation[T]) -> T:
@@ -85,9 +99,6 @@ class Client(_base.BaseClient):
     def earnings(self) -> dict[str, Any]:
         return self._run(ops.earnings())
 
-    def request_withdrawal(self, amount_halala: int, iban: str) -> dict[str, Any]:
-        return self._run(ops.request_withdrawal(amount_halala, iban))
-
     def close(self) -> None:
         self._http.close()
 
@@ -114,32 +125,53 @@ class Jobs:
     def __init__(self, client: Client) -> None:
         self._client = client
 
+    @overload
     def submit(
         self,
-        job_type: str,
-        params: dict[str, Any],
+        job_type: LlmJobType,
+        params: LlmParams,
         *,
         duration_minutes: int,
-        provider_id: int | None = None,
-        max_duration_seconds: int | None = None,
-        pricing_class: str | None = None,
-        priority: int | None = None,
-        gpu_requirements: dict[str, Any] | None = None,
-        idempotency_key: str | None = None,
+        **options: Unpack[SubmitOptions],
+    ) -> Job: ...
+    @overload
+    def submit(
+        self,
+        job_type: ImageJobType,
+        params: ImageParams,
+        *,
+        duration_minutes: int,
+        **options: Unpack[SubmitOptions],
+    ) -> Job: ...
+    @overload
+    def submit(
+        self,
+        job_type: VllmServeJobType,
+        params: VllmServeParams,
+        *,
+        duration_minutes: int,
+        **options: Unpack[SubmitOptions],
+    ) -> Job: ...
+    @overload
+    def submit(
+        self,
+        job_type: ContainerJobType,
+        params: ContainerParams,
+        *,
+        duration_minutes: int,
+        **options: Unpack[SubmitOptions],
+    ) -> Job: ...
+    def submit(
+        self,
+        job_type: JobType,
+        params: Mapping[str, Any],
+        *,
+        duration_minutes: int,
+        **options: Unpack[SubmitOptions],
     ) -> Job:
         """Submit a job. A retry carries the same idempotency key, so it never creates a second job."""
-        body = ops.submit_body(
-            job_type,
-            params,
-            duration_minutes=duration_minutes,
-            provider_id=provider_id,
-            max_duration_seconds=max_duration_seconds,
-            pricing_class=pricing_class,
-            priority=priority,
-            gpu_requirements=gpu_requirements,
-        )
-        key = idempotency_key or _core.new_idempotency_key()
-        return self._client._run(ops.submit(body, idempotency_key=key))
+        operation = ops.submit(job_type, params, duration_minutes=duration_minutes, options=options)
+        return self._client._run(operation)
 
     def get(self, job_id: str) -> Job:
         return self._client._run(ops.job(job_id))
@@ -214,15 +246,35 @@ class Jobs:
         raise plan.ended_early()
 
 
+class Withdrawals:
+    """A provider's payouts."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def request(self, amount_halala: int, iban: str) -> dict[str, Any]:
+        """Ask for a payout of earned halala to a Saudi IBAN; an admin approves it."""
+        return self._client._run(ops.request_withdrawal(amount_halala, iban))
+
+
 class Admin:
     def __init__(self, client: Client) -> None:
         self._client = client
+        self.withdrawals = AdminWithdrawals(client)
 
     def dashboard(self) -> dict[str, Any]:
         return self._client._run(ops.dashboard())
 
-    def withdrawals(self, status: str | None = None) -> dict[str, Any]:
-        return self._client._run(ops.withdrawals(status))
 
-    def approve_withdrawal(self, withdrawal_id: int) -> dict[str, Any]:
+class AdminWithdrawals:
+    """Every provider's payouts, for an admin."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def list(self, status: str | None = None) -> dict[str, Any]:
+        """The withdrawals (``status`` filters), with a summary of what is pending."""
+        return self._client._run(ops.admin_withdrawals(status))
+
+    def approve(self, withdrawal_id: int) -> dict[str, Any]:
         return self._client._run(ops.approve_withdrawal(withdrawal_id))

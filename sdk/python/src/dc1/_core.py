@@ -92,17 +92,18 @@ def with_retries(operation: Operation[T], max_retries: int) -> Operation[T]:
 
 
 def _attempts(call: Call, max_retries: int) -> Generator[Call | Sleep, Any, httpx.Response]:
-    for attempt in range(max_retries + 1):
+    attempt = 0
+    while True:
         reply: httpx.Response | DC1Error = yield call
         if isinstance(reply, httpx.Response):
             if reply.is_success or reply.status_code in call.allow:
                 return reply
             reply = error_for(reply)
         delay = retry_delay(reply, attempt)
-        if delay is None or attempt == max_retries:
+        if delay is None or attempt >= max_retries:
             raise reply
         yield Sleep(delay)
-    raise AssertionError("unreachable")
+        attempt += 1
 
 
 def connection_error(exc: httpx.TransportError) -> APIConnectionError:

@@ -130,15 +130,21 @@ class Output:
         return target
 
     @classmethod
-    def from_api(cls, body: dict[str, Any], *, ready: bool) -> Output:
+    def from_api(cls, body: dict[str, Any]) -> Output:
+        """A finished job's output (the API's 200)."""
         return cls(
             body["job_id"],
             body["status"],
-            ready,
+            True,
             body.get("result") or {},
             body.get("tokens_generated"),
             int(body.get("actual_cost_halala") or 0),
         )
+
+    @classmethod
+    def pending(cls, body: dict[str, Any]) -> Output:
+        """A queued or running job's answer (the API's 202): no result, nothing charged yet."""
+        return cls(body["job_id"], body["status"], False, {}, None, 0)
 
 
 @dataclass(frozen=True)

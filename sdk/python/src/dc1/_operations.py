@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
-from dc1._core import Call, Operation, Sleep, poll_interval
+from dc1._core import Call, Operation, Sleep, new_idempotency_key, poll_interval
 from dc1._exceptions import TimeoutError
 from dc1._models import Balance, Job, Output, Page, Provider
+from dc1._params import SubmitOptions
 
 
 def _object(response: httpx.Response, key: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = response.json()
-    return body if key is None else dict(body[key])
+    if key is None:
+        return body
+    inner: dict[str, Any] = body[key]
+    return inner
 
 
 def raw(call: Call) -> Operation[httpx.Response]:
@@ -39,16 +44,15 @@ def providers(
     return [Provider.from_api(item) for item in body["providers"]]
 
 
-def submit(body: dict[str, Any], *, idempotency_key: str) -> Operation[Job]:
+def submit(
+    job_type: str, params: Mapping[str, Any], *, duration_minutes: int, options: SubmitOptions
+) -> Operation[Job]:
     """A retry carries the same idempotency key, so it never creates a second job."""
-    call = Call("POST", "/api/jobs/submit", json=body, headers={"idempotency-key": idempotency_key})
+    chosen = {k: v for k, v in options.items() if v is not None and k != "idempotency_key"}
+    body = {"job_type": job_type, "params": dict(params), "duration_minutes": duration_minutes, **chosen}
+    key = options.get("idempotency_key") or new_idempotency_key()
+    call = Call("POST", "/api/jobs/submit", json=body, headers={"idempotency-key": key})
     return Job.from_api(_object((yield call), "job"))
-
-
-def submit_body(job_type: str, params: dict[str, Any], **options: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"job_type": job_type, "params": params}
-    body.update({key: value for key, value in options.items() if value is not None})
-    return body
 
 
 def job(job_id: str) -> Operation[Job]:
@@ -58,7 +62,9 @@ def job(job_id: str) -> Operation[Job]:
 def output(job_id: str) -> Operation[Output]:
     """The result (``ready`` False while it runs); the API's 410 for a failed job raises JobFailedError."""
     response: httpx.Response = yield Call("GET", f"/api/jobs/{job_id}/output", allow=(202,))
-    return Output.from_api(response.json(), ready=response.status_code == 200)
+    if response.status_code == 202:
+        return Output.pending(response.json())
+    return Output.from_api(response.json())
 
 
 def cancel(job_id: str) -> Operation[Job]:
@@ -122,7 +128,7 @@ def dashboard() -> Operation[dict[str, Any]]:
     return _object((yield Call("GET", "/api/admin/dashboard")))
 
 
-def withdrawals(status: str | None) -> Operation[dict[str, Any]]:
+def admin_withdrawals(status: str | None) -> Operation[dict[str, Any]]:
     params = {"status": status} if status else {}
     return _object((yield Call("GET", "/api/admin/withdrawals", params=params)))
 

@@ -1,0 +1,81 @@
+"""The Python SDK where no real server fails on cue: a proxy's error page, broken streams, a missing extra."""
+
+from __future__ import annotations
+
+import sys
+
+import dc1
+import httpx
+import pytest
+
+VLLM_JOB = {"job_id": "job-1", "status": "running", "job_type": "vllm_serve", "cost_halala": 15}
+SERVING = {"job_id": "job-1", "status": "running", "result": {"endpoint_url": "http://gpu.test/v1"}}
+
+
+def _client(answer, api_key: str | None = "dc1-renter-x") -> dc1.Client:
+    return dc1.Client(api_key=api_key, base_url="http://dcp.test", transport=httpx.MockTransport(answer))
+
+
+class _BrokenStream(httpx.SyncByteStream):
+    """A response body whose connection drops before the first line."""
+
+    def __iter__(self):
+        raise httpx.ReadTimeout("the connection went quiet")
+
+
+def _serving(request: httpx.Request) -> httpx.Response:
+    if request.url.path.endswith("/output"):
+        return httpx.Response(200, json=SERVING)
+    return httpx.Response(200, json={"job": VLLM_JOB})
+
+
+def test_a_proxys_html_error_page_becomes_the_message():
+    page = "<html><body>502 Bad Gateway</body></html>"
+    with _client(lambda request: httpx.Response(502, text=page)) as client:
+        client.max_retries = 0
+        with pytest.raises(dc1.ProviderUnavailableError) as failed:
+            client.balance()
+    assert failed.value.status == 502 and "Bad Gateway" in failed.value.message
+    assert failed.value.body == {"error": page}
+
+
+def test_a_broken_stream_is_a_lost_connection_or_past_the_deadline_a_timeout():
+    with _client(lambda request: httpx.Response(200, stream=_BrokenStream())) as client:
+        with pytest.raises(dc1.APIConnectionError, match="unreachable"):
+            list(client.jobs.stream("job-1", timeout=60))
+        with pytest.raises(dc1.TimeoutError):
+            list(client.jobs.stream("job-1", timeout=0))
+
+
+def test_a_sync_stream_cut_before_done_is_a_lost_connection():
+    cut_short = "event: status\ndata: {}\n\n"  # a status event, then the connection closes: no ``done``
+    with _client(lambda request: httpx.Response(200, text=cut_short)) as client:
+        events = client.jobs.stream("job-1")
+        assert next(events).type == "status"
+        with pytest.raises(dc1.APIConnectionError, match="closed before"):
+            next(events)
+
+
+def test_an_unreachable_server_ends_the_sync_stream_too():
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    with _client(refuse) as client, pytest.raises(dc1.APIConnectionError, match=r"dcp\.test"):
+        next(client.jobs.stream("job-1"))
+
+
+def test_the_openai_helper_names_the_extra_when_openai_is_missing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "openai", None)  # what ``import openai`` meets without the package
+    with _client(_serving) as client, pytest.raises(ImportError, match=r"dc1-sdk\[openai\]"):
+        client.jobs.openai_client("job-1", timeout=5)
+
+
+def test_the_openai_helper_needs_the_renter_key():
+    with _client(_serving, api_key=None) as client, pytest.raises(ValueError, match="renter key"):
+        client.jobs.openai_client("job-1", timeout=5)
+
+
+def test_a_malformed_image_is_a_value_error():
+    output = dc1.Output("job-1", "completed", True, {"image_base64": "not base64!"}, None, 0)
+    with pytest.raises(ValueError, match="malformed image"):
+        output.image_bytes  # noqa: B018 - the property raises
