@@ -23,6 +23,7 @@ import {
 } from "dc1-renter-sdk";
 import { FIELDS } from "../src/models.js";
 import { declaredFields } from "./support/declarations.mjs";
+import { everyClientCall } from "./support/recorded-calls.mjs";
 
 const env = process.env;
 const baseUrl = env.DCP_BASE_URL;
@@ -212,6 +213,38 @@ describe("against a live DCP server", { skip: baseUrl ? false : "DCP_BASE_URL is
     assert.ok("job" in answer("/api/jobs/submit", "post", "201").properties);
     const gone = answer("/api/jobs/{job_id}/output", "get", "410");
     assert.ok(["error", "status", "billing"].every((name) => name in gone.properties));
+  });
+
+  test("contract: every request each method makes is a path, method and parameters of the spec", async () => {
+    const spec = await (await fetch(`${baseUrl}/docs/openapi.json`)).json();
+    const templates = Object.keys(spec.paths).map((template) => {
+      const pattern = template.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\{[^/]+?\}/g, "[^/]+");
+      return { template, pattern: new RegExp(`^${pattern}$`) };
+    });
+    const operation = ({ method, path }) => {
+      const matching = templates.filter(({ pattern }) => pattern.test(path)).map(({ template }) => template);
+      const template = matching.find((found) => !found.includes("{")) ?? matching[0];
+      assert.ok(template, `${method} ${path}: no such path in the spec`);
+      const found = spec.paths[template][method.toLowerCase()];
+      assert.ok(found, `${method} ${path}: the spec's ${template} has no ${method}`);
+      return found;
+    };
+    const calls = await everyClientCall();
+    assert.ok(calls.some(({ name }) => name === "cancelJob"));
+    for (const { name, requests } of calls) {
+      assert.ok(requests.length > 0, `${name} made no request`);
+      for (const request of requests) {
+        const found = operation(request);
+        const query = (found.parameters ?? []).filter((p) => p.in === "query").map((p) => p.name);
+        const unknown = request.query.filter((parameter) => !query.includes(parameter));
+        assert.deepEqual(unknown, [], `${name}: ${request.path} takes no ${unknown}`);
+        if (request.body.length === 0) continue;
+        const schema = found.requestBody.content["application/json"].schema;
+        const fields = Object.keys(spec.components.schemas[schema.$ref.split("/").pop()].properties);
+        const extra = request.body.filter((field) => !fields.includes(field));
+        assert.deepEqual(extra, [], `${name}: the spec's body has no ${extra}`);
+      }
+    }
   });
 
   test("the README's examples run end to end, as the README shows them", async () => {
