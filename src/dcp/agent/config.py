@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 DEFAULT_HOME = Path(os.environ.get("DCP_AGENT_HOME", Path.home() / ".dcp-provider"))
 
@@ -28,6 +30,23 @@ class AgentConfig(BaseModel):
     answer_any_model: bool = Field(
         False, description="Demo only (dcp up): answer every LLM model name with the local small model"
     )
+    llm_models_dir: Path | None = Field(
+        None, description="Hugging Face model folders vLLM serves, named by their path under it (org/name)"
+    )
+    image_models_dir: Path | None = Field(
+        None, description="Stable Diffusion / SDXL weights in diffusers format, named like llm_models_dir"
+    )
+    vllm_command: list[str] = Field(
+        default_factory=list,
+        description="How to start vLLM's OpenAI-compatible server (argv before DCP's flags); empty: "
+        "python -m vllm.entrypoints.openai.api_server when vLLM is installed and NVML sees a GPU",
+    )
+    vllm_ready_seconds: float = Field(900.0, gt=0, description="How long vLLM may take to load a model")
+    vllm_stop_grace_seconds: float = Field(15.0, gt=0, description="SIGTERM, then SIGKILL after this")
+    vllm_idle_seconds: float = Field(300.0, ge=0, description="Keep vLLM loaded this long after an LLM job")
+    pool_model: str | None = Field(
+        None, description="The vLLM model the /v1 pool serves (default: the first)"
+    )
     release_key: str = Field(
         "",
         pattern=r"^([0-9a-fA-F]{64})?$",
@@ -35,6 +54,11 @@ class AgentConfig(BaseModel):
     )
     auto_update: bool = Field(True, description="Install optional updates too, not only required ones")
     update_retry_seconds: float = Field(3600.0, gt=0, description="Wait after an update that failed")
+
+    @field_validator("vllm_command", mode="before")
+    @classmethod
+    def _split_command(cls, value: Any) -> Any:
+        return shlex.split(value) if isinstance(value, str) else value
 
     @property
     def state_dir(self) -> Path:

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from dcp.agent import DAEMON_VERSION
+from dcp.agent.capabilities import Capabilities, detect
 from dcp.agent.config import AgentConfig
 from dcp.agent.link import Link, ServerClient
 from dcp.agent.runner import Runner
@@ -18,7 +19,8 @@ from dcp.agent.runtimes.base import Runtime
 from dcp.agent.runtimes.container import ContainerRuntime
 from dcp.agent.runtimes.image import ImageRuntime
 from dcp.agent.runtimes.llm import LlamaServer, LlmRuntime
-from dcp.agent.runtimes.serve import PoolEngine, ServeRuntime
+from dcp.agent.runtimes.serve import PoolEngine, ServeRuntime, VllmPool
+from dcp.agent.runtimes.vllm import Launch, VllmEngines
 from dcp.agent.state import JobStore
 from dcp.agent.status import StatusServer
 from dcp.agent.telemetry import heartbeat_body
@@ -29,11 +31,16 @@ from dcp.kit.signing import signing_key_for
 log = logging.getLogger("dcp.agent")
 
 
-def build_runtimes(config: AgentConfig, llama: LlamaServer) -> dict[str, Runtime]:
+def build_runtimes(
+    config: AgentConfig, llama: LlamaServer, capabilities: Capabilities, vllm: VllmEngines | None
+) -> dict[str, Runtime]:
+    any_model = config.answer_any_model
     runtimes: list[Runtime] = [
-        LlmRuntime(llama, any_model=config.answer_any_model),
-        ServeRuntime(llama, public_base=config.server, any_model=config.answer_any_model),
-        ImageRuntime(threads=config.llm_threads, any_model=config.answer_any_model),
+        LlmRuntime(llama, capabilities=capabilities, vllm=vllm, any_model=any_model),
+        ServeRuntime(
+            llama, capabilities=capabilities, vllm=vllm, public_base=config.server, any_model=any_model
+        ),
+        ImageRuntime(capabilities=capabilities, threads=config.llm_threads, any_model=any_model),
         ContainerRuntime(
             backend=config.container_backend,
             memory_mib=config.container_memory_mib,
@@ -43,6 +50,22 @@ def build_runtimes(config: AgentConfig, llama: LlamaServer) -> dict[str, Runtime
     return {runtime.job_type: runtime for runtime in runtimes}
 
 
+def build_pool(
+    config: AgentConfig, llama: LlamaServer, capabilities: Capabilities, vllm: VllmEngines | None
+) -> PoolEngine | VllmPool | None:
+    """The /v1 pool's engine: vLLM with one of the provider's models where it has them, else llama.cpp."""
+    if not config.serve_pool:
+        return None
+    models = capabilities.llm_models if capabilities.vllm else {}
+    if vllm is not None and models:
+        weights = models.get(config.pool_model or "") or next(iter(models.values()))
+        launch = Launch(weights.name, weights.path, max_model_len=config.llm_context)
+        return VllmPool(vllm, launch, concurrency=config.slots)
+    if not capabilities.gguf_models:
+        return None
+    return PoolEngine(llama, concurrency=config.slots, context=config.llm_context)
+
+
 class Daemon:
     def __init__(
         self,
@@ -50,21 +73,34 @@ class Daemon:
         *,
         runtimes: dict[str, Runtime] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        capabilities: Capabilities | None = None,
     ) -> None:
         self.config = config
         self.client = ServerClient(config.server, config.key, transport=transport)
+        self.capabilities = capabilities if capabilities is not None else detect(config)
         self.llama = LlamaServer(
             cache_dir=config.model_cache,
             threads=config.llm_threads,
             context=config.llm_context,
             slots=config.slots,
+            gpu_backends=self.capabilities.llama_gpu,
         )
-        self.runtimes = runtimes if runtimes is not None else build_runtimes(config, self.llama)
-        self.pool = (
-            PoolEngine(self.llama, concurrency=config.slots, context=config.llm_context)
-            if config.serve_pool
+        self.vllm = (
+            VllmEngines(
+                self.capabilities.vllm_command,
+                ready_seconds=config.vllm_ready_seconds,
+                grace_seconds=config.vllm_stop_grace_seconds,
+                idle_seconds=config.vllm_idle_seconds,
+            )
+            if self.capabilities.vllm
             else None
         )
+        self.runtimes = (
+            runtimes
+            if runtimes is not None
+            else build_runtimes(config, self.llama, self.capabilities, self.vllm)
+        )
+        self.pool = build_pool(config, self.llama, self.capabilities, self.vllm)
         self.runner = Runner(
             client=self.client,
             runtimes=self.runtimes,
@@ -98,7 +134,7 @@ class Daemon:
     def endpoint_for(self, job_id: str) -> str | None:
         """The local engine a relayed request goes to: the /v1 pool's, or a vllm_serve job's."""
         if job_id == PoolEngine.POOL_ID:
-            return self.llama.address if self.pool is not None else None
+            return self.pool.address if self.pool is not None else None
         serving = self.runtimes.get("vllm_serve")
         return serving.endpoint_for(job_id) if isinstance(serving, ServeRuntime) else None
 
@@ -111,6 +147,7 @@ class Daemon:
             "finished_jobs": self.runner.finished,
             "slots": self.config.slots,
             "models": self.cached_models(),
+            "capabilities": self.capabilities.describe(),
             "last_heartbeat": self.last_answer,
         }
 
@@ -162,10 +199,10 @@ class Daemon:
             self.release = release
             self._restart.set()
 
-    async def _prepare(self, what: str, runtime: Runtime | PoolEngine) -> None:
+    async def _prepare(self, what: str, runtime: Runtime | PoolEngine | VllmPool) -> None:
         log.info("preparing %s ahead of demand", what)
         try:
-            await (runtime.start() if isinstance(runtime, PoolEngine) else runtime.prepare())
+            await (runtime.start() if isinstance(runtime, PoolEngine | VllmPool) else runtime.prepare())
         except Exception:
             log.exception("could not prepare %s", what)
 
@@ -199,6 +236,10 @@ class Daemon:
         await self.status.close()
         for runtime in self.runtimes.values():
             await runtime.close()
+        if self.pool is not None:
+            await self.pool.close()
+        if self.vllm is not None:
+            await self.vllm.close()
         await self.client.close()
         # Swapped only now: the running code is never replaced while it may still import from its archive.
         return self.updater.install(self.release) if self.release is not None else 0

@@ -13,11 +13,11 @@ from dcp.agent import DAEMON_VERSION
 log = logging.getLogger("dcp.agent.telemetry")
 
 
-def read_gpus() -> list[dict[str, Any]]:
-    """Every NVIDIA GPU's name, memory, utilisation, temperature, power and driver/CUDA versions."""
-    try:
-        import pynvml
-    except ImportError:
+def read_gpus(nvml: Any = None) -> list[dict[str, Any]]:
+    """Every NVIDIA GPU's name, memory, utilisation, temperature, power and driver/CUDA versions, read
+    through ``nvml`` (the pynvml module of nvidia-ml-py unless given)."""
+    pynvml = nvml if nvml is not None else _nvml_module()
+    if pynvml is None:
         return []
     try:
         pynvml.nvmlInit()
@@ -50,12 +50,20 @@ def read_gpus() -> list[dict[str, Any]]:
         pynvml.nvmlShutdown()
 
 
+def _nvml_module() -> Any:
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    return pynvml
+
+
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def heartbeat_body(*, cached_models: list[str], slots: int, home: str) -> dict[str, Any]:
-    gpus = read_gpus()
+def heartbeat_body(*, cached_models: list[str], slots: int, home: str, nvml: Any = None) -> dict[str, Any]:
+    gpus = read_gpus(nvml)
     status: dict[str, Any] = {
         "daemon_version": DAEMON_VERSION,
         "python_version": platform.python_version(),

@@ -3,20 +3,25 @@
 The model (``tiny_diffusion/``, trained by ``scripts/train_tiny_diffusion.py``) draws a coloured disc or
 square on a soft background; the first colour word in the prompt picks the colour (random otherwise). It is
 fully convolutional, so any width and height that are multiples of 8 work, and it honours ``steps`` (DDIM)
-and ``seed``. On a GPU, Stable Diffusion / SDXL take its place where their weights are present.
+and ``seed``. Stable Diffusion / SDXL (``stable_diffusion.py``) serve the model folders a provider has.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import importlib.util
 import io
 import random
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dcp.agent.runtimes.base import Events, JobFailed, RunResult
+from dcp.agent.runtimes.stable_diffusion import Drawing, StableDiffusion
+
+if TYPE_CHECKING:
+    from dcp.agent.capabilities import Capabilities
 
 MODEL_ID = "dcp-tiny-diffusion"
 MODEL_DIR = Path(__file__).parent / "tiny_diffusion"
@@ -58,13 +63,12 @@ def new_unet() -> Any:
     )
 
 
-def model_available() -> bool:
-    try:
-        import diffusers  # noqa: F401
-        import torch  # noqa: F401
-    except ImportError:
-        return False
+def weights_present() -> bool:
     return (MODEL_DIR / "config.json").exists()
+
+
+def model_available() -> bool:
+    return weights_present() and all(importlib.util.find_spec(name) for name in ("diffusers", "torch"))
 
 
 def colour_of(prompt: str, rng: random.Random) -> int:
@@ -77,22 +81,18 @@ def colour_of(prompt: str, rng: random.Random) -> int:
 class ImageRuntime:
     job_type = "image_generation"
 
-    def __init__(self, *, threads: int, any_model: bool = False) -> None:
-        self.threads, self.any_model = threads, any_model
+    def __init__(self, *, capabilities: Capabilities, threads: int, any_model: bool = False) -> None:
+        self.capabilities, self.threads, self.any_model = capabilities, threads, any_model
+        self.stable_diffusion = StableDiffusion(cuda=capabilities.cuda, threads=threads)
         self._unet: Any = None
         self._lock = asyncio.Lock()
 
     def models(self) -> list[str]:
-        return [MODEL_ID] if model_available() else []
+        return self.capabilities.image_names()
 
     async def run(self, spec: dict[str, Any], events: Events) -> RunResult:
         params = spec["params"]
-        model = str(params.get("model") or MODEL_ID)
-        if not model_available() or (model != MODEL_ID and not self.any_model):
-            raise JobFailed(
-                f"Image model {model!r} is not available on this provider (it serves: {MODEL_ID})"
-            )
-        await self.prepare()
+        choice = self.capabilities.choose_image(params.get("model"), any_model=self.any_model)
         seed = (
             int(params["seed"]) if params.get("seed") is not None else random.SystemRandom().randrange(2**31)
         )
@@ -102,26 +102,32 @@ class ImageRuntime:
             loop.call_soon_threadsafe(events.progress, int(100 * done / total))
             return events.cancelled
 
-        png = await asyncio.to_thread(
-            self._generate,
+        drawing = Drawing(
             prompt=str(params["prompt"]),
+            negative_prompt=params.get("negative_prompt"),
             width=int(params["width"]),
             height=int(params["height"]),
             steps=int(params["steps"]),
+            guidance_scale=float(params.get("guidance_scale", 7.5)),
             seed=seed,
-            progress=progress,
         )
+        if choice.weights is not None:
+            events.log(f"drawing with {choice.model}")
+            png = await self.stable_diffusion.draw(choice.weights, drawing, progress)
+        else:
+            await self.prepare()
+            png = await asyncio.to_thread(self._generate, drawing, progress=progress)
         if events.cancelled:
             raise JobFailed("stopped")
         return RunResult(
             result={
                 "image_base64": base64.b64encode(png).decode(),
                 "format": "png",
-                "width": int(params["width"]),
-                "height": int(params["height"]),
-                "steps": int(params["steps"]),
+                "width": drawing.width,
+                "height": drawing.height,
+                "steps": drawing.steps,
                 "seed": seed,
-                "model": MODEL_ID,
+                "model": choice.model,
             }
         )
 
@@ -139,13 +145,14 @@ class ImageRuntime:
         unet.eval()
         return unet
 
-    def _generate(
-        self, *, prompt: str, width: int, height: int, steps: int, seed: int, progress: Any
-    ) -> bytes:
+    def _generate(self, drawing: Drawing, *, progress: Any) -> bytes:
+        """The tiny model ignores negative_prompt and guidance_scale: it is conditioned on a colour only."""
         import torch
         from diffusers import DDIMScheduler
         from PIL import Image
 
+        prompt, width, height = drawing.prompt, drawing.width, drawing.height
+        steps, seed = drawing.steps, drawing.seed
         scheduler = DDIMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2")
         scheduler.set_timesteps(steps)
         generator = torch.Generator().manual_seed(seed)
@@ -164,3 +171,4 @@ class ImageRuntime:
 
     async def close(self) -> None:
         self._unet = None
+        await self.stable_diffusion.close()

