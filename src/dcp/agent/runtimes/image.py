@@ -78,6 +78,19 @@ def colour_of(prompt: str, rng: random.Random) -> int:
     return rng.randrange(len(COLORS))
 
 
+def _drawing(params: dict[str, Any]) -> Drawing:
+    seed = params.get("seed")
+    return Drawing(
+        prompt=str(params["prompt"]),
+        negative_prompt=params.get("negative_prompt"),
+        width=int(params["width"]),
+        height=int(params["height"]),
+        steps=int(params["steps"]),
+        guidance_scale=float(params.get("guidance_scale", 7.5)),
+        seed=int(seed) if seed is not None else random.SystemRandom().randrange(2**31),
+    )
+
+
 class ImageRuntime:
     job_type = "image_generation"
 
@@ -93,24 +106,13 @@ class ImageRuntime:
     async def run(self, spec: dict[str, Any], events: Events) -> RunResult:
         params = spec["params"]
         choice = self.capabilities.choose_image(params.get("model"), any_model=self.any_model)
-        seed = (
-            int(params["seed"]) if params.get("seed") is not None else random.SystemRandom().randrange(2**31)
-        )
+        drawing = _drawing(params)
         loop = asyncio.get_running_loop()
 
         def progress(done: int, total: int) -> bool:
             loop.call_soon_threadsafe(events.progress, int(100 * done / total))
             return events.cancelled
 
-        drawing = Drawing(
-            prompt=str(params["prompt"]),
-            negative_prompt=params.get("negative_prompt"),
-            width=int(params["width"]),
-            height=int(params["height"]),
-            steps=int(params["steps"]),
-            guidance_scale=float(params.get("guidance_scale", 7.5)),
-            seed=seed,
-        )
         if choice.weights is not None:
             events.log(f"drawing with {choice.model}")
             png = await self.stable_diffusion.draw(choice.weights, drawing, progress)
@@ -126,7 +128,7 @@ class ImageRuntime:
                 "width": drawing.width,
                 "height": drawing.height,
                 "steps": drawing.steps,
-                "seed": seed,
+                "seed": drawing.seed,
                 "model": choice.model,
             }
         )

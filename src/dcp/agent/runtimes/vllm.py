@@ -269,22 +269,7 @@ async def stream_completion(
 ) -> RunResult:
     """One llm_inference job as one streaming request: as chat where the model ships a chat template (it
     then gets its own prompt format), else as a plain completion; tokens go to the job as they come."""
-    body: dict[str, Any] = {
-        "model": server.launch.model,
-        "max_tokens": int(params.get("max_tokens", 256)),
-        "temperature": float(params.get("temperature", 0.7)),
-        "top_p": float(params.get("top_p", 1.0)),
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
-    if params.get("stop"):
-        body["stop"] = list(params["stop"])
-    if params.get("seed") is not None:
-        body["seed"] = int(params["seed"])
-    if chat:
-        body["messages"] = [{"role": "user", "content": str(params["prompt"])}]
-    else:
-        body["prompt"] = str(params["prompt"])
+    body = _request_body(server.launch.model, params, chat=chat)
     pieces: list[str] = []
     usage: dict[str, Any] = {}
     path = "/v1/chat/completions" if chat else "/v1/completions"
@@ -316,6 +301,26 @@ async def stream_completion(
         result={"response": "".join(pieces).strip(), "model": server.launch.model, "usage": usage},
         tokens_generated=int(usage.get("completion_tokens", len(pieces))),
     )
+
+
+def _request_body(model: str, params: dict[str, Any], *, chat: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": model,
+        "max_tokens": int(params.get("max_tokens", 256)),
+        "temperature": float(params.get("temperature", 0.7)),
+        "top_p": float(params.get("top_p", 1.0)),
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if params.get("stop"):
+        body["stop"] = list(params["stop"])
+    if params.get("seed") is not None:
+        body["seed"] = int(params["seed"])
+    if chat:
+        body["messages"] = [{"role": "user", "content": str(params["prompt"])}]
+    else:
+        body["prompt"] = str(params["prompt"])
+    return body
 
 
 def _sse_data(line: str) -> dict[str, Any] | None:
