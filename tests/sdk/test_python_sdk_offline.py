@@ -56,12 +56,16 @@ def test_a_sync_stream_cut_before_done_is_a_lost_connection():
             next(events)
 
 
-def test_an_unreachable_server_ends_the_sync_stream_too():
+def test_an_unreachable_server_is_a_connection_error_for_calls_and_streams():
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
-    with _client(refuse) as client, pytest.raises(dc1.APIConnectionError, match=r"dcp\.test"):
-        next(client.jobs.stream("job-1"))
+    with _client(refuse) as client:
+        client.max_retries = 0
+        with pytest.raises(dc1.APIConnectionError, match=r"DCP at http://dcp\.test is unreachable"):
+            client.balance()
+        with pytest.raises(dc1.APIConnectionError, match=r"dcp\.test"):
+            next(client.jobs.stream("job-1"))
 
 
 def test_the_openai_helper_names_the_extra_when_openai_is_missing(monkeypatch):
