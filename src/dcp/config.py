@@ -100,6 +100,12 @@ class GatewaySettings(BaseModel):
     max_attempts: int = Field(3, ge=1, le=5, description="The first provider and up to two others")
     breaker_failures: int = Field(3, ge=1)
     breaker_open_seconds: float = Field(30.0, gt=0)
+    pool_cache_seconds: float = Field(
+        1.0, ge=0, description="How long a server process reuses the serving pool it read (links stay live)"
+    )
+    price_cache_seconds: float = Field(
+        5.0, ge=0, description="How long a server process reuses a model's per-token price"
+    )
 
 
 class LimitSettings(BaseModel):

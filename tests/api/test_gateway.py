@@ -7,6 +7,8 @@ import json
 
 import httpx
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from dcp.gateway.ratelimit import RateLimiter
 from dcp.gateway.routing import _rendezvous
@@ -239,3 +241,46 @@ class TestSharedLimits:
             assert too_big == 0
             await replica_a.aclose()
             await replica_b.aclose()
+
+
+class TestPerRequestCost:
+    async def test_an_admin_price_change_applies_to_the_next_request(self, http, admin, engines):
+        await engines()
+        renter, auth = await _renter(http, admin)
+        assert (await http.post("/v1/chat/completions", headers=auth, json=CHAT)).status_code == 200
+        changed = await http.put(
+            "/api/admin/model-prices",
+            headers=admin,
+            json={
+                "model": "fake-model",
+                "input_per_million_halala": 10**6,
+                "output_per_million_halala": 10**6,
+            },
+        )
+        assert changed.status_code == 200
+        assert (await http.post("/v1/chat/completions", headers=auth, json=CHAT)).status_code == 200
+        # 1 halala at the default prices, then 11 + 3 tokens at 1 halala each, although prices are cached.
+        money = await _money(http, renter)
+        assert money["balance_halala"] == 10_000 - 1 - 14 and money["held_halala"] == 0
+
+    async def test_a_billed_request_writes_its_money_in_few_statements(self, http, admin, engines):
+        await engines()
+        renter, auth = await _renter(http, admin)
+        assert (await http.post("/v1/chat/completions", headers=auth, json=CHAT)).status_code == 200
+        money_tables = ("ledger_", "settlements", "gateway_requests", "model_prices")
+        statements: list[str] = []
+
+        def count(_conn, _cursor, statement, *_args) -> None:
+            if any(table in statement for table in money_tables):
+                statements.append(statement)
+
+        event.listen(Engine, "before_cursor_execute", count)  # every engine: readers' and writers'
+        try:
+            answer = await http.post("/v1/chat/completions", headers=auth, json=CHAT)
+        finally:
+            event.remove(Engine, "before_cursor_execute", count)
+        assert answer.status_code == 200
+        # The hold (transaction, 2 balances, entries) and the settlement (transaction, 4 balances, entries,
+        # settlement row) and the usage row; account ids and the price come from the process's caches.
+        assert len(statements) <= 13, "\n".join(statements)
+        assert (await _money(http, renter))["balance_halala"] == 10_000 - 2

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import delete
 
-from dcp.billing import ledger
+from dcp.billing import accounts, ledger
 from dcp.billing.errors import InsufficientFunds, UnbalancedTransaction
 from dcp.billing.invariants import ledger_problems
 from dcp.billing.ledger import PLATFORM, Account, Leg, TxKind
 from dcp.db.engine import Database
+from dcp.models import LedgerAccount, LedgerEntry, LedgerTransaction
 
 RENTER = 1
 
@@ -89,3 +91,51 @@ async def test_concurrent_holds_never_overspend(empty_ledger, clock):
         assert await ledger.balance(session, Account.renter_available, RENTER) == 1000 - 14 * 70
         assert await ledger.balance(session, Account.renter_held, RENTER) == 14 * 70
         assert await ledger_problems(session) == []
+
+
+async def test_a_stale_cached_account_id_never_moves_another_accounts_money(empty_ledger, clock):
+    await _topup(empty_ledger, 100, "before", clock.now())  # the process now knows these accounts' ids
+    old = {
+        account: accounts.cached(account, owner)
+        for account, owner in ((Account.cash, PLATFORM), (Account.renter_available, RENTER))
+    }
+    assert None not in old.values()
+    # The database is replaced (a restore, an emptied test database): the old ids now name other accounts.
+    async with empty_ledger.writer() as session:
+        for table in (LedgerEntry, LedgerTransaction, LedgerAccount):
+            await session.execute(delete(table))
+        for n, stale in enumerate(old.values()):
+            session.add(LedgerAccount(id=stale, kind=Account.provider_earnings, owner_id=900 + n, balance=0))
+        await session.commit()
+    await _topup(empty_ledger, 30, "after", clock.now())
+    async with empty_ledger.reader() as session:
+        assert await ledger.balance(session, Account.renter_available, RENTER) == 30
+        assert await ledger.balance(session, Account.cash, PLATFORM) == -30
+        assert await ledger.balances(session, Account.provider_earnings, [900, 901]) == {900: 0, 901: 0}
+        assert await ledger_problems(session) == []
+
+
+async def test_only_committed_account_ids_are_remembered(empty_ledger):
+    accounts.forget(Account.provider_earnings, 42)
+    async with empty_ledger.writer() as session:
+        await ledger.account_id(session, Account.provider_earnings, 42)
+        await session.rollback()
+    assert accounts.cached(Account.provider_earnings, 42) is None
+    async with empty_ledger.writer() as session:
+        opened = await ledger.account_id(session, Account.provider_earnings, 42)
+        assert accounts.cached(Account.provider_earnings, 42) is None  # not before its row is committed
+        await session.commit()
+    assert accounts.cached(Account.provider_earnings, 42) == opened
+
+
+async def test_a_repeated_key_returns_the_first_transaction(empty_ledger, clock):
+    legs = [Leg(Account.cash, PLATFORM, -5), Leg(Account.renter_available, RENTER, 5)]
+    async with empty_ledger.writer() as session:
+        first, created = await ledger.post(
+            session, kind=TxKind.topup, reference="r", idempotency_key="k", legs=legs, now=clock.now()
+        )
+        again, created_again = await ledger.post(
+            session, kind=TxKind.topup, reference="r", idempotency_key="k", legs=legs, now=clock.now()
+        )
+        await session.commit()
+    assert (created, created_again) == (True, False) and again.id == first.id

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import cast
 
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, bindparam, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dcp.billing import accounts
 from dcp.billing.errors import InsufficientFunds, UnbalancedTransaction
 from dcp.kit.audit import actor_var, client_ip_var
 from dcp.models import LedgerAccount, LedgerEntry, LedgerTransaction
@@ -40,6 +42,31 @@ class TxKind(StrEnum):
 
 PLATFORM = 0  # owner id of the platform's own accounts
 
+_TRANSACTIONS = cast(Table, LedgerTransaction.__table__)
+_ENTRIES = cast(Table, LedgerEntry.__table__)
+_ACCOUNTS = cast(Table, LedgerAccount.__table__)
+_TRANSACTION_COLUMNS = ("kind", "reference", "idempotency_key", "memo", "created_at", "actor", "client_ip")
+# Built once: SQL constructs cost more to build per call than the statements cost to run.
+_NEW_TRANSACTION = {
+    "postgresql": postgresql.insert(_TRANSACTIONS)
+    .on_conflict_do_nothing(index_elements=[_TRANSACTIONS.c.idempotency_key])
+    .returning(_TRANSACTIONS.c.id),
+    "sqlite": sqlite.insert(_TRANSACTIONS)
+    .on_conflict_do_nothing(index_elements=[_TRANSACTIONS.c.idempotency_key])
+    .returning(_TRANSACTIONS.c.id),
+}
+_CHANGE_BALANCE = (
+    update(_ACCOUNTS)
+    .where(
+        _ACCOUNTS.c.id == bindparam("p_id"),
+        _ACCOUNTS.c.kind == bindparam("p_kind"),
+        _ACCOUNTS.c.owner_id == bindparam("p_owner"),
+        or_(_ACCOUNTS.c.may_go_negative, _ACCOUNTS.c.balance + bindparam("p_amount") >= 0),
+    )
+    .values(balance=_ACCOUNTS.c.balance + bindparam("p_amount"))
+    .returning(_ACCOUNTS.c.id)
+)
+
 
 @dataclass(frozen=True)
 class Leg:
@@ -65,8 +92,6 @@ async def post(
     """
     if sum(leg.amount for leg in legs) != 0 or any(not isinstance(leg.amount, int) for leg in legs):
         raise UnbalancedTransaction(f"{kind} {reference}: entries must be integers that sum to zero")
-    if existing := await _find(session, idempotency_key):
-        return existing, False
     transaction = LedgerTransaction(
         kind=kind,
         reference=reference,
@@ -76,35 +101,42 @@ async def post(
         actor=actor_var.get(),
         client_ip=client_ip_var.get(),
     )
-    try:
-        async with session.begin_nested():
-            session.add(transaction)
-            await session.flush()
-    except IntegrityError:
-        # A concurrent request posted the same key first (PostgreSQL); it is the one that counts.
+    values = {column: getattr(transaction, column) for column in _TRANSACTION_COLUMNS}
+    # The key's uniqueness decides: a repeat (or a concurrent request that posted it first, which
+    # PostgreSQL waits for) inserts nothing, and the first transaction is the one that counts.
+    inserted = await session.execute(_NEW_TRANSACTION[session.get_bind().dialect.name], values)
+    transaction_id = inserted.scalar_one_or_none()
+    if transaction_id is None:
         return await _find_existing(session, idempotency_key), False
-    accounts = {leg: await account_id(session, leg.account, leg.owner_id) for leg in legs}
+    transaction.id = transaction_id
+    ids = [await accounts.account_id(session, leg.account, leg.owner_id) for leg in legs]
+    entries = []
     # Lock rows in id order so two movements touching the same accounts can never deadlock.
-    for leg in sorted(legs, key=lambda leg: accounts[leg]):
-        await _apply(session, accounts[leg], leg)
-        session.add(LedgerEntry(transaction_id=transaction.id, account_id=accounts[leg], amount=leg.amount))
-    await session.flush()
+    for account, leg in sorted(zip(ids, legs, strict=True), key=lambda pair: pair[0]):
+        applied = await _apply(session, account, leg)
+        entries.append({"transaction_id": transaction_id, "account_id": applied, "amount": leg.amount})
+    await session.execute(insert(_ENTRIES), entries)
     return transaction, True
 
 
-async def _apply(session: AsyncSession, account: int, leg: Leg) -> None:
-    changed = await session.execute(
-        update(LedgerAccount)
-        .where(
-            LedgerAccount.id == account,
-            or_(LedgerAccount.may_go_negative, LedgerAccount.balance + leg.amount >= 0),
-        )
-        .values(balance=LedgerAccount.balance + leg.amount)
-        .returning(LedgerAccount.id)
-    )
-    if changed.scalar_one_or_none() is None:
-        available = await balance(session, leg.account, leg.owner_id)
-        raise InsufficientFunds(account=leg.account, needed=-leg.amount, available=available)
+async def _apply(session: AsyncSession, account: int, leg: Leg) -> int:
+    """Change one balance if it may take the change; returns the id of the account changed."""
+    if await _changed(session, account, leg):
+        return account
+    # The id may be a cached one that no longer names this account (a restored or emptied database, where
+    # the account may even have to be opened again): look it up afresh and try once more.
+    accounts.forget(leg.account, leg.owner_id)
+    fresh = await accounts.account_id(session, leg.account, leg.owner_id, use_cache=False)
+    if await _changed(session, fresh, leg):
+        return fresh
+    available = await balance(session, leg.account, leg.owner_id)
+    raise InsufficientFunds(account=leg.account, needed=-leg.amount, available=available)
+
+
+async def _changed(session: AsyncSession, account: int, leg: Leg) -> bool:
+    # kind and owner are part of the condition, so a stale id can never move money of another account.
+    params = {"p_id": account, "p_kind": leg.account, "p_owner": leg.owner_id, "p_amount": leg.amount}
+    return (await session.execute(_CHANGE_BALANCE, params)).scalar_one_or_none() is not None
 
 
 async def _find_existing(session: AsyncSession, idempotency_key: str) -> LedgerTransaction:
@@ -114,27 +146,9 @@ async def _find_existing(session: AsyncSession, idempotency_key: str) -> LedgerT
     return found.scalar_one()
 
 
-async def _find(session: AsyncSession, idempotency_key: str) -> LedgerTransaction | None:
-    found = await session.execute(
-        select(LedgerTransaction).where(LedgerTransaction.idempotency_key == idempotency_key)
-    )
-    return found.scalar_one_or_none()
-
-
 async def account_id(session: AsyncSession, account: Account, owner_id: int) -> int:
     """The id of an account, opening it on first use."""
-    where = and_(LedgerAccount.kind == account, LedgerAccount.owner_id == owner_id)
-    found = (await session.execute(select(LedgerAccount.id).where(where))).scalar_one_or_none()
-    if found is not None:
-        return found
-    row = LedgerAccount(kind=account, owner_id=owner_id, balance=0, may_go_negative=account is Account.cash)
-    try:
-        async with session.begin_nested():
-            session.add(row)
-            await session.flush()
-    except IntegrityError:
-        return (await session.execute(select(LedgerAccount.id).where(where))).scalar_one()
-    return row.id
+    return await accounts.account_id(session, account, owner_id)
 
 
 async def balance(session: AsyncSession, account: Account, owner_id: int) -> int:

@@ -1,18 +1,17 @@
 """Paid work's money: the hold at submit, and the one settle and the one refund that resolve it.
 
 Every way a job or a /v1 request can end (completion, failure, cancel, timeout, retries exhausted,
-provider lost) goes through ``settle`` or ``refund``. Both insert the work's ``Settlement`` row, whose
-``work_ref`` is unique, and post one ledger transaction under the same idempotency key, so a second
-attempt to finish the same work (a timeout racing a completion) moves no money and returns the first
-outcome.
+provider lost) goes through ``settle`` or ``refund``. Both post one ledger transaction under the work's
+finish key and insert the work's ``Settlement`` row, whose ``work_ref`` is unique, so a second attempt to
+finish the same work (a timeout racing a completion) moves no money and returns the first outcome.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dcp.billing import ledger
@@ -20,6 +19,10 @@ from dcp.billing.errors import NothingHeld
 from dcp.billing.ledger import PLATFORM, Account, Leg, TxKind
 from dcp.billing.pricing import split
 from dcp.models import LedgerTransaction, Settlement
+
+_SETTLEMENTS = cast(Table, Settlement.__table__)
+_NEW_SETTLEMENT = insert(_SETTLEMENTS).returning(_SETTLEMENTS.c.id)
+_SETTLEMENT_COLUMNS = tuple(column.key for column in _SETTLEMENTS.columns if column.key != "id")
 
 
 def _hold_key(work_ref: str) -> str:
@@ -30,9 +33,10 @@ def _finish_key(work_ref: str) -> str:
     return f"finish:{work_ref}"
 
 
-async def hold(session: AsyncSession, *, renter_id: int, work_ref: str, amount: int, now: datetime) -> None:
-    """Reserve ``amount`` from the renter's available money; InsufficientFunds (402) if it is not there."""
-    await ledger.post(
+async def hold(session: AsyncSession, *, renter_id: int, work_ref: str, amount: int, now: datetime) -> bool:
+    """Reserve ``amount`` from the renter's available money; InsufficientFunds (402) if it is not there.
+    Returns whether this call placed the hold (False: the work already had one, which stands)."""
+    _, created = await ledger.post(
         session,
         kind=TxKind.hold,
         reference=work_ref,
@@ -40,6 +44,7 @@ async def hold(session: AsyncSession, *, renter_id: int, work_ref: str, amount: 
         legs=[Leg(Account.renter_available, renter_id, -amount), Leg(Account.renter_held, renter_id, amount)],
         now=now,
     )
+    return created
 
 
 async def held_for(session: AsyncSession, work_ref: str) -> int:
@@ -62,9 +67,12 @@ async def settle(
     cost: int,
     provider_percent: int,
     now: datetime,
+    held: int | None = None,
 ) -> Settlement:
-    """Bill ``cost`` (capped at the hold), pay the provider its share, return the rest to the renter."""
-    held = await held_for(session, work_ref)
+    """Bill ``cost`` (capped at the hold), pay the provider its share, return the rest to the renter.
+    ``held``: the amount of the hold the caller itself placed for this work (``hold`` returned True),
+    which spares reading it back; otherwise it is read from the ledger."""
+    held = await held_for(session, work_ref) if held is None else held
     if held == 0:
         raise NothingHeld(work_ref)
     charged = max(0, min(cost, held))
@@ -103,9 +111,11 @@ async def refund(
     work_ref: str,
     reason: str,
     now: datetime,
+    held: int | None = None,
 ) -> Settlement:
-    """Return the whole hold to the renter: the work failed or was cancelled before it ran."""
-    held = await held_for(session, work_ref)
+    """Return the whole hold to the renter: the work failed or was cancelled before it ran. ``held`` as
+    for ``settle``."""
+    held = await held_for(session, work_ref) if held is None else held
     if held == 0:
         raise NothingHeld(work_ref)
     legs = [Leg(Account.renter_held, renter_id, -held), Leg(Account.renter_available, renter_id, held)]
@@ -131,35 +141,27 @@ async def refund(
 
 
 async def _finish(session: AsyncSession, *, kind: TxKind, legs: list[Leg], row: Settlement) -> Settlement:
-    if existing := await settlement_of(session, row.work_ref):
-        return existing
-    try:
-        async with session.begin_nested():
-            transaction, created = await ledger.post(
-                session,
-                kind=kind,
-                reference=row.work_ref,
-                idempotency_key=_finish_key(row.work_ref),
-                legs=[leg for leg in legs if leg.amount != 0],
-                now=row.created_at,
-                memo=row.reason,
-            )
-            if not created:
-                raise _AlreadyFinished
-            row.transaction_id = transaction.id
-            session.add(row)
-            await session.flush()
-    except (IntegrityError, _AlreadyFinished):
-        # Another request finished this work first; its outcome is the one that stands.
+    transaction, created = await ledger.post(
+        session,
+        kind=kind,
+        reference=row.work_ref,
+        idempotency_key=_finish_key(row.work_ref),
+        legs=[leg for leg in legs if leg.amount != 0],
+        now=row.created_at,
+        memo=row.reason,
+    )
+    if not created:
+        # Another request finished this work first (the key is taken); its outcome is the one that stands.
         existing = await settlement_of(session, row.work_ref)
         if existing is None:
-            raise
+            raise RuntimeError(f"{row.work_ref}: finished in the ledger but has no settlement row")
         return existing
+    # The finish key is this transaction's now, and only a holder of it writes the settlement row, so the
+    # row's unique work_ref cannot conflict here; if it ever did, the error rolls the whole unit back.
+    row.transaction_id = transaction.id
+    values = {column: getattr(row, column) for column in _SETTLEMENT_COLUMNS}
+    row.id = (await session.execute(_NEW_SETTLEMENT, values)).scalar_one()
     return row
-
-
-class _AlreadyFinished(Exception):
-    pass
 
 
 async def settlement_of(session: AsyncSession, work_ref: str) -> Settlement | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -19,6 +21,33 @@ async def price_for(session: AsyncSession, model: str, pricing: PricingSettings)
     return TokenPrice(row.input_per_million_halala, row.output_per_million_halala)
 
 
+@dataclass
+class _Edits:
+    count: int = 0
+
+
+_edits = _Edits()  # price changes made through this process
+
+
+@dataclass
+class PriceCache:
+    """Prices kept for ``ttl_seconds`` per process: a change made through this process is seen at once, one
+    made through another replica within the TTL."""
+
+    ttl_seconds: float
+    _prices: dict[tuple[str, int, int], tuple[float, int, TokenPrice]] = field(default_factory=dict)
+
+    async def price_for(self, session: AsyncSession, model: str, pricing: PricingSettings) -> TokenPrice:
+        key = (model, pricing.default_input_per_million, pricing.default_output_per_million)
+        hit = self._prices.get(key)
+        if hit is not None and hit[0] > time.monotonic() and hit[1] == _edits.count:
+            return hit[2]
+        edits = _edits.count  # read before the row: an edit during the read is not hidden behind the TTL
+        price = await price_for(session, model, pricing)
+        self._prices[key] = (time.monotonic() + self.ttl_seconds, edits, price)
+        return price
+
+
 async def all_prices(session: AsyncSession) -> list[ModelPrice]:
     return list((await session.execute(select(ModelPrice).order_by(ModelPrice.model))).scalars())
 
@@ -34,6 +63,7 @@ async def set_price(
     row.output_per_million_halala = output_per_million
     row.updated_at = now
     await session.flush()
+    _edits.count += 1
     return row
 
 
@@ -43,4 +73,5 @@ async def reset_price(session: AsyncSession, model: str) -> bool:
         return False
     await session.delete(row)
     await session.flush()
+    _edits.count += 1
     return True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -25,3 +27,41 @@ def models_of(providers: list[Provider]) -> dict[str, list[Provider]]:
         for model in provider.serving_models:
             by_model.setdefault(model, []).append(provider)
     return by_model
+
+
+@dataclass(frozen=True)
+class Server:
+    """A provider of the pool, as routing needs it."""
+
+    provider_id: int
+    concurrency: int
+
+
+@dataclass
+class PoolCache:
+    """The pool per model, read at most every ``ttl_seconds`` per process. A model missing from a cached
+    pool is looked up again at once, so a provider that just joined is found; one that just left is still
+    listed until the pool is read again, and the live checks (its link, its circuit) skip it meanwhile."""
+
+    ttl_seconds: float
+    _by_model: dict[str, list[Server]] = field(default_factory=dict)
+    _read_at: float = float("-inf")  # time.monotonic()
+    _read_for: datetime | None = None  # the request time it was read for (tests move their clock)
+
+    async def servers(
+        self, session: AsyncSession, model: str, *, settings: Settings, now: datetime
+    ) -> list[Server]:
+        if self._fresh(now) and (found := self._by_model.get(model)):
+            return found
+        providers = await serving(session, settings=settings, now=now)
+        self._by_model = {
+            name: [Server(p.id, p.serving_concurrency) for p in group]
+            for name, group in models_of(providers).items()
+        }
+        self._read_at, self._read_for = time.monotonic(), now
+        return self._by_model.get(model, [])
+
+    def _fresh(self, now: datetime) -> bool:
+        if self._read_for is None or time.monotonic() - self._read_at >= self.ttl_seconds:
+            return False
+        return 0 <= (now - self._read_for).total_seconds() < self.ttl_seconds

@@ -9,17 +9,19 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dcp.billing import settlement, token_prices
+from dcp.billing import settlement
 from dcp.billing.pricing import TokenPrice, token_cost
+from dcp.billing.token_prices import PriceCache
 from dcp.config import Settings
 from dcp.db.engine import Database
-from dcp.gateway import pool
 from dcp.gateway.errors import ModelNotFound, NoCapacity, ProviderUnavailable, RateLimited, UpstreamTimeout
 from dcp.gateway.metrics import GatewayMetrics
+from dcp.gateway.pool import PoolCache
 from dcp.gateway.ratelimit import Limiter
 from dcp.gateway.routing import Candidate, Router
 from dcp.gateway.schemas import ChatRequest, CompletionRequest
@@ -30,6 +32,7 @@ from dcp.models import GatewayRequest
 
 log = logging.getLogger("dcp.gateway")
 POOL = "pool"
+_NEW_USAGE_ROW = insert(cast(Table, GatewayRequest.__table__))
 
 
 @dataclass
@@ -44,6 +47,13 @@ class Gateway:
     limiter: Limiter
     metrics: GatewayMetrics
     _finishing: set[asyncio.Task[int]] = field(default_factory=set)
+    # What changes slowly is read at most every few seconds per process (the TTLs are in the settings).
+    pool_cache: PoolCache = field(init=False)
+    price_cache: PriceCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pool_cache = PoolCache(self.settings.gateway.pool_cache_seconds)
+        self.price_cache = PriceCache(self.settings.gateway.price_cache_seconds)
 
 
 @dataclass
@@ -54,6 +64,7 @@ class Admitted:
     endpoint: str
     max_tokens: int
     reserved: int
+    hold_placed: bool  # this request placed its hold of ``reserved`` (its request id had none before)
     price: TokenPrice
     candidates: list[Candidate]
     affinity: str
@@ -79,16 +90,18 @@ async def admit(
     prompt_bound = len(prompt.encode())  # a token is at least one byte: a safe upper bound before tokenising
     if wait := await gateway.limiter.check(str(renter_id), tokens=prompt_bound + max_tokens):
         raise RateLimited(wait)
-    serving = pool.models_of(await pool.serving(session, settings=gateway.settings, now=now)).get(body.model)
-    if not serving:
+    servers = await gateway.pool_cache.servers(session, body.model, settings=gateway.settings, now=now)
+    if not servers:
         raise ModelNotFound(f"The model '{body.model}' is not served by any online provider now")
+    links = gateway.links
     candidates = [
-        Candidate(p.id, p.serving_concurrency) for p in serving if gateway.links.get(p.id) is not None
+        Candidate(s.provider_id, s.concurrency) for s in servers if links.get(s.provider_id) is not None
     ]
-    price = await token_prices.price_for(session, body.model, gateway.settings.pricing)
+    price = await gateway.price_cache.price_for(session, body.model, gateway.settings.pricing)
     reserved = token_cost(prompt_tokens=prompt_bound, completion_tokens=max_tokens, price=price)
-    if reserved:
-        await settlement.hold(session, renter_id=renter_id, work_ref=request_id, amount=reserved, now=now)
+    placed = reserved > 0 and await settlement.hold(
+        session, renter_id=renter_id, work_ref=request_id, amount=reserved, now=now
+    )
     return Admitted(
         request_id=request_id,
         renter_id=renter_id,
@@ -96,6 +109,7 @@ async def admit(
         endpoint=endpoint,
         max_tokens=max_tokens,
         reserved=reserved,
+        hold_placed=placed,
         price=price,
         candidates=candidates,
         affinity=f"{body.model}|{prompt[:256]}",
@@ -173,6 +187,7 @@ async def finish(
     prompt_tokens = int((usage or {}).get("prompt_tokens", 0))
     completion_tokens = min(int((usage or {}).get("completion_tokens", 0)), admitted.max_tokens)
     cost = 0
+    held = admitted.reserved if admitted.hold_placed else None  # else read back from the ledger
     async with gateway.db.writer() as session:
         if admitted.reserved and provider_id is not None and error is None:
             cost = min(
@@ -189,6 +204,7 @@ async def finish(
                 cost=cost,
                 provider_percent=gateway.settings.pricing.provider_share_percent,
                 now=now,
+                held=held,
             )
         elif admitted.reserved:
             await settlement.refund(
@@ -198,24 +214,24 @@ async def finish(
                 work_ref=admitted.request_id,
                 reason=error or "no usage",
                 now=now,
+                held=held,
             )
-        session.add(
-            GatewayRequest(
-                request_id=admitted.request_id,
-                renter_id=admitted.renter_id,
-                provider_id=provider_id,
-                model=admitted.model,
-                endpoint=admitted.endpoint,
-                status="failed" if error else "completed",
-                prompt_tokens=prompt_tokens,
-                completion_tokens=completion_tokens,
-                cost_halala=cost,
-                attempts=attempts,
-                latency_ms=int((time.monotonic() - admitted.started) * 1000),
-                error=(error or None) and error[:500],
-                created_at=now,
-            )
-        )
+        usage_row = {
+            "request_id": admitted.request_id,
+            "renter_id": admitted.renter_id,
+            "provider_id": provider_id,
+            "model": admitted.model,
+            "endpoint": admitted.endpoint,
+            "status": "failed" if error else "completed",
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "cost_halala": cost,
+            "attempts": attempts,
+            "latency_ms": int((time.monotonic() - admitted.started) * 1000),
+            "error": (error or None) and error[:500],
+            "created_at": now,
+        }
+        await session.execute(_NEW_USAGE_ROW, usage_row)
         await session.commit()
     gateway.metrics.record(
         endpoint=admitted.endpoint,
