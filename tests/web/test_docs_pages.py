@@ -200,7 +200,7 @@ class TestQuickstarts:
             in text
         )
         assert "Invoke-WebRequest" in text
-        assert "/api/providers/withdrawals" in text and "request_withdrawal" in text
+        assert "/api/providers/withdrawals" in text and "withdrawals.request" in text
 
     @pytest.mark.parametrize(("path", "lang"), [(GUIDES[0], "ar"), (GUIDES[1], "en")])
     async def test_code_stays_left_to_right_in_a_browser(
