@@ -69,9 +69,22 @@ _DESCRIPTIONS = {
 }
 
 
+class InsufficientBalanceBody(ErrorBody):
+    """A 402 also says what was needed and what was there."""
+
+    required_halala: int | None = None
+    available_halala: int | None = None
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries for the given error statuses."""
-    return {status: {"model": ErrorBody, "description": _DESCRIPTIONS[status]} for status in statuses}
+    return {
+        status: {
+            "model": InsufficientBalanceBody if status == 402 else ErrorBody,
+            "description": _DESCRIPTIONS[status],
+        }
+        for status in statuses
+    }
 
 
 class V1Error(BaseModel):
