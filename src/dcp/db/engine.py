@@ -18,26 +18,46 @@ class Database:
     engine: AsyncEngine
     reader: async_sessionmaker[AsyncSession]
     writer: async_sessionmaker[AsyncSession]
+    write_engine: AsyncEngine | None = None  # SQLite's own engine for writers; None where they share one
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.write_engine is not None:
+            await self.write_engine.dispose()
 
 
 def open_database(url: str) -> Database:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
-        _configure_sqlite(engine)
-    else:
-        # pre_ping replaces connections a database restart closed; the connect timeout bounds how long
-        # a request waits for an unreachable server before it is answered 503 (asyncpg waits 60 s).
-        engine = create_async_engine(
-            url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args={"timeout": 10}
-        )
-    write_engine = engine.execution_options(**{_WRITE: True})
+        return _open_sqlite(url)
+    # pre_ping replaces connections a database restart closed; the connect timeout bounds how long
+    # a request waits for an unreachable server before it is answered 503 (asyncpg waits 60 s).
+    engine = create_async_engine(
+        url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args={"timeout": 10}
+    )
     return Database(
         engine=engine,
         reader=async_sessionmaker(engine, expire_on_commit=False),
-        writer=async_sessionmaker(write_engine, expire_on_commit=False),
+        writer=async_sessionmaker(engine.execution_options(**{_WRITE: True}), expire_on_commit=False),
+    )
+
+
+def _open_sqlite(url: str) -> Database:
+    """Readers share a pool; writers take turns on one connection of their own. SQLite lets one writer in
+    at a time anyway, and one that finds the lock taken polls it with sleeps of up to 100 ms (busy_timeout):
+    with many writers at once the lock then sat free between polls, and heartbeats fell from hundreds a
+    second to a few dozen (bench heartbeat). Waiting for the connection instead is a FIFO queue in the
+    event loop, and each writer starts the moment the one before it commits."""
+    engine = create_async_engine(url, connect_args={"timeout": 30})
+    write_engine = create_async_engine(
+        url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=30
+    )
+    _configure_sqlite(engine)
+    _configure_sqlite(write_engine)
+    return Database(
+        engine=engine,
+        reader=async_sessionmaker(engine, expire_on_commit=False),
+        writer=async_sessionmaker(write_engine.execution_options(**{_WRITE: True}), expire_on_commit=False),
+        write_engine=write_engine,
     )
 
 
