@@ -159,12 +159,21 @@ async def _place(
             now=now,
         )
     found = await placement.candidates(
-        session, now=now, settings=settings, min_vram_mib=min_vram_mib, gpu_model=gpu_model, exclude=[]
+        session,
+        now=now,
+        settings=settings,
+        min_vram_mib=min_vram_mib,
+        gpu_model=gpu_model,
+        exclude=[],
+        job_type=body.job_type,
+        model=model,
     )
     if not found:
         raise NoCapacity()
-    chosen = placement.best(found, job_type=body.job_type, model=model, settings=settings)
-    return chosen.provider if chosen and chosen.idle else None
+    chosen = placement.best(found, model=model)
+    if chosen is None or not chosen.idle:
+        return None
+    return await providers.by_id(session, chosen.provider_id)
 
 
 async def _check_requested(

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dcp.models import Provider, ProviderUptime
 
 WINDOW = timedelta(days=30)
+_IN_LIST_LIMIT = 500
 
 
 async def credit(session: AsyncSession, provider: Provider, *, now: datetime, threshold_seconds: int) -> None:
@@ -45,24 +46,47 @@ async def credit(session: AsyncSession, provider: Provider, *, now: datetime, th
 async def online_shares(
     session: AsyncSession, providers: list[Provider], *, now: datetime, threshold_seconds: int
 ) -> dict[int, float]:
-    """Share of the last 30 days (or of the time since its first heartbeat) each provider was online; the
-    time since its latest heartbeat counts up to the threshold, as the next heartbeat will credit it."""
-    if not providers:
+    """Share of the last 30 days (or of the time since its first heartbeat) each provider was online."""
+    online = await window_seconds(session, [p.id for p in providers], now=now)
+    return {
+        p.id: share(
+            online.get(p.id, 0),
+            p.first_heartbeat_at,
+            p.last_heartbeat_at,
+            now=now,
+            threshold_seconds=threshold_seconds,
+        )
+        for p in providers
+    }
+
+
+async def window_seconds(session: AsyncSession, provider_ids: list[int], *, now: datetime) -> dict[int, int]:
+    """Seconds credited to each provider over the last 30 days. For a large fleet every provider's days are
+    summed in one pass: an IN list of thousands of ids cost more than the rows it skipped."""
+    if not provider_ids:
         return {}
-    since = now - WINDOW
-    rows = await session.execute(
+    query = (
         select(ProviderUptime.provider_id, func.sum(ProviderUptime.seconds))
-        .where(ProviderUptime.provider_id.in_([p.id for p in providers]), ProviderUptime.day >= since.date())
+        .where(ProviderUptime.day >= (now - WINDOW).date())
         .group_by(ProviderUptime.provider_id)
     )
-    online = {provider_id: int(seconds) for provider_id, seconds in rows}
-    shares = {}
-    for provider in providers:
-        first, last = provider.first_heartbeat_at, provider.last_heartbeat_at
-        if first is None or last is None:
-            shares[provider.id] = 0.0
-            continue
-        span = (now - max(first, since)).total_seconds()
-        pending = min(threshold_seconds, max((now - last).total_seconds(), 0))
-        shares[provider.id] = 1.0 if span <= 0 else min(1.0, (online.get(provider.id, 0) + pending) / span)
-    return shares
+    if len(provider_ids) <= _IN_LIST_LIMIT:
+        query = query.where(ProviderUptime.provider_id.in_(provider_ids))
+    return {provider_id: int(seconds) for provider_id, seconds in await session.execute(query)}
+
+
+def share(
+    online_seconds: int,
+    first: datetime | None,
+    last: datetime | None,
+    *,
+    now: datetime,
+    threshold_seconds: int,
+) -> float:
+    """The online share from the window's credited seconds; the time since the latest heartbeat counts up
+    to the threshold, as the next heartbeat will credit it."""
+    if first is None or last is None:
+        return 0.0
+    span = (now - max(first, now - WINDOW)).total_seconds()
+    pending = min(threshold_seconds, max((now - last).total_seconds(), 0))
+    return 1.0 if span <= 0 else min(1.0, (online_seconds + pending) / span)
