@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dcp.config import Settings
 from dcp.models import Job, Provider
-from dcp.models.job import ACTIVE_STATUSES
+from dcp.models.job import OPEN_STATUSES
 from dcp.providers import uptime
 from dcp.providers.liveness import online_clause
 
@@ -31,7 +31,7 @@ class Candidate:
     slots: int
     price: int  # per minute for the job's type: the provider's own, else the default
     cached: bool  # the job's model is already on the provider's disk
-    active: int
+    active: int  # jobs placed on it: waiting in its own queue, leased or running
     reliability: int
 
     @property
@@ -96,7 +96,7 @@ async def candidates(
         )
     ).all()
     rows = [row for row in rows if row.id not in exclude]
-    load = await _active_counts(session, len(rows))
+    load = await _placed_counts(session, len(rows))
     threshold = settings.heartbeat_online_seconds
     online = await uptime.window_seconds(session, [row.id for row in rows], now=now)
     default_price = settings.pricing.per_minute(job_type)
@@ -129,14 +129,16 @@ def _lists(models_json: str | None, model: str | None) -> bool:
     return model in json.loads(models_json)
 
 
-async def _active_counts(session: AsyncSession, candidates: int) -> dict[int, int]:
-    """Jobs each provider holds now; the active jobs are few, so all of them are counted at once rather
-    than through an IN list of every candidate."""
+async def _placed_counts(session: AsyncSession, candidates: int) -> dict[int, int]:
+    """Jobs placed on each provider and not ended. Jobs still waiting in a provider's own queue count too:
+    counting only leased and running ones sent a whole burst of submits to the one best provider while
+    the others idled (bench scale-out). These jobs are few, so all are counted at once rather than through
+    an IN list of every candidate."""
     if not candidates:
         return {}
     rows = await session.execute(
         select(Job.provider_id, func.count(Job.id))
-        .where(Job.status.in_(ACTIVE_STATUSES), Job.provider_id.is_not(None))
+        .where(Job.status.in_(OPEN_STATUSES), Job.provider_id.is_not(None))
         .group_by(Job.provider_id)
     )
     return {provider: int(count) for provider, count in rows if provider is not None}
