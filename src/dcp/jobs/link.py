@@ -30,6 +30,7 @@ from dcp.config import Settings
 from dcp.db.engine import Database
 from dcp.jobs import dispatch
 from dcp.jobs.events import EventHub
+from dcp.jobs.queue_watch import QueueWatcher
 from dcp.kit import keys
 from dcp.kit.clock import Clock
 from dcp.models import Job, Provider
@@ -38,6 +39,7 @@ from dcp.providers.schemas import Heartbeat
 
 PROTOCOL = "dcp-link/1"
 _RECHECK_SECONDS = 5.0
+_IDLE_RECHECK_SECONDS = 60.0
 _MAX_BAD_MESSAGES = 5
 _MAX_MESSAGE_BYTES = 256 * 1024
 
@@ -51,17 +53,25 @@ class RelayError(Exception):
 
 
 class LinkRegistry:
-    """The provider links connected to this server process (a provider's link lands on one replica)."""
+    """The provider links connected to this server process (a provider's link lands on one replica), and
+    the one queue watcher that wakes them while any is connected."""
 
     def __init__(self) -> None:
         self._links: dict[int, _Link] = {}
+        self._watcher: QueueWatcher | None = None
 
     def add(self, link: _Link) -> None:
         self._links[link.provider_id] = link
+        if self._watcher is None:
+            self._watcher = QueueWatcher(link.db, link.hub, lambda: list(self._links))
+            self._watcher.start()
 
     def remove(self, link: _Link) -> None:
         if self._links.get(link.provider_id) is link:
             del self._links[link.provider_id]
+        if not self._links and self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
 
     def get(self, provider_id: int) -> _Link | None:
         return self._links.get(provider_id)
@@ -156,8 +166,11 @@ class _Link:
             woken.clear()
             await self._push_jobs()
             await self._stop_lost_jobs()
+            # A link with jobs out re-checks them on its own timer; an idle one is woken by a submit here or
+            # by the queue watcher, and re-checks by itself only now and then.
+            recheck = _RECHECK_SECONDS if self.sent else _IDLE_RECHECK_SECONDS
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), timeout=_RECHECK_SECONDS)
+                await asyncio.wait_for(woken.wait(), timeout=recheck)
 
     async def _push_jobs(self) -> None:
         while not self.closing:
