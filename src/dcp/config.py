@@ -106,6 +106,20 @@ class GatewaySettings(BaseModel):
     price_cache_seconds: float = Field(
         5.0, ge=0, description="How long a server process reuses a model's per-token price"
     )
+    abandoned_hold_seconds: int = Field(
+        1800,
+        ge=1,
+        description="The sweeper refunds a /v1 request's hold that nothing settled for this long (the server "
+        "process serving it died); a request still running then is billed nothing",
+    )
+    abandoned_lookback_seconds: int = Field(
+        7 * 86400, ge=1, description="How far back a starting server looks for such holds"
+    )
+    ledger_batch_max: int = Field(
+        256,
+        ge=1,
+        description="Most requests whose holds, or whose settlements, one write transaction commits",
+    )
 
 
 class LimitSettings(BaseModel):

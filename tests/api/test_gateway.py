@@ -3,6 +3,7 @@ failover, streaming, per-token billing, the error envelope and rate limits."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
@@ -10,8 +11,11 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from dcp.billing import settlement
+from dcp.gateway.billing import Outcome
 from dcp.gateway.ratelimit import RateLimiter
 from dcp.gateway.routing import _rendezvous
+from dcp.jobs.sweeper import release_abandoned_holds
 from tests.support.factories import funded_renter, register_provider
 from tests.support.fake_engine import FakeEngine
 
@@ -284,3 +288,126 @@ class TestPerRequestCost:
         # settlement row) and the usage row; account ids and the price come from the process's caches.
         assert len(statements) <= 13, "\n".join(statements)
         assert (await _money(http, renter))["balance_halala"] == 10_000 - 2
+
+
+async def _price_per_token(http, admin, halala: int = 1) -> None:
+    per_million = halala * 10**6
+    body = {
+        "model": "fake-model",
+        "input_per_million_halala": per_million,
+        "output_per_million_halala": per_million,
+    }
+    assert (await http.put("/api/admin/model-prices", headers=admin, json=body)).status_code == 200
+
+
+class TestConcurrentRequests:
+    """Holds and settlements of requests that arrive together are written in shared transactions."""
+
+    async def test_each_request_is_billed_exactly_once(self, http, admin, engines):
+        await engines(concurrency=64)
+        await engines(concurrency=64)
+        await _price_per_token(http, admin)
+        renter, auth = await _renter(http, admin)
+        answers = await asyncio.gather(
+            *(http.post("/v1/chat/completions", headers=auth, json=CHAT) for _ in range(40))
+        )
+        assert [a.status_code for a in answers] == [200] * 40
+        # Every request's own price: 11 prompt and 3 completion tokens at 1 halala each.
+        money = await _money(http, renter)
+        assert money["balance_halala"] == 10_000 - 40 * 14 and money["held_halala"] == 0
+        usage = (await http.get("/api/renters/usage?limit=100", headers=renter.renter_headers)).json()
+        assert usage["total"] == 40 and {row["cost_halala"] for row in usage["requests"]} == {14}
+        assert len({row["request_id"] for row in usage["requests"]}) == 40
+
+    async def test_many_requests_at_once_never_overspend(self, http, admin, engines):
+        await engines(concurrency=64)
+        await _price_per_token(http, admin)
+        # The worst case of a request is 24 prompt bytes + 16 tokens = 40 halala; 100 covers two at a time.
+        renter, auth = await _renter(http, admin, amount=100)
+        answers = await asyncio.gather(
+            *(http.post("/v1/chat/completions", headers=auth, json=CHAT) for _ in range(30))
+        )
+        codes = [a.status_code for a in answers]
+        served = codes.count(200)
+        assert served >= 2 and codes.count(402) == 30 - served
+        assert all(
+            a.json()["error"]["code"] == "insufficient_balance" for a in answers if a.status_code == 402
+        )
+        money = await _money(http, renter)
+        assert money["balance_halala"] == 100 - 14 * served >= 0 and money["held_halala"] == 0
+        usage = (await http.get("/api/renters/usage?limit=100", headers=renter.renter_headers)).json()
+        assert usage["total"] == served  # a refused request leaves no usage row
+
+    async def test_renters_in_one_group_are_billed_apart(self, http, admin, engines):
+        await engines(concurrency=64)
+        await _price_per_token(http, admin)
+        rich, rich_auth = await _renter(http, admin, amount=10_000)
+        poor, poor_auth = await _renter(http, admin, amount=10)  # less than one worst case
+        answers = await asyncio.gather(
+            *(http.post("/v1/chat/completions", headers=rich_auth, json=CHAT) for _ in range(10)),
+            *(http.post("/v1/chat/completions", headers=poor_auth, json=CHAT) for _ in range(10)),
+        )
+        assert [a.status_code for a in answers] == [200] * 10 + [402] * 10
+        assert (await _money(http, rich))["balance_halala"] == 10_000 - 10 * 14
+        assert (await _money(http, poor))["balance_halala"] == 10
+
+
+class TestAbandonedHolds:
+    """A server process that dies between a request's hold and its settlement leaves the hold behind."""
+
+    async def _hold(self, live, renter_id: int, request_id: str, amount: int, clock) -> None:
+        async with live.app.state.db.writer() as session:
+            await settlement.hold(
+                session, renter_id=renter_id, work_ref=request_id, amount=amount, now=clock.now()
+            )
+            await session.commit()
+
+    async def _sweep(self, live, clock, since=None):
+        app = live.app.state
+        return await release_abandoned_holds(app.db, settings=app.settings, now=clock.now(), since=since)
+
+    async def test_the_sweeper_refunds_it_after_the_timeout(self, http, admin, live, clock, settings):
+        renter, _ = await _renter(http, admin)
+        await self._hold(live, renter.id, "v1-crashed-1", 300, clock)
+        assert (await self._sweep(live, clock))[0] == 0  # a request may still be running
+        assert (await _money(http, renter))["held_halala"] == 300
+        clock.advance(seconds=settings.gateway.abandoned_hold_seconds + 1)
+        released, _ = await self._sweep(live, clock)
+        assert released == 1
+        money = await _money(http, renter)
+        assert money["balance_halala"] == 10_000 and money["held_halala"] == 0
+        assert (await self._sweep(live, clock, since=None))[0] == 0  # refunded once, even looking back again
+
+    async def test_a_request_finishing_after_it_is_billed_nothing(self, http, admin, live, clock, settings):
+        renter, _ = await _renter(http, admin)
+        await self._hold(live, renter.id, "v1-late-1", 300, clock)
+        clock.advance(seconds=settings.gateway.abandoned_hold_seconds + 1)
+        assert (await self._sweep(live, clock))[0] == 1
+        finish = settlement.billed(
+            renter_id=renter.id,
+            provider_id=1,
+            work_ref="v1-late-1",
+            held=300,
+            cost=120,
+            provider_percent=75,
+            now=clock.now(),
+        )
+        usage = {
+            "request_id": "v1-late-1",
+            "renter_id": renter.id,
+            "provider_id": 1,
+            "model": "fake-model",
+            "endpoint": "chat/completions",
+            "status": "completed",
+            "prompt_tokens": 11,
+            "completion_tokens": 3,
+            "cost_halala": 120,
+            "attempts": 1,
+            "latency_ms": 5,
+            "error": None,
+            "created_at": clock.now(),
+        }
+        await live.app.state.gateway.outcomes.write(Outcome(finish, usage))
+        assert (await _money(http, renter))["balance_halala"] == 10_000  # the platform absorbs it
+        rows = (await http.get("/api/renters/usage", headers=renter.renter_headers)).json()["requests"]
+        assert [(row["request_id"], row["cost_halala"]) for row in rows] == [("v1-late-1", 0)]

@@ -7,7 +7,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dcp.billing import ledger
 from dcp.billing.ledger import Account, TxKind
-from dcp.models import Job, LedgerAccount, LedgerEntry, LedgerTransaction, Settlement, Withdrawal
+from dcp.gateway.billing import REQUEST_PREFIX
+from dcp.models import (
+    GatewayRequest,
+    Job,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    Settlement,
+    Withdrawal,
+)
 from dcp.models.job import TERMINAL_STATUSES
 from dcp.models.withdrawal import OPEN_STATUSES
 
@@ -87,11 +96,12 @@ async def all_problems(session: AsyncSession) -> list[str]:
         *await settlement_problems(session),
         *await withdrawal_problems(session),
         *await job_problems(session),
+        *await gateway_problems(session),
     ]
 
 
 async def _net_by_reference(
-    session: AsyncSession, account: Account, kind: TxKind | None = None
+    session: AsyncSession, account: Account, kind: TxKind | None = None, *, prefix: str = ""
 ) -> dict[str, int]:
     query = (
         select(LedgerTransaction.reference, func.sum(LedgerEntry.amount))
@@ -102,6 +112,8 @@ async def _net_by_reference(
     )
     if kind is not None:
         query = query.where(LedgerTransaction.kind == kind)
+    if prefix:
+        query = query.where(LedgerTransaction.reference.startswith(prefix, autoescape=True))
     return {reference: int(amount) for reference, amount in await session.execute(query)}
 
 
@@ -122,4 +134,23 @@ async def job_problems(session: AsyncSession) -> list[str]:
         expected = 0 if status in TERMINAL_STATUSES else quote
         if held.get(job_id, 0) != expected:
             problems.append(f"{job_id} ({status}) holds {held.get(job_id, 0)}, expected {expected}")
+    return problems
+
+
+async def gateway_problems(session: AsyncSession) -> list[str]:
+    """A finished /v1 request holds nothing (its hold was settled or refunded with its usage row), and the
+    cost its usage row shows is what its settlement charged. An unfinished one still holds its worst case,
+    until its settlement or, if its server process died, the sweeper's refund."""
+    problems: list[str] = []
+    held = await _net_by_reference(session, Account.renter_held, prefix=REQUEST_PREFIX)
+    rows = await session.execute(
+        select(GatewayRequest.request_id, GatewayRequest.cost_halala, Settlement.cost_halala).outerjoin(
+            Settlement, Settlement.work_ref == GatewayRequest.request_id
+        )
+    )
+    for request_id, cost, charged in rows:
+        if held.get(request_id, 0):
+            problems.append(f"{request_id} finished but still holds {held[request_id]}")
+        if cost != (charged or 0):
+            problems.append(f"{request_id} shows a cost of {cost} but was charged {charged or 0}")
     return problems

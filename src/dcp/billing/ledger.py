@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -45,15 +45,14 @@ PLATFORM = 0  # owner id of the platform's own accounts
 _TRANSACTIONS = cast(Table, LedgerTransaction.__table__)
 _ENTRIES = cast(Table, LedgerEntry.__table__)
 _ACCOUNTS = cast(Table, LedgerAccount.__table__)
-_TRANSACTION_COLUMNS = ("kind", "reference", "idempotency_key", "memo", "created_at", "actor", "client_ip")
 # Built once: SQL constructs cost more to build per call than the statements cost to run.
 _NEW_TRANSACTION = {
     "postgresql": postgresql.insert(_TRANSACTIONS)
     .on_conflict_do_nothing(index_elements=[_TRANSACTIONS.c.idempotency_key])
-    .returning(_TRANSACTIONS.c.id),
+    .returning(_TRANSACTIONS.c.id, _TRANSACTIONS.c.idempotency_key),
     "sqlite": sqlite.insert(_TRANSACTIONS)
     .on_conflict_do_nothing(index_elements=[_TRANSACTIONS.c.idempotency_key])
-    .returning(_TRANSACTIONS.c.id),
+    .returning(_TRANSACTIONS.c.id, _TRANSACTIONS.c.idempotency_key),
 }
 _CHANGE_BALANCE = (
     update(_ACCOUNTS)
@@ -75,6 +74,18 @@ class Leg:
     amount: int
 
 
+@dataclass(frozen=True)
+class Posting:
+    """One movement for ``post_many``, as ``post`` takes it."""
+
+    kind: TxKind
+    reference: str
+    idempotency_key: str
+    legs: list[Leg]
+    now: datetime
+    memo: str | None = None
+
+
 async def post(
     session: AsyncSession,
     *,
@@ -90,33 +101,67 @@ async def post(
     Raises InsufficientFunds, leaving the caller's unit of work to roll back, when a leg would take an
     account other than cash below zero; the check and the change are one conditional UPDATE.
     """
-    if sum(leg.amount for leg in legs) != 0 or any(not isinstance(leg.amount, int) for leg in legs):
-        raise UnbalancedTransaction(f"{kind} {reference}: entries must be integers that sum to zero")
-    transaction = LedgerTransaction(
-        kind=kind,
-        reference=reference,
-        idempotency_key=idempotency_key,
-        memo=memo,
-        created_at=now,
-        actor=actor_var.get(),
-        client_ip=client_ip_var.get(),
-    )
-    values = {column: getattr(transaction, column) for column in _TRANSACTION_COLUMNS}
-    # The key's uniqueness decides: a repeat (or a concurrent request that posted it first, which
-    # PostgreSQL waits for) inserts nothing, and the first transaction is the one that counts.
-    inserted = await session.execute(_NEW_TRANSACTION[session.get_bind().dialect.name], values)
-    transaction_id = inserted.scalar_one_or_none()
+    posting = Posting(kind, reference, idempotency_key, legs, now, memo)
+    [transaction_id] = await post_many(session, [posting])
     if transaction_id is None:
         return await _find_existing(session, idempotency_key), False
-    transaction.id = transaction_id
-    ids = [await accounts.account_id(session, leg.account, leg.owner_id) for leg in legs]
-    entries = []
+    return LedgerTransaction(id=transaction_id, **_transaction_values(posting)), True
+
+
+async def post_many(session: AsyncSession, postings: list[Posting]) -> list[int | None]:
+    """Record movements in the caller's transaction with one INSERT of their transactions, one conditional
+    UPDATE per account they touch (by the sum of its legs) and one INSERT of their entries. Returns each
+    posting's new transaction id, or None where its key was used already (before, or earlier in
+    ``postings``): that movement is not made again. InsufficientFunds when an account's change would take
+    it below zero; the caller's unit of work must then roll back."""
+    for posting in postings:
+        if sum(leg.amount for leg in posting.legs) != 0 or any(
+            not isinstance(leg.amount, int) for leg in posting.legs
+        ):
+            raise UnbalancedTransaction(
+                f"{posting.kind} {posting.reference}: entries must be integers summing to 0"
+            )
+    created = await _insert_transactions(session, postings)
+    made = [(posting, tid) for posting, tid in zip(postings, created, strict=True) if tid is not None]
+    change: dict[tuple[Account, int], int] = {}
+    for posting, _ in made:
+        for leg in posting.legs:
+            change[leg.account, leg.owner_id] = change.get((leg.account, leg.owner_id), 0) + leg.amount
+    ids = {key: await accounts.account_id(session, *key) for key in change}
+    applied: dict[tuple[Account, int], int] = {}
     # Lock rows in id order so two movements touching the same accounts can never deadlock.
-    for account, leg in sorted(zip(ids, legs, strict=True), key=lambda pair: pair[0]):
-        applied = await _apply(session, account, leg)
-        entries.append({"transaction_id": transaction_id, "account_id": applied, "amount": leg.amount})
-    await session.execute(insert(_ENTRIES), entries)
-    return transaction, True
+    for key in sorted(change, key=ids.__getitem__):
+        applied[key] = await _apply(session, ids[key], Leg(*key, change[key]))
+    entries = [
+        {"transaction_id": tid, "account_id": applied[leg.account, leg.owner_id], "amount": leg.amount}
+        for posting, tid in made
+        for leg in posting.legs
+    ]
+    if entries:
+        await session.execute(insert(_ENTRIES), entries)
+    return created
+
+
+def _transaction_values(posting: Posting) -> dict[str, Any]:
+    return {
+        "kind": posting.kind,
+        "reference": posting.reference,
+        "idempotency_key": posting.idempotency_key,
+        "memo": posting.memo,
+        "created_at": posting.now,
+        "actor": actor_var.get(),
+        "client_ip": client_ip_var.get(),
+    }
+
+
+async def _insert_transactions(session: AsyncSession, postings: list[Posting]) -> list[int | None]:
+    # The key's uniqueness decides: a repeat (or a concurrent request that posted it first, which
+    # PostgreSQL waits for) inserts nothing, and the first transaction is the one that counts.
+    statement = _NEW_TRANSACTION[session.get_bind().dialect.name]
+    inserted = await session.execute(statement, [_transaction_values(posting) for posting in postings])
+    by_key = {key: transaction_id for transaction_id, key in inserted}
+    # pop: a key given twice in one batch is made once
+    return [by_key.pop(posting.idempotency_key, None) for posting in postings]
 
 
 async def _apply(session: AsyncSession, account: int, leg: Leg) -> int:

@@ -13,6 +13,7 @@ from dcp.billing import token_prices
 from dcp.db.session import SessionDep, end_transaction
 from dcp.deps import NowDep, SettingsDep
 from dcp.gateway import pool, service
+from dcp.gateway.billing import REQUEST_PREFIX
 from dcp.gateway.schemas import ChatRequest, CompletionRequest
 from dcp.kit.errors import v1_envelope, v1_error_responses
 from dcp.kit.http import request_id_var
@@ -79,11 +80,14 @@ async def _complete(
     chunk_object: str,
 ) -> Any:
     gateway = gateway_of(request)
-    request_id = f"v1-{request_id_var.get()}-{time.monotonic_ns():x}"
+    request_id = f"{REQUEST_PREFIX}{request_id_var.get()}-{time.monotonic_ns():x}"
     admitted = await service.admit(
         session, gateway, renter_id=renter_id, body=body, endpoint=endpoint, request_id=request_id, now=now
     )
-    await end_transaction(session)  # the hold is committed; nothing is held while the provider works
+    # The request's transaction ends before the hold's, which is written with other requests' holds (on
+    # SQLite a transaction that may write holds the database's write lock until it ends).
+    await end_transaction(session)
+    await service.reserve(gateway, admitted)
     upstream_body = body.upstream(max_tokens=admitted.max_tokens)
     try:
         upstream = await service.connect(gateway, admitted, path=f"v1/{endpoint}", body=upstream_body)

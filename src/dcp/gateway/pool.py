@@ -40,8 +40,9 @@ class Server:
 @dataclass
 class PoolCache:
     """The pool per model, read at most every ``ttl_seconds`` per process. A model missing from a cached
-    pool is looked up again at once, so a provider that just joined is found; one that just left is still
-    listed until the pool is read again, and the live checks (its link, its circuit) skip it meanwhile."""
+    pool is looked up again at once (so is one whose cached providers are all gone: ``reread``), so a
+    provider that just joined is found; one that just left is still listed until the pool is read again,
+    and the live checks (its link, its circuit) skip it meanwhile."""
 
     ttl_seconds: float
     _by_model: dict[str, list[Server]] = field(default_factory=dict)
@@ -49,9 +50,9 @@ class PoolCache:
     _read_for: datetime | None = None  # the request time it was read for (tests move their clock)
 
     async def servers(
-        self, session: AsyncSession, model: str, *, settings: Settings, now: datetime
+        self, session: AsyncSession, model: str, *, settings: Settings, now: datetime, reread: bool = False
     ) -> list[Server]:
-        if self._fresh(now) and (found := self._by_model.get(model)):
+        if not reread and self._fresh(now) and (found := self._by_model.get(model)):
             return found
         providers = await serving(session, settings=settings, now=now)
         self._by_model = {

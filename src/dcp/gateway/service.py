@@ -9,9 +9,8 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dcp.billing import settlement
@@ -19,20 +18,20 @@ from dcp.billing.pricing import TokenPrice, token_cost
 from dcp.billing.token_prices import PriceCache
 from dcp.config import Settings
 from dcp.db.engine import Database
+from dcp.gateway.billing import Hold, Outcome, write_holds, write_outcomes
 from dcp.gateway.errors import ModelNotFound, NoCapacity, ProviderUnavailable, RateLimited, UpstreamTimeout
+from dcp.gateway.group_commit import GroupCommit
 from dcp.gateway.metrics import GatewayMetrics
-from dcp.gateway.pool import PoolCache
+from dcp.gateway.pool import PoolCache, Server
 from dcp.gateway.ratelimit import Limiter
 from dcp.gateway.routing import Candidate, Router
 from dcp.gateway.schemas import ChatRequest, CompletionRequest
 from dcp.jobs.link import LinkRegistry, RelayError
 from dcp.kit.clock import Clock
 from dcp.kit.errors import BadRequest, v1_envelope
-from dcp.models import GatewayRequest
 
 log = logging.getLogger("dcp.gateway")
 POOL = "pool"
-_NEW_USAGE_ROW = insert(cast(Table, GatewayRequest.__table__))
 
 
 @dataclass
@@ -50,10 +49,16 @@ class Gateway:
     # What changes slowly is read at most every few seconds per process (the TTLs are in the settings).
     pool_cache: PoolCache = field(init=False)
     price_cache: PriceCache = field(init=False)
+    holds: GroupCommit[Hold] = field(init=False)
+    outcomes: GroupCommit[Outcome] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.pool_cache = PoolCache(self.settings.gateway.pool_cache_seconds)
-        self.price_cache = PriceCache(self.settings.gateway.price_cache_seconds)
+        limits = self.settings.gateway
+        self.pool_cache = PoolCache(limits.pool_cache_seconds)
+        self.price_cache = PriceCache(limits.price_cache_seconds)
+        batch = limits.ledger_batch_max
+        self.holds = GroupCommit(self.db, write_holds, max_batch=batch, name="holds")
+        self.outcomes = GroupCommit(self.db, write_outcomes, max_batch=batch, name="settlements")
 
 
 @dataclass
@@ -63,11 +68,11 @@ class Admitted:
     model: str
     endpoint: str
     max_tokens: int
-    reserved: int
-    hold_placed: bool  # this request placed its hold of ``reserved`` (its request id had none before)
+    reserved: int  # the worst case, which ``reserve`` holds for this request alone
     price: TokenPrice
     candidates: list[Candidate]
     affinity: str
+    now: datetime
     started: float = field(default_factory=time.monotonic)
 
 
@@ -81,7 +86,8 @@ async def admit(
     request_id: str,
     now: datetime,
 ) -> Admitted:
-    """Check the limits, find serving providers, and hold the worst-case cost (402 if it is not there)."""
+    """Check the limits, find serving providers, and price the worst case; ``reserve`` then holds it. The
+    request's own transaction only reads: the caller ends it before ``reserve``."""
     limits = gateway.settings.gateway
     max_tokens = body.max_completion_tokens or body.max_tokens or limits.default_max_tokens
     if max_tokens > limits.max_tokens_limit:
@@ -90,18 +96,9 @@ async def admit(
     prompt_bound = len(prompt.encode())  # a token is at least one byte: a safe upper bound before tokenising
     if wait := await gateway.limiter.check(str(renter_id), tokens=prompt_bound + max_tokens):
         raise RateLimited(wait)
-    servers = await gateway.pool_cache.servers(session, body.model, settings=gateway.settings, now=now)
-    if not servers:
-        raise ModelNotFound(f"The model '{body.model}' is not served by any online provider now")
-    links = gateway.links
-    candidates = [
-        Candidate(s.provider_id, s.concurrency) for s in servers if links.get(s.provider_id) is not None
-    ]
+    candidates = await _candidates(session, gateway, body.model, now=now)
     price = await gateway.price_cache.price_for(session, body.model, gateway.settings.pricing)
     reserved = token_cost(prompt_tokens=prompt_bound, completion_tokens=max_tokens, price=price)
-    placed = reserved > 0 and await settlement.hold(
-        session, renter_id=renter_id, work_ref=request_id, amount=reserved, now=now
-    )
     return Admitted(
         request_id=request_id,
         renter_id=renter_id,
@@ -109,11 +106,39 @@ async def admit(
         endpoint=endpoint,
         max_tokens=max_tokens,
         reserved=reserved,
-        hold_placed=placed,
         price=price,
         candidates=candidates,
         affinity=f"{body.model}|{prompt[:256]}",
+        now=now,
     )
+
+
+async def reserve(gateway: Gateway, admitted: Admitted) -> None:
+    """Hold the worst-case cost from the renter's available money (402 if it is not there); the hold is
+    committed when this returns, so nothing that follows can lose it."""
+    if admitted.reserved:
+        await gateway.holds.write(
+            Hold(admitted.renter_id, admitted.request_id, admitted.reserved, admitted.now)
+        )
+
+
+async def _candidates(
+    session: AsyncSession, gateway: Gateway, model: str, *, now: datetime
+) -> list[Candidate]:
+    """The providers serving ``model`` whose link to this process is up (the pool may be a second old)."""
+    cache, links = gateway.pool_cache, gateway.links
+
+    def linked(servers: list[Server]) -> list[Candidate]:
+        return [
+            Candidate(s.provider_id, s.concurrency) for s in servers if links.get(s.provider_id) is not None
+        ]
+
+    servers = await cache.servers(session, model, settings=gateway.settings, now=now)
+    if servers and not linked(servers):  # those cached have left: maybe others joined since
+        servers = await cache.servers(session, model, settings=gateway.settings, now=now, reread=True)
+    if not servers:
+        raise ModelNotFound(f"The model '{model}' is not served by any online provider now")
+    return linked(servers)
 
 
 @dataclass
@@ -182,57 +207,33 @@ async def finish(
     error: str | None,
     attempts: int,
 ) -> int:
-    """Bill real usage (capped at the hold) and release the rest, or refund a failed request; log usage."""
+    """Bill real usage (capped at the hold) and release the rest, or refund a failed request; log usage.
+    Returns once that is committed, in one transaction with other requests finishing at the same time."""
     now = gateway.clock.now()
     prompt_tokens = int((usage or {}).get("prompt_tokens", 0))
     completion_tokens = min(int((usage or {}).get("completion_tokens", 0)), admitted.max_tokens)
     cost = 0
-    held = admitted.reserved if admitted.hold_placed else None  # else read back from the ledger
-    async with gateway.db.writer() as session:
-        if admitted.reserved and provider_id is not None and error is None:
-            cost = min(
-                admitted.reserved,
-                token_cost(
-                    prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, price=admitted.price
-                ),
-            )
-            await settlement.settle(
-                session,
-                renter_id=admitted.renter_id,
-                provider_id=provider_id,
-                work_ref=admitted.request_id,
-                cost=cost,
-                provider_percent=gateway.settings.pricing.provider_share_percent,
-                now=now,
-                held=held,
-            )
-        elif admitted.reserved:
-            await settlement.refund(
-                session,
-                renter_id=admitted.renter_id,
-                provider_id=provider_id,
-                work_ref=admitted.request_id,
-                reason=error or "no usage",
-                now=now,
-                held=held,
-            )
-        usage_row = {
-            "request_id": admitted.request_id,
-            "renter_id": admitted.renter_id,
-            "provider_id": provider_id,
-            "model": admitted.model,
-            "endpoint": admitted.endpoint,
-            "status": "failed" if error else "completed",
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "cost_halala": cost,
-            "attempts": attempts,
-            "latency_ms": int((time.monotonic() - admitted.started) * 1000),
-            "error": (error or None) and error[:500],
-            "created_at": now,
-        }
-        await session.execute(_NEW_USAGE_ROW, usage_row)
-        await session.commit()
+    if admitted.reserved and provider_id is not None and error is None:
+        price = admitted.price
+        cost = token_cost(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, price=price)
+        cost = min(admitted.reserved, cost)
+    usage_row = {
+        "request_id": admitted.request_id,
+        "renter_id": admitted.renter_id,
+        "provider_id": provider_id,
+        "model": admitted.model,
+        "endpoint": admitted.endpoint,
+        "status": "failed" if error else "completed",
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "cost_halala": cost,
+        "attempts": attempts,
+        "latency_ms": int((time.monotonic() - admitted.started) * 1000),
+        "error": (error or None) and error[:500],
+        "created_at": now,
+    }
+    ending = _hold_ending(gateway, admitted, provider_id=provider_id, cost=cost, error=error, now=now)
+    await gateway.outcomes.write(Outcome(ending, usage_row))
     gateway.metrics.record(
         endpoint=admitted.endpoint,
         status="failed" if error else "completed",
@@ -242,6 +243,38 @@ async def finish(
         attempts=attempts,
     )
     return cost
+
+
+def _hold_ending(
+    gateway: Gateway,
+    admitted: Admitted,
+    *,
+    provider_id: int | None,
+    cost: int,
+    error: str | None,
+    now: datetime,
+) -> settlement.Finish | None:
+    """The request's cost billed from its hold, or the whole hold back to the renter; None if it held none."""
+    if not admitted.reserved:
+        return None
+    if provider_id is not None and error is None:
+        return settlement.billed(
+            renter_id=admitted.renter_id,
+            provider_id=provider_id,
+            work_ref=admitted.request_id,
+            held=admitted.reserved,
+            cost=cost,
+            provider_percent=gateway.settings.pricing.provider_share_percent,
+            now=now,
+        )
+    return settlement.refunded(
+        renter_id=admitted.renter_id,
+        provider_id=provider_id,
+        work_ref=admitted.request_id,
+        held=admitted.reserved,
+        reason=error or "no usage",
+        now=now,
+    )
 
 
 async def relay_stream(

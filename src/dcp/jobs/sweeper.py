@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dcp.config import Settings
 from dcp.db.engine import Database
+from dcp.gateway import billing
 from dcp.jobs import lifecycle
 from dcp.jobs.events import EventHub
 from dcp.models import Job, Provider, ProviderHeartbeat
@@ -109,14 +110,35 @@ async def _prune_telemetry(session: AsyncSession, *, now: datetime, settings: Se
     return int(pruned.rowcount or 0)  # type: ignore[attr-defined]
 
 
+async def release_abandoned_holds(
+    db: Database, *, settings: Settings, now: datetime, since: datetime | None
+) -> tuple[int, datetime]:
+    """Refund the holds of /v1 requests that nothing settled within ``abandoned_hold_seconds`` (the process
+    serving them died). Looks at holds placed from ``since`` (on a first call, the lookback) on; returns how
+    many it refunded and where the next call starts, so that each sweep reads only the newly timed-out."""
+    limits = settings.gateway
+    before = now - timedelta(seconds=limits.abandoned_hold_seconds)
+    start = since or before - timedelta(seconds=limits.abandoned_lookback_seconds)
+    async with db.reader() as session:
+        found = await billing.abandoned_holds(session, since=start, before=before, limit=_BATCH)
+    if found:
+        async with db.writer() as session:
+            await billing.release_abandoned(session, found, now=now)
+            await session.commit()
+        log.warning("refunded %d abandoned /v1 holds", len(found))
+    return len(found), before if len(found) < _BATCH else found[-1].created_at
+
+
 async def run_forever(
     db: Database, *, settings: Settings, clock: Callable[[], datetime], hub: EventHub, stop: asyncio.Event
 ) -> None:
     """The server's background sweep loop until ``stop`` is set (never cancelled mid-transaction); a failed
     sweep is logged and retried on the next tick."""
+    since: datetime | None = None
     while not stop.is_set():
         try:
             await sweep_once(db, settings=settings, now=clock(), hub=hub)
+            _, since = await release_abandoned_holds(db, settings=settings, now=clock(), since=since)
         except Exception:
             log.exception("sweep failed; retrying")
         with contextlib.suppress(TimeoutError):

@@ -1,0 +1,88 @@
+"""Group commit: the ledger writes of /v1 requests that arrive together share one write transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dcp.db.engine import Database
+
+log = logging.getLogger("dcp.gateway")
+Item = TypeVar("Item")
+# Writes a batch in the session's transaction: per item None, or the error that item alone must raise.
+# An exception means the batch as a whole cannot be committed.
+Work = Callable[[AsyncSession, list[Item]], Awaitable[list[Exception | None]]]
+
+
+class GroupCommit(Generic[Item]):
+    """Each request keeps its own rows and still waits until they are committed; what is shared is the
+    transaction, and the statements (one per table, one balance update per account for the batch). One
+    writer task runs while there is work and takes everything that queued up meanwhile: under load a batch
+    holds the requests that arrived during the previous one, and alone a request is written at once."""
+
+    def __init__(self, db: Database, work: Work[Item], *, max_batch: int, name: str) -> None:
+        self._db, self._work, self._max_batch, self._name = db, work, max_batch, name
+        self._queue: list[tuple[Item, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def write(self, item: Item) -> None:
+        """Return once ``item`` is committed; raise what writing it raised. A caller that is cancelled
+        meanwhile (its client left) does not take its write with it."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieved)
+        self._queue.append((item, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        await asyncio.shield(future)
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+            try:
+                await self._write(batch)
+            finally:
+                for _, future in batch:
+                    if not future.done():  # the writer itself was cancelled (the loop is closing)
+                        future.set_exception(RuntimeError(f"the {self._name} writer stopped"))
+
+    async def _write(self, batch: list[tuple[Item, asyncio.Future[None]]]) -> None:
+        try:
+            problems = await self._commit([item for item, _ in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0][1].set_exception(exc)
+                return
+            # One item that cannot be written must not fail the others: each on its own now.
+            log.info("a batch of %d %s failed (%s); writing them one by one", len(batch), self._name, exc)
+            for item, future in batch:
+                try:
+                    [problem] = await self._commit([item])
+                except Exception as alone:
+                    problem = alone
+                _resolve(future, problem)
+            return
+        for (_, future), problem in zip(batch, problems, strict=True):
+            _resolve(future, problem)
+
+    async def _commit(self, items: list[Item]) -> list[Exception | None]:
+        async with self._db.writer() as session:
+            problems = await self._work(session, items)
+            await session.commit()
+        return problems
+
+
+def _resolve(future: asyncio.Future[None], problem: Exception | None) -> None:
+    if problem is None:
+        future.set_result(None)
+    else:
+        future.set_exception(problem)
+
+
+def _retrieved(future: asyncio.Future[None]) -> None:
+    # Mark the outcome seen, so that one whose request went away is not reported as never retrieved.
+    if not future.cancelled():
+        future.exception()

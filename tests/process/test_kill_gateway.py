@@ -1,0 +1,109 @@
+"""SIGKILL the server while /v1 requests wait on their provider (each holding its worst case), restart it:
+the sweeper refunds the abandoned holds once they time out, what was answered stays billed once, and the
+ledger balances."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+
+import httpx
+import websockets
+
+from tests.process.test_replicas import ADMIN, _database_for
+from tests.process.test_serve import _start, _wait_ready
+from tests.support.factories import Account, funded_renter, register_provider
+from tests.support.fake_engine import FakeEngine
+from tests.support.postgres import free_port
+
+CHAT = {"model": "fake-model", "messages": [{"role": "user", "content": "Capital?"}], "max_tokens": 16}
+ANSWERED, IN_FLIGHT = 5, 20
+
+
+async def _until(check: Callable[[], Awaitable[bool]], *, seconds: float = 30) -> None:
+    """Poll ``check`` until it is true (the server's sweeper runs on its own clock)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "not reached in time"
+        await asyncio.sleep(0.1)
+
+
+async def _answer_then_hang(
+    http: httpx.AsyncClient, base: str, renter: Account
+) -> tuple[list[asyncio.Task], FakeEngine]:
+    """ANSWERED requests billed, then IN_FLIGHT requests waiting on a provider that never answers."""
+    auth = {"authorization": f"Bearer {renter.key}"}
+    answering = await FakeEngine(base, await register_provider(http)).start()
+    for _ in range(ANSWERED):
+        assert (await http.post("/v1/chat/completions", headers=auth, json=CHAT)).status_code == 200
+    await answering.stop()
+    silent = FakeEngine(base, await register_provider(http), behaviour="silent", concurrency=64)
+    await silent.start()
+    waiting = [
+        asyncio.create_task(http.post("/v1/chat/completions", headers=auth, json=CHAT))
+        for _ in range(IN_FLIGHT)
+    ]
+
+    async def all_held() -> bool:  # 1 halala each at the default prices
+        return (await http.get("/api/renters/balance", headers=renter.renter_headers)).json()[
+            "held_halala"
+        ] == IN_FLIGHT
+
+    await _until(all_held)
+    return waiting, silent
+
+
+async def test_sigkill_with_requests_in_flight(tmp_path, database_url):
+    env = {
+        "DCP_DATABASE_URL": await _database_for(database_url, tmp_path),
+        "DCP_ADMIN_TOKEN": ADMIN,
+        "DCP_SECRET_KEY": "k" * 48,
+        "DCP_GATEWAY__FIRST_TOKEN_TIMEOUT_SECONDS": "120",
+    }
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    servers = [_start(tmp_path, port, env)]
+    try:
+        _wait_ready(base, servers[0])
+        async with httpx.AsyncClient(base_url=base, timeout=120) as http:
+            renter = await funded_renter(http, {"x-admin-token": ADMIN}, amount=10_000)
+            waiting, silent = await _answer_then_hang(http, base, renter)
+            os.kill(servers[0].pid, signal.SIGKILL)
+            servers[0].communicate(timeout=10)
+            outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+            with contextlib.suppress(websockets.ConnectionClosed):  # the silent provider's link died too
+                await silent.stop()
+            assert all(isinstance(outcome, httpx.TransportError) for outcome in outcomes)
+            fast = {"DCP_GATEWAY__ABANDONED_HOLD_SECONDS": "1", "DCP_JOBS__SWEEP_INTERVAL_SECONDS": "0.2"}
+            servers.append(_start(tmp_path, port, {**env, **fast}))
+            await asyncio.to_thread(_wait_ready, base, servers[1])
+
+            async def money() -> dict:
+                return (await http.get("/api/renters/balance", headers=renter.renter_headers)).json()
+
+            async def released() -> bool:
+                return (await money())["held_halala"] == 0
+
+            await _until(released)
+            assert (await money())["balance_halala"] == 10_000 - ANSWERED  # 1 halala per answered request
+            usage = (await http.get("/api/renters/usage", headers=renter.renter_headers)).json()
+            assert usage["total"] == ANSWERED and {row["cost_halala"] for row in usage["requests"]} == {1}
+    finally:
+        for server in servers:
+            if server.poll() is None:
+                server.terminate()
+                server.communicate(timeout=20)
+    checked = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "dcp.cli", "admin", "check-ledger"],
+        env={**os.environ, **env, "DCP_DATA_DIR": str(tmp_path / "data")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
