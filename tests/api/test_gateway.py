@@ -289,6 +289,18 @@ class TestPerRequestCost:
         assert len(statements) <= 13, "\n".join(statements)
         assert (await _money(http, renter))["balance_halala"] == 10_000 - 2
 
+    async def test_a_free_model_holds_and_bills_nothing_yet_logs_usage(self, http, admin, engines):
+        await engines(concurrency=64)
+        body = {"model": "fake-model", "input_per_million_halala": 0, "output_per_million_halala": 0}
+        assert (await http.put("/api/admin/model-prices", headers=admin, json=body)).status_code == 200
+        renter, auth = await _renter(http, admin, amount=1)
+        answers = await asyncio.gather(
+            *(http.post("/v1/chat/completions", headers=auth, json=CHAT) for _ in range(5))
+        )
+        assert [a.status_code for a in answers] == [200] * 5
+        usage = (await http.get("/api/renters/usage", headers=renter.renter_headers)).json()
+        assert usage["total"] == 5 and {row["cost_halala"] for row in usage["requests"]} == {0}
+
 
 async def _price_per_token(http, admin, halala: int = 1) -> None:
     per_million = halala * 10**6

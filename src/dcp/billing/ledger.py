@@ -114,6 +114,8 @@ async def post_many(session: AsyncSession, postings: list[Posting]) -> list[int 
     posting's new transaction id, or None where its key was used already (before, or earlier in
     ``postings``): that movement is not made again. InsufficientFunds when an account's change would take
     it below zero; the caller's unit of work must then roll back."""
+    if not postings:
+        return []
     for posting in postings:
         if sum(leg.amount for leg in posting.legs) != 0 or any(
             not isinstance(leg.amount, int) for leg in posting.legs
