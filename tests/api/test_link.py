@@ -8,8 +8,10 @@ import json
 import httpx
 import pytest
 import websockets
+from sqlalchemy import func, select
 
 from dcp.kit.signing import signing_key_for, verify
+from dcp.models import ProviderHeartbeat
 from tests.support.factories import funded_renter, llm_job, online_provider, submit
 
 
@@ -76,6 +78,26 @@ async def test_refuses_bad_keys_and_protocols_and_cuts_abusive_links(live, http,
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), timeout=5)
         assert closed.value.rcvd.code == 1008
+
+
+async def test_a_heartbeat_flood_is_refused_and_cut(live, http, database):
+    provider = await online_provider(http)
+    async with await _connect(live, provider) as ws:
+        await _next(ws, "hello")
+        beat = json.dumps({"type": "heartbeat", "body": {"gpu_status": {"gpu_util_pct": 50}}})
+        for _ in range(7):
+            await ws.send(beat)
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(ws.recv(), timeout=5)
+        assert closed.value.rcvd.code == 1008
+    async with database.reader() as session:
+        beats = await session.execute(
+            select(func.count())
+            .select_from(ProviderHeartbeat)
+            .where(ProviderHeartbeat.provider_id == provider.id)
+        )
+    assert beats.scalar_one() == 2  # the registration's first heartbeat and the link's first one
 
 
 async def test_sse_follows_status_progress_and_tokens(live, http, admin, clock):

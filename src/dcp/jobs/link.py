@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -42,6 +43,7 @@ _RECHECK_SECONDS = 5.0
 _IDLE_RECHECK_SECONDS = 60.0
 _MAX_BAD_MESSAGES = 5
 _MAX_MESSAGE_BYTES = 256 * 1024
+_MIN_HEARTBEAT_GAP_SECONDS = 1.0  # daemons beat every 30 s; faster is a flood, refused before the database
 
 router = APIRouter()
 log = logging.getLogger("dcp.link")
@@ -132,6 +134,7 @@ class _Link:
         self.db, self.settings, self.clock, self.hub = db, settings, clock, hub
         self.sent: set[str] = set()  # jobs pushed over this link and not yet known to have ended
         self.bad_messages = 0
+        self.last_heartbeat = -_MIN_HEARTBEAT_GAP_SECONDS
         self.relays: dict[str, asyncio.Queue[dict[str, Any]]] = {}
         self.closing = False
         self._send_lock = asyncio.Lock()
@@ -206,21 +209,23 @@ class _Link:
         while True:
             text = await self.websocket.receive_text()
             message = self._parse(text)
-            if message is None:
-                if self.bad_messages >= _MAX_BAD_MESSAGES:
-                    await self.websocket.close(code=1008, reason="too many malformed messages")
-                    return
-                continue
-            kind = message.get("type")
-            if kind == "heartbeat":
-                await self._heartbeat(message)
-            elif kind == "ready":
-                woken.set()
-            elif kind in ("http_start", "http_chunk", "http_end", "http_error"):
-                if queue := self.relays.get(str(message.get("id"))):
-                    queue.put_nowait(message)
-            else:
-                await self._reject(f"unknown message type {str(kind)[:40]!r}")
+            if message is not None:
+                await self._handle(message, woken)
+            if self.bad_messages >= _MAX_BAD_MESSAGES:  # malformed, invalid or flooding: cut the link
+                await self.websocket.close(code=1008, reason="too many bad messages")
+                return
+
+    async def _handle(self, message: dict[str, Any], woken: asyncio.Event) -> None:
+        kind = message.get("type")
+        if kind == "heartbeat":
+            await self._heartbeat(message)
+        elif kind == "ready":
+            woken.set()
+        elif kind in ("http_start", "http_chunk", "http_end", "http_error"):
+            if queue := self.relays.get(str(message.get("id"))):
+                queue.put_nowait(message)
+        else:
+            await self._reject(f"unknown message type {str(kind)[:40]!r}")
 
     def _parse(self, text: str) -> dict[str, Any] | None:
         if len(text) > _MAX_MESSAGE_BYTES:
@@ -237,6 +242,11 @@ class _Link:
         return message
 
     async def _heartbeat(self, message: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if now - self.last_heartbeat < _MIN_HEARTBEAT_GAP_SECONDS:
+            await self._reject("heartbeats come at most once a second")
+            return
+        self.last_heartbeat = now
         try:
             beat = Heartbeat.model_validate(message.get("body") or {})
         except ValidationError:
