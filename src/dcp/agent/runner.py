@@ -31,6 +31,8 @@ class JobEvents:
         self._endpoint: str | None = None
         self._cancelled = asyncio.Event()
         self._wake = asyncio.Event()
+        self._first_tokens = asyncio.Event()
+        self._tokens_sent = False
 
     def progress(self, percent: int) -> None:
         self._progress = max(0, min(100, percent))
@@ -39,6 +41,7 @@ class JobEvents:
     def tokens(self, text: str) -> None:
         self._tokens.append(text)
         self._wake.set()
+        self._first_tokens.set()
 
     def log(self, line: str) -> None:
         self._logs.append(line)
@@ -61,11 +64,16 @@ class JobEvents:
         return self.cancelled
 
     async def pump(self, renew_every: float) -> None:
-        """Post what accumulated every FLUSH_SECONDS, and at least every ``renew_every`` to keep the lease."""
+        """Post what accumulated every FLUSH_SECONDS, and at least every ``renew_every`` to keep the lease.
+        The first tokens go at once: the renter's time to first token should not wait for a batch."""
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=renew_every)
-            await asyncio.sleep(FLUSH_SECONDS)
+            if self._tokens_sent:
+                await asyncio.sleep(FLUSH_SECONDS)
+            else:  # until the first tokens have gone, their arrival cuts any batch short
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._first_tokens.wait(), timeout=FLUSH_SECONDS)
             self._wake.clear()
             await self.flush()
 
@@ -73,6 +81,7 @@ class JobEvents:
         body: dict[str, Any] = {"lease_token": self.lease_token}
         if self._tokens:
             body["tokens"], self._tokens = self._tokens[:512], self._tokens[512:]
+            self._tokens_sent = True
         if self._logs:
             body["logs"], self._logs = self._logs[:256], self._logs[256:]
         if self._progress is not None:
