@@ -148,6 +148,7 @@ def create_app(
     app.add_middleware(
         RequestContext,
         max_body_bytes=settings.max_body_bytes,
+        max_header_bytes=settings.max_header_bytes,
         body_timeout_seconds=settings.body_timeout_seconds,
     )
     return app

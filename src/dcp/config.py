@@ -156,6 +156,7 @@ class Settings(BaseSettings):
     starter_balance_halala: int = Field(0, ge=0)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     body_timeout_seconds: float = Field(30.0, gt=0, description="A request body must arrive within this")
+    max_header_bytes: int = Field(32 * 1024, ge=4096, description="All of a request's headers together")
     timezone: str = "Asia/Riyadh"
 
     pricing: PricingSettings = PricingSettings()

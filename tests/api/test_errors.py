@@ -32,6 +32,13 @@ class TestContract:
         assert answer.status_code == 413
         assert "too large" in answer.json()["error"]
 
+    async def test_headers_too_large(self, client, settings):
+        answer = await client.get(
+            "/api/renters/available-providers", headers={"x-padding": "a" * settings.max_header_bytes}
+        )
+        assert answer.status_code == 431
+        assert "headers too large" in answer.json()["error"]
+
     async def test_chunked_body_too_large(self, client, settings):
         async def chunks():
             for _ in range(settings.max_body_bytes // 1024 + 2):

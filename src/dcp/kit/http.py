@@ -30,9 +30,12 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 class RequestContext:
     """Gives every request an id (kept from a sane ``x-request-id``) and caps the body's size and time."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, body_timeout_seconds: float) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, max_header_bytes: int, body_timeout_seconds: float
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_header_bytes = max_header_bytes
         self.body_timeout_seconds = body_timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -45,6 +48,10 @@ class RequestContext:
         request_id_var.set(request_id)
         client_ip_var.set(scope["client"][0] if scope.get("client") else "-")
         actor_var.set("anonymous")  # authentication names the caller once it knows who it is
+        if sum(len(name) + len(value) for name, value in scope["headers"]) > self.max_header_bytes:
+            message = f"Request headers too large (limit {self.max_header_bytes} bytes)"
+            await self._reject(scope, receive, send, 431, message, request_id)
+            return
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
             status = 413 if declared.isdigit() else 400
