@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import Select, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dcp.billing.ledger import Account, TxKind
@@ -54,15 +55,11 @@ async def active_renter_count(session: AsyncSession, *, since: datetime) -> int:
 
 async def earned(session: AsyncSession, provider_id: int) -> int:
     """Everything a provider has earned from finished work, withdrawn or not."""
-    query = (
-        select(func.coalesce(func.sum(LedgerEntry.amount), 0))
-        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
-        .where(
-            LedgerTransaction.kind == TxKind.charge,
-            LedgerAccount.kind == Account.provider_earnings,
-            LedgerAccount.owner_id == provider_id,
-        )
+    query = _provider_movements(
+        func.coalesce(func.sum(LedgerEntry.amount), 0),
+        kind=TxKind.charge,
+        account=Account.provider_earnings,
+        provider_id=provider_id,
     )
     return int((await session.execute(query)).scalar_one())
 
@@ -71,30 +68,37 @@ async def earnings_since(
     session: AsyncSession, provider_id: int, *, since: datetime
 ) -> list[tuple[datetime, int]]:
     """Each payment for finished work into the provider's earnings since ``since``: when, and how much."""
-    query = (
-        select(LedgerTransaction.created_at, LedgerEntry.amount)
-        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
-        .where(
-            LedgerTransaction.kind == TxKind.charge,
-            LedgerAccount.kind == Account.provider_earnings,
-            LedgerAccount.owner_id == provider_id,
-            LedgerTransaction.created_at >= since,
-        )
-    )
+    query = _provider_movements(
+        LedgerTransaction.created_at,
+        LedgerEntry.amount,
+        kind=TxKind.charge,
+        account=Account.provider_earnings,
+        provider_id=provider_id,
+    ).where(LedgerTransaction.created_at >= since)
     return [(created_at, int(amount)) for created_at, amount in await session.execute(query)]
 
 
 async def paid_out(session: AsyncSession, provider_id: int) -> int:
     """Everything paid to a provider's bank account: withdrawals marked paid."""
-    query = (
-        select(func.coalesce(func.sum(LedgerEntry.amount), 0))
+    query = _provider_movements(
+        func.coalesce(func.sum(LedgerEntry.amount), 0),
+        kind=TxKind.withdrawal_paid,
+        account=Account.provider_payout_pending,
+        provider_id=provider_id,
+    )
+    return -int((await session.execute(query)).scalar_one())
+
+
+def _provider_movements(*columns: Any, kind: TxKind, account: Account, provider_id: int) -> Select[Any]:
+    """The entries of one kind of movement on one of a provider's accounts, selecting ``columns``."""
+    return (
+        select(*columns)
+        .select_from(LedgerEntry)
         .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
         .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
         .where(
-            LedgerTransaction.kind == TxKind.withdrawal_paid,
-            LedgerAccount.kind == Account.provider_payout_pending,
+            LedgerTransaction.kind == kind,
+            LedgerAccount.kind == account,
             LedgerAccount.owner_id == provider_id,
         )
     )
-    return -int((await session.execute(query)).scalar_one())
