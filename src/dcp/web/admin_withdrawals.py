@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Literal, TypeVar
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dcp.admin import repository as admin_queries
 from dcp.db.session import SessionDep
@@ -98,36 +100,64 @@ async def approve(
 async def mark_paid(
     withdrawal_id: IdPath, page: AdminPage, form: FormDep, session: SessionDep, now: NowDep
 ) -> Response:
-    values = {"reference": form.get("reference", "")}
-    body = _valid(MarkPaid, values, page)
-    if isinstance(body, dict):
-        return await _withdrawal_page(page, session, withdrawal_id, values=values, errors=body, status=400)
-    try:
-        await service.mark_paid(session, withdrawal_id=withdrawal_id, reference=body.reference, now=now)
-    except AppError as exc:
-        await session.rollback()  # nothing of a refused action is kept
-        return await _withdrawal_page(
-            page, session, withdrawal_id, values=values, status=exc.status, error=exc
-        )
-    return _done(page, withdrawal_id, "withdrawal_paid")
+    async def pay(reference: str) -> object:
+        return await service.mark_paid(session, withdrawal_id=withdrawal_id, reference=reference, now=now)
+
+    return await _act_with_text(
+        page,
+        form,
+        session,
+        withdrawal_id,
+        field="reference",
+        schema=MarkPaid,
+        act=pay,
+        notice="withdrawal_paid",
+    )
 
 
 @router.post("/withdrawals/{withdrawal_id}/reject", response_class=HTMLResponse)
 async def reject(
     withdrawal_id: IdPath, page: AdminPage, form: FormDep, session: SessionDep, now: NowDep
 ) -> Response:
-    values = {"reason": form.get("reason", "")}
-    body = _valid(Reject, values, page)
+    async def refuse(reason: str) -> object:
+        return await service.reject(session, withdrawal_id=withdrawal_id, reason=reason, now=now)
+
+    return await _act_with_text(
+        page,
+        form,
+        session,
+        withdrawal_id,
+        field="reason",
+        schema=Reject,
+        act=refuse,
+        notice="withdrawal_rejected",
+    )
+
+
+async def _act_with_text(
+    page: Page,
+    form: dict[str, str],
+    session: AsyncSession,
+    withdrawal_id: int,
+    *,
+    field: str,
+    schema: type[MarkPaid] | type[Reject],
+    act: Callable[[str], Awaitable[object]],
+    notice: str,
+) -> Response:
+    """An action that takes one text field (a payout reference, a reason): checked as the API checks it."""
+    values = {field: form.get(field, "")}
+    body = _valid(schema, values, page)
     if isinstance(body, dict):
         return await _withdrawal_page(page, session, withdrawal_id, values=values, errors=body, status=400)
     try:
-        await service.reject(session, withdrawal_id=withdrawal_id, reason=body.reason, now=now)
+        await act(getattr(body, field))
     except AppError as exc:
         await session.rollback()  # nothing of a refused action is kept
         return await _withdrawal_page(
             page, session, withdrawal_id, values=values, status=exc.status, error=exc
         )
-    return _done(page, withdrawal_id, "withdrawal_rejected")
+    return _done(page, withdrawal_id, notice)
 
 
 def _valid(schema: type[Body], values: dict[str, str], page: Page) -> Body | dict[str, str]:
