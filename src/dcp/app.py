@@ -26,6 +26,7 @@ from dcp.jobs import endpoint, link
 from dcp.jobs import provider_api as provider_jobs
 from dcp.jobs.events import EventHub
 from dcp.jobs.sweeper import run_forever
+from dcp.key_cache import KeyCache
 from dcp.kit.clock import Clock
 from dcp.kit.http import RequestContext, install_error_handlers
 from dcp.kit.limits import AbuseLimits, LocalBuckets, RedisBuckets
@@ -120,6 +121,7 @@ def create_app(
     app.state.hub = hub
     app.state.links = link.LinkRegistry()
     limits = settings.gateway
+    app.state.key_cache = KeyCache(settings.auth_cache_seconds)
     router = Router(
         breaker_failures=limits.breaker_failures, breaker_open_seconds=limits.breaker_open_seconds
     )

@@ -1,4 +1,7 @@
-"""Who is calling: renter and provider keys, and the admin token, as FastAPI dependencies."""
+"""Who is calling: renter and provider keys, and the admin token, as FastAPI dependencies.
+
+``CurrentRenter`` and ``CurrentProvider`` load the caller's row in the request's session; ``RenterKey`` and
+``ProviderKey`` give only who is calling, from the key cache (dcp.key_cache): no database read on a hit."""
 
 from __future__ import annotations
 
@@ -9,10 +12,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, APIKeyQuery
-from sqlalchemy import select
+from sqlalchemy import literal, select
 
+from dcp.config import Settings
+from dcp.db.engine import Database
 from dcp.db.session import SessionDep
 from dcp.deps import SettingsDep
+from dcp.key_cache import KeyCache, KeyHolder
 from dcp.kit import keys
 from dcp.kit.audit import acting_as
 from dcp.kit.errors import Forbidden, Unauthorized
@@ -71,6 +77,11 @@ async def _key_for(request: Request, role: keys.Role) -> str:
     return key
 
 
+def key_cache(request: Request) -> KeyCache:
+    cache: KeyCache = request.app.state.key_cache
+    return cache
+
+
 async def current_renter(
     request: Request,
     session: SessionDep,
@@ -78,11 +89,15 @@ async def current_renter(
     _h: Annotated[str | None, Depends(_renter_header)] = None,
     _q: Annotated[str | None, Depends(_key_query)] = None,
 ) -> Renter:
+    """The calling renter's row, read in the request's session (for endpoints that read or write it)."""
     key = await _key_for(request, keys.Role.renter)
     digest = keys.digest(key, secret=settings.secret_bytes)
+    cache = key_cache(request)
+    generation = cache.generation
     renter = (await session.execute(select(Renter).where(Renter.key_digest == digest))).scalar_one_or_none()
     if renter is None or not keys.same_digest(renter.key_digest, digest):
         raise Unauthorized("Invalid or revoked API key")
+    cache.put(digest, KeyHolder(keys.Role.renter, renter.id, renter.status), generation=generation)
     acting_as(f"renter:{renter.id}")
     if renter.status != "active":
         raise Forbidden("This renter account is suspended")
@@ -96,15 +111,72 @@ async def current_provider(
     _h: Annotated[str | None, Depends(_provider_header)] = None,
     _q: Annotated[str | None, Depends(_key_query)] = None,
 ) -> Provider:
-    """The calling provider; a suspended one still authenticates so its daemon can learn why it idles."""
+    """The calling provider's row; a suspended one authenticates too, so its daemon can learn why it idles."""
     key = await _key_for(request, keys.Role.provider)
     digest = keys.digest(key, secret=settings.secret_bytes)
+    cache = key_cache(request)
+    generation = cache.generation
     found = await session.execute(select(Provider).where(Provider.key_digest == digest))
     provider = found.scalar_one_or_none()
     if provider is None or not keys.same_digest(provider.key_digest, digest):
         raise Unauthorized("Invalid or revoked API key")
+    holder = KeyHolder(keys.Role.provider, provider.id, provider.approval_status, provider.paused)
+    cache.put(digest, holder, generation=generation)
     acting_as(f"provider:{provider.id}")
     return provider
+
+
+async def key_holder(db: Database, cache: KeyCache, *, role: keys.Role, digest: str) -> KeyHolder | None:
+    """Who holds the key with this digest: from the cache, else from the database (then cached)."""
+    if (holder := cache.get(digest)) is not None:
+        return holder
+    generation = cache.generation
+    if role is keys.Role.renter:
+        query = select(Renter.id, Renter.key_digest, Renter.status, literal(False))
+    else:
+        query = select(Provider.id, Provider.key_digest, Provider.approval_status, Provider.paused)
+    table = Renter if role is keys.Role.renter else Provider
+    async with db.reader() as session:
+        row = (await session.execute(query.where(table.key_digest == digest))).one_or_none()
+    if row is None or not keys.same_digest(row[1], digest):
+        return None
+    holder = KeyHolder(role, row[0], row[2], bool(row[3]))
+    cache.put(digest, holder, generation=generation)
+    return holder
+
+
+async def _holder(request: Request, settings: Settings, role: keys.Role) -> KeyHolder:
+    key = await _key_for(request, role)
+    digest = keys.digest(key, secret=settings.secret_bytes)
+    holder = await key_holder(request.app.state.db, key_cache(request), role=role, digest=digest)
+    if holder is None:
+        raise Unauthorized("Invalid or revoked API key")
+    acting_as(holder.actor)
+    return holder
+
+
+async def renter_key(
+    request: Request,
+    settings: SettingsDep,
+    _h: Annotated[str | None, Depends(_renter_header)] = None,
+    _q: Annotated[str | None, Depends(_key_query)] = None,
+) -> KeyHolder:
+    """The calling renter, without its row: for endpoints that need only who it is. Served from the key
+    cache, so a change made on another replica is seen here within ``auth_cache_seconds``."""
+    holder = await _holder(request, settings, keys.Role.renter)
+    if holder.status != "active":
+        raise Forbidden("This renter account is suspended")
+    return holder
+
+
+async def provider_key(
+    request: Request,
+    settings: SettingsDep,
+    _h: Annotated[str | None, Depends(_provider_header)] = None,
+    _q: Annotated[str | None, Depends(_key_query)] = None,
+) -> KeyHolder:
+    """The calling provider, without its row (suspended ones too, as for :func:`current_provider`)."""
+    return await _holder(request, settings, keys.Role.provider)
 
 
 async def require_admin(
@@ -129,6 +201,9 @@ async def require_admin(
 
 CurrentRenter = Annotated[Renter, Depends(current_renter)]
 CurrentProvider = Annotated[Provider, Depends(current_provider)]
+# The caller without its row, from the key cache: cheaper, for endpoints that only need who is calling.
+RenterKey = Annotated[KeyHolder, Depends(renter_key)]
+ProviderKey = Annotated[KeyHolder, Depends(provider_key)]
 AdminDep = Depends(require_admin)
 
 
@@ -142,7 +217,6 @@ class Principal:
 
 async def current_principal(
     request: Request,
-    session: SessionDep,
     settings: SettingsDep,
     _r: Annotated[str | None, Depends(_renter_header)] = None,
     _p: Annotated[str | None, Depends(_provider_header)] = None,
@@ -157,9 +231,9 @@ async def current_principal(
         await require_admin(request, settings)
         return Principal("admin")
     if key and keys.key_role(key) is keys.Role.provider:
-        provider = await current_provider(request, session, settings)
+        provider = await provider_key(request, settings)
         return Principal("provider", provider.id)
-    renter = await current_renter(request, session, settings)
+    renter = await renter_key(request, settings)
     return Principal("renter", renter.id)
 
 

@@ -171,6 +171,12 @@ class Settings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'dcp.db'}"
         if not self.public_url:
+    auth_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How long an API key's holder is remembered; a key revoked on another replica works "
+        "there at most this long (0: look every key up)",
+    )
             self.public_url = f"http://{self.host}:{self.port}"
         return self
 

@@ -27,11 +27,13 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from dcp.auth import key_holder
 from dcp.config import Settings
 from dcp.db.engine import Database
 from dcp.jobs import dispatch
 from dcp.jobs.events import EventHub
 from dcp.jobs.queue_watch import QueueWatcher
+from dcp.key_cache import KeyCache, KeyHolder
 from dcp.kit import keys
 from dcp.kit.clock import Clock
 from dcp.models import Job, Provider
@@ -103,16 +105,14 @@ async def provider_link(websocket: WebSocket) -> None:
         registry.remove(link)
 
 
-async def _authenticate(websocket: WebSocket, db: Database, settings: Settings) -> Provider | None:
+async def _authenticate(websocket: WebSocket, db: Database, settings: Settings) -> KeyHolder | None:
     key = websocket.headers.get("x-provider-key") or websocket.query_params.get("key") or ""
     if keys.key_role(key) is not keys.Role.provider:
         await websocket.close(code=4401, reason="a provider key is required")
         return None
     digest = keys.digest(key, secret=settings.secret_bytes)
-    async with db.reader() as session:
-        provider = (
-            await session.execute(select(Provider).where(Provider.key_digest == digest))
-        ).scalar_one_or_none()
+    cache: KeyCache = websocket.app.state.key_cache
+    provider = await key_holder(db, cache, role=keys.Role.provider, digest=digest)
     if provider is None:
         await websocket.close(code=4401, reason="invalid or revoked key")
         return None
@@ -123,7 +123,7 @@ class _Link:
     def __init__(
         self,
         websocket: WebSocket,
-        provider: Provider,
+        provider: KeyHolder,
         *,
         db: Database,
         settings: Settings,
