@@ -2,9 +2,10 @@
 
 # Providers (with 30 days of uptime each) and queued jobs are written into a fresh SQLite database through
 # the models, then the functions the server runs are called in this process, pinned to the server core:
-# ``placement.candidates`` + ``placement.best`` (what submit runs) and ``dispatch.claim_next`` (what a
-# provider's link runs; rolled back each time, so the queue stays full). The baseline is the same calls on a
-# fleet of 100 providers and 100 jobs, measured in the same run.
+# ``placement.choose`` (what submit runs) and ``dispatch.claim_next`` (what a provider's link runs; rolled
+# back each time, so the queue stays full). Before them, the sweeper's refresh of the stored reliability
+# that placement walks runs once and is timed too. The baseline is the same calls on a fleet of 100
+# providers and 100 jobs, measured in the same run.
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from bench import plots, seed, stack
 from bench.processes import SERVER_CORE, percentile
 from dcp.config import Settings
 from dcp.db.engine import Database, open_database
-from dcp.jobs import dispatch, placement
+from dcp.jobs import dispatch, placement, sweeper
 from dcp.models import Provider, Renter
 
 FLEETS = {"baseline": 100, "large": 10_000}
@@ -36,18 +37,23 @@ ASKS = ((0, None), (16 * 1024, None), (0, "4090"), (80 * 1024, None))
 async def run() -> dict[str, Any]:
     before = os.sched_getaffinity(0)
     timings: dict[str, dict[str, list[float]]] = {}
+    refresh_ms: dict[str, float] = {}
     try:
         os.sched_setaffinity(0, {SERVER_CORE})
         for fleet, size in FLEETS.items():
             with tempfile.TemporaryDirectory() as folder:
-                timings[fleet] = await _measure(stack.sqlite_url(Path(folder)), size)
-            print(f"  placement {fleet} ({size:,}): {_brief(timings[fleet])}", flush=True)
+                timings[fleet], refresh_ms[fleet] = await _measure(stack.sqlite_url(Path(folder)), size)
+            brief = _brief(timings[fleet])
+            print(
+                f"  placement {fleet} ({size:,}): {brief}, reliability refresh {refresh_ms[fleet]:.0f} ms",
+                flush=True,
+            )
     finally:
         os.sched_setaffinity(0, before)
-    return _result(timings)
+    return _result(timings, refresh_ms)
 
 
-async def _measure(url: str, size: int) -> dict[str, list[float]]:
+async def _measure(url: str, size: int) -> tuple[dict[str, list[float]], float]:
     now = datetime.now(UTC)
     await seed.migrate(url)
     fleet = await seed.providers(url, size, secret=stack.SECRET.encode(), now=now, uptime_days=UPTIME_DAYS)
@@ -56,11 +62,14 @@ async def _measure(url: str, size: int) -> dict[str, list[float]]:
         renter_id = await _renter(db, now)
         await seed.pending_jobs(url, size, renter_id=renter_id, now=now)
         settings = Settings(database_url=url, secret_key=stack.SECRET, heartbeat_online_seconds=600)
+        started = time.perf_counter()
+        await sweeper.refresh_reliability(db, settings=settings, now=now)
+        refresh_ms = (time.perf_counter() - started) * 1000
         submit = await _timed(lambda n: _place(db, settings, now, n))
         claim = await _timed(lambda n: _claim(db, settings, now, fleet[n % len(fleet)][0]))
     finally:
         await db.dispose()
-    return {"submit_placement": submit, "dispatch_claim": claim}
+    return {"submit_placement": submit, "dispatch_claim": claim}, refresh_ms
 
 
 async def _renter(db: Database, now: datetime) -> int:
@@ -85,17 +94,15 @@ async def _timed(call: Callable[[int], Awaitable[None]]) -> list[float]:
 async def _place(db: Database, settings: Settings, now: datetime, n: int) -> None:
     min_vram_mib, gpu_model = ASKS[n % len(ASKS)]
     async with db.reader() as session:
-        found = await placement.candidates(
+        chosen = await placement.choose(
             session,
             now=now,
             settings=settings,
             min_vram_mib=min_vram_mib,
             gpu_model=gpu_model,
-            exclude=[],
             job_type="llm_inference",
             model="gemma3-270m",
         )
-        chosen = placement.best(found, model="gemma3-270m")
     if chosen is None:
         raise RuntimeError("no provider was chosen")
 
@@ -116,7 +123,7 @@ def _brief(timings: dict[str, list[float]]) -> str:
     )
 
 
-def _result(timings: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
+def _result(timings: dict[str, dict[str, list[float]]], refresh_ms: dict[str, float]) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     for fleet, measured in timings.items():
         for name, values in measured.items():
@@ -127,6 +134,8 @@ def _result(timings: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
         "providers": FLEETS["large"],
         "queued_jobs": FLEETS["large"],
         **figures,
+        # The sweeper's refresh of every provider's stored reliability, once a minute by default.
+        **{f"{fleet}_reliability_refresh_ms": round(ms, 1) for fleet, ms in refresh_ms.items()},
         "ratio_large_to_baseline_submit_p99": round(p99 / figures["baseline_submit_placement_p99_ms"], 1),
         "ratio_large_to_baseline_claim_p99": round(
             figures["large_dispatch_claim_p99_ms"] / figures["baseline_dispatch_claim_p99_ms"], 1

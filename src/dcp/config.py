@@ -79,6 +79,9 @@ class JobSettings(BaseModel):
     queue_timeout_seconds: int = Field(900, ge=10, description="A job that never starts fails (refunded)")
     max_retries: int = Field(2, ge=0, le=10, description="Requeues after a lost provider before failing")
     sweep_interval_seconds: float = Field(2.0, gt=0)
+    reliability_refresh_seconds: int = Field(
+        60, ge=1, description="How often the providers' stored reliability (placement's order) is renewed"
+    )
     long_poll_max_seconds: int = Field(25, ge=1, le=60)
     approved_images: list[str] = Field(
         default_factory=lambda: ["dc1/general-worker:latest", "python:3.11-slim"],

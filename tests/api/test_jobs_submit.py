@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import update
 
+from dcp.jobs.sweeper import refresh_reliability
+from dcp.models import Provider
 from tests.support.factories import (
     funded_renter,
     heartbeat,
@@ -259,6 +262,31 @@ class TestPlacement:
         answer = await submit(client, renter, llm_job(gpu_requirements={"min_vram_gb": 16}))
         assert answer.json()["job"]["provider_id"] == cached.id
         assert big
+
+    async def test_auto_placement_walks_reliability_then_price_and_skips_busy(self, client, admin, clock):
+        renter = await funded_renter(client, admin)
+        steady = await online_provider(client)
+        dear = await online_provider(client)
+        flaky = await online_provider(client)
+        sheet = (await client.get("/api/providers/prices", headers=dear.provider_headers)).json()
+        highest = sheet["bounds"]["llm_inference"]["max"]
+        await client.put(
+            "/api/providers/prices", headers=dear.provider_headers, json={"llm_inference": highest}
+        )
+        app = client._transport.app
+        async with app.state.db.writer() as session:
+            await session.execute(update(Provider).where(Provider.id == flaky.id).values(jobs_lost=5))
+            await session.commit()
+
+        async def placed() -> int | None:
+            job = (await submit(client, renter, llm_job())).json()["job"]
+            return job["provider_id"]
+
+        assert await placed() == flaky.id  # its losses count once the sweeper refreshed the ranking
+        await refresh_reliability(app.state.db, settings=app.state.settings, now=clock.now())
+        assert await placed() == steady.id  # as reliable as dear, and cheaper
+        assert await placed() == dear.id  # the others hold a job each (one slot)
+        assert await placed() is None  # every provider is busy: the shared queue
 
     async def test_no_capable_provider_online(self, client, admin):
         renter = await funded_renter(client, admin)

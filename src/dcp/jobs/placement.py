@@ -1,20 +1,20 @@
-"""Where a job runs: the capable online providers, and the best of them for this job."""
+"""Where a job runs: the best capable online provider for it, found by walking an index of reliability."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, String, cast, func, select
+from sqlalchemy import ColumnElement, String, Subquery, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dcp.config import Settings
 from dcp.models import Job, Provider
 from dcp.models.job import OPEN_STATUSES
 from dcp.providers import uptime
-from dcp.providers.liveness import online_clause
+from dcp.providers.liveness import online_since
 
 
 class JobRecord(Protocol):
@@ -23,28 +23,48 @@ class JobRecord(Protocol):
 
 
 @dataclass(frozen=True)
-class Candidate:
-    """What ranking a provider needs, read as plain columns: loading 10,000 providers as ORM objects took
-    ~0.5 s per submit (bench placement); the chosen one is loaded by id afterwards."""
-
+class Choice:
     provider_id: int
-    slots: int
-    price: int  # per minute for the job's type: the provider's own, else the default
-    cached: bool  # the job's model is already on the provider's disk
-    active: int  # jobs placed on it: waiting in its own queue, leased or running
-    reliability: int
-
-    @property
-    def idle(self) -> bool:
-        return self.active < self.slots
+    idle: bool  # it has a free slot; otherwise the job waits in the shared queue
 
 
 def reliability_percent(provider: JobRecord, online_share: float) -> int:
     """Half the share of the last 30 days it was online, half the share of leased jobs it finished
-    rather than lost (a provider that has run no job yet counts as finishing them all)."""
+    rather than lost (a provider that has run no job yet counts as finishing them all); whole percents."""
     finished, lost = provider.jobs_completed, provider.jobs_lost
-    finishing = 1.0 if finished + lost == 0 else finished / (finished + lost)
-    return round(50 * online_share + 50 * finishing)
+    finishing = 100 if finished + lost == 0 else 100 * finished // (finished + lost)
+    return (int(100 * online_share) + finishing) // 2
+
+
+async def refresh_reliability(session: AsyncSession, *, now: datetime, threshold_seconds: int) -> int:
+    """Store every provider's reliability (``Provider.reliability``, the order placement walks); returns
+    how many changed. The sweeper runs it every ``jobs.reliability_refresh_seconds``: the online share
+    moves slowly, and one pass costs a read of every provider's 30 days (bench placement)."""
+    online = await uptime.window_seconds(session, None, now=now)
+    rows = await session.execute(
+        select(
+            Provider.id,
+            Provider.first_heartbeat_at,
+            Provider.last_heartbeat_at,
+            Provider.jobs_completed,
+            Provider.jobs_lost,
+            Provider.reliability,
+        ).where(Provider.first_heartbeat_at.is_not(None))
+    )
+    changed = []
+    for row in rows:
+        share = uptime.share(
+            online.get(row.id, 0),
+            row.first_heartbeat_at,
+            row.last_heartbeat_at,
+            now=now,
+            threshold_seconds=threshold_seconds,
+        )
+        if (percent := reliability_percent(row, share)) != row.reliability:
+            changed.append({"id": row.id, "reliability": percent})
+    if changed:
+        await session.execute(update(Provider), changed)
+    return len(changed)
 
 
 def capable(*, min_vram_mib: int, gpu_model: str | None) -> list[ColumnElement[bool]]:
@@ -59,104 +79,71 @@ def capable(*, min_vram_mib: int, gpu_model: str | None) -> list[ColumnElement[b
 
 
 def accepting(*, now: datetime, settings: Settings) -> list[ColumnElement[bool]]:
-    """Approved, not paused, and online by the one liveness rule."""
+    """Approved, not paused, and online by the one liveness rule (``providers.liveness``), written so that
+    no database plans it through the heartbeat index: nearly every row passes it, and walking that index
+    with a lookup per provider cost 16 ms at 10,000 (bench placement) where the reliability index stops
+    at the first fit."""
     return [
         Provider.approval_status == "approved",
         Provider.paused.is_(False),
-        online_clause(now=now, threshold_seconds=settings.heartbeat_online_seconds),
+        func.coalesce(Provider.last_heartbeat_at, _NEVER)
+        >= online_since(now, settings.heartbeat_online_seconds),
     ]
 
 
-async def candidates(
+_NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+async def choose(
     session: AsyncSession,
     *,
     now: datetime,
     settings: Settings,
     min_vram_mib: int,
     gpu_model: str | None,
-    exclude: list[int],
     job_type: str,
     model: str | None,
-) -> list[Candidate]:
-    rows = (
-        await session.execute(
-            select(
-                Provider.id,
-                Provider.slots,
-                Provider.prices[job_type].as_integer(),
-                cast(Provider.cached_models, String),
-                Provider.jobs_completed,
-                Provider.jobs_lost,
-                Provider.first_heartbeat_at,
-                Provider.last_heartbeat_at,
-            ).where(
-                *accepting(now=now, settings=settings),
-                *capable(min_vram_mib=min_vram_mib, gpu_model=gpu_model),
-            )
-        )
-    ).all()
-    rows = [row for row in rows if row.id not in exclude]
-    load = await _placed_counts(session, len(rows))
-    threshold = settings.heartbeat_online_seconds
-    online = await uptime.window_seconds(session, [row.id for row in rows], now=now)
-    default_price = settings.pricing.per_minute(job_type)
-    return [
-        Candidate(
-            provider_id=row.id,
-            slots=row.slots,
-            price=default_price if row[2] is None else row[2],
-            cached=_lists(row[3], model),
-            active=load.get(row.id, 0),
-            reliability=reliability_percent(
-                row,
-                uptime.share(
-                    online.get(row.id, 0),
-                    row.first_heartbeat_at,
-                    row.last_heartbeat_at,
-                    now=now,
-                    threshold_seconds=threshold,
-                ),
-            ),
-        )
-        for row in rows
-    ]
+) -> Choice | None:
+    """The best capable online provider, or None if there is none. An idle one if any (the job is pushed
+    to it), preferring one with the model already on its disk; among those the most reliable, then the
+    cheapest for this job type, the lightest load, the newest. If all are busy, the job waits in the
+    shared queue for the first to free a slot (``idle`` False).
+
+    Each step is a query that walks the reliability index and stops at the first fit: scoring every
+    online provider took 216 ms p50 at 10,000 providers (bench placement)."""
+    fits = [*accepting(now=now, settings=settings), *capable(min_vram_mib=min_vram_mib, gpu_model=gpu_model)]
+    if model:
+        cached = cast(Provider.cached_models, String).contains(json.dumps(model), autoescape=True)
+        if found := await _first_idle(session, [*fits, cached], settings=settings, job_type=job_type):
+            return Choice(found, idle=True)
+    if found := await _first_idle(session, fits, settings=settings, job_type=job_type):
+        return Choice(found, idle=True)
+    busy = (await session.execute(select(Provider.id).where(*fits).limit(1))).scalar_one_or_none()
+    return None if busy is None else Choice(busy, idle=False)
 
 
-def _lists(models_json: str | None, model: str | None) -> bool:
-    """Whether a JSON list of names holds ``model``; a substring test first spares decoding most lists."""
-    if not model or not models_json or json.dumps(model)[1:-1] not in models_json:
-        return False
-    return model in json.loads(models_json)
+async def _first_idle(
+    session: AsyncSession, where: list[ColumnElement[bool]], *, settings: Settings, job_type: str
+) -> int | None:
+    load = _placed_load()
+    active = func.coalesce(load.c.active, 0)
+    price = func.coalesce(Provider.prices[job_type].as_integer(), settings.pricing.per_minute(job_type))
+    query = (
+        select(Provider.id)
+        .outerjoin(load, load.c.provider_id == Provider.id)
+        .where(*where, active < Provider.slots)
+        .order_by(Provider.reliability.desc(), price, active * 1000 / Provider.slots, Provider.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
 
 
-async def _placed_counts(session: AsyncSession, candidates: int) -> dict[int, int]:
-    """Jobs placed on each provider and not ended. Jobs still waiting in a provider's own queue count too:
-    counting only leased and running ones sent a whole burst of submits to the one best provider while
-    the others idled (bench scale-out). These jobs are few, so all are counted at once rather than through
-    an IN list of every candidate."""
-    if not candidates:
-        return {}
-    rows = await session.execute(
-        select(Job.provider_id, func.count(Job.id))
+def _placed_load() -> Subquery:
+    """Jobs placed on each provider and not ended: jobs waiting in a provider's own queue count too
+    (counting only running ones sent a whole burst of submits to one provider while others idled)."""
+    return (
+        select(Job.provider_id.label("provider_id"), func.count().label("active"))
         .where(Job.status.in_(OPEN_STATUSES), Job.provider_id.is_not(None))
         .group_by(Job.provider_id)
+        .subquery()
     )
-    return {provider: int(count) for provider, count in rows if provider is not None}
-
-
-def best(candidates: list[Candidate], *, model: str | None) -> Candidate | None:
-    """Idle first; then the model already cached, reliability, price, and the lightest load."""
-    if not candidates:
-        return None
-
-    def score(candidate: Candidate) -> tuple[bool, bool, int, int, float, int]:
-        return (
-            candidate.idle,
-            model is not None and candidate.cached,
-            candidate.reliability,
-            -candidate.price,
-            -candidate.active / max(candidate.slots, 1),
-            -candidate.provider_id,
-        )
-
-    return max(candidates, key=score)

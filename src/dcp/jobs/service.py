@@ -158,20 +158,18 @@ async def _place(
             settings=settings,
             now=now,
         )
-    found = await placement.candidates(
+    chosen = await placement.choose(
         session,
         now=now,
         settings=settings,
         min_vram_mib=min_vram_mib,
         gpu_model=gpu_model,
-        exclude=[],
         job_type=body.job_type,
         model=model,
     )
-    if not found:
+    if chosen is None:
         raise NoCapacity()
-    chosen = placement.best(found, model=model)
-    if chosen is None or not chosen.idle:
+    if not chosen.idle:
         return None
     return await providers.by_id(session, chosen.provider_id)
 

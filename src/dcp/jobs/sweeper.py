@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dcp.config import Settings
 from dcp.db.engine import Database
 from dcp.gateway import billing
-from dcp.jobs import lifecycle
+from dcp.jobs import lifecycle, placement
 from dcp.jobs.events import EventHub
 from dcp.models import Job, Provider, ProviderHeartbeat
 from dcp.models.job import ACTIVE_STATUSES
@@ -129,16 +129,30 @@ async def release_abandoned_holds(
     return len(found), before if len(found) < _BATCH else found[-1].created_at
 
 
+async def refresh_reliability(db: Database, *, settings: Settings, now: datetime) -> int:
+    """Placement walks providers by their stored reliability: bring it up to date (how many changed)."""
+    async with db.writer() as session:
+        changed = await placement.refresh_reliability(
+            session, now=now, threshold_seconds=settings.heartbeat_online_seconds
+        )
+        await session.commit()
+    return changed
+
+
 async def run_forever(
     db: Database, *, settings: Settings, clock: Callable[[], datetime], hub: EventHub, stop: asyncio.Event
 ) -> None:
     """The server's background sweep loop until ``stop`` is set (never cancelled mid-transaction); a failed
     sweep is logged and retried on the next tick."""
     since: datetime | None = None
+    reliability_due = clock()
     while not stop.is_set():
         try:
             await sweep_once(db, settings=settings, now=clock(), hub=hub)
             _, since = await release_abandoned_holds(db, settings=settings, now=clock(), since=since)
+            if clock() >= reliability_due:
+                await refresh_reliability(db, settings=settings, now=clock())
+                reliability_due = clock() + timedelta(seconds=settings.jobs.reliability_refresh_seconds)
         except Exception:
             log.exception("sweep failed; retrying")
         with contextlib.suppress(TimeoutError):

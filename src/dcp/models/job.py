@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dcp.db.base import Base
@@ -27,6 +27,9 @@ class Job(Base):
     __table_args__ = (
         UniqueConstraint("renter_id", "idempotency_key", name="uq_jobs_renter_idempotency"),
         Index("ix_jobs_queue", "status", "provider_id", "priority", "submitted_at"),
+        # The order a provider claims from the queue (dispatch.claim_next): without it, 10,000 waiting
+        # jobs were sorted on every claim (bench placement).
+        Index("ix_jobs_claim", "status", text("priority DESC"), "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -52,6 +52,9 @@ class Provider(Base):
     serving_context: Mapped[int] = mapped_column(Integer, default=4096)
     jobs_completed: Mapped[int] = mapped_column(Integer, default=0)
     jobs_lost: Mapped[int] = mapped_column(Integer, default=0)
+    # reliability_percent as the sweeper last computed it (every minute): placement walks this index
+    # instead of scoring every online provider. A new provider starts at 100, as its live score does.
+    reliability: Mapped[int] = mapped_column(Integer, default=100, index=True)
 
 
 class ProviderHeartbeat(Base):

@@ -60,17 +60,20 @@ async def online_shares(
     }
 
 
-async def window_seconds(session: AsyncSession, provider_ids: list[int], *, now: datetime) -> dict[int, int]:
-    """Seconds credited to each provider over the last 30 days. For a large fleet every provider's days are
-    summed in one pass: an IN list of thousands of ids cost more than the rows it skipped."""
-    if not provider_ids:
+async def window_seconds(
+    session: AsyncSession, provider_ids: list[int] | None, *, now: datetime
+) -> dict[int, int]:
+    """Seconds credited to each provider (all of them for None) over the last 30 days. For a large fleet
+    every provider's days are summed in one pass: an IN list of thousands of ids cost more than the rows
+    it skipped."""
+    if provider_ids is not None and not provider_ids:
         return {}
     query = (
         select(ProviderUptime.provider_id, func.sum(ProviderUptime.seconds))
         .where(ProviderUptime.day >= (now - WINDOW).date())
         .group_by(ProviderUptime.provider_id)
     )
-    if len(provider_ids) <= _IN_LIST_LIMIT:
+    if provider_ids is not None and len(provider_ids) <= _IN_LIST_LIMIT:
         query = query.where(ProviderUptime.provider_id.in_(provider_ids))
     return {provider_id: int(seconds) for provider_id, seconds in await session.execute(query)}
 
