@@ -99,6 +99,7 @@ def create_app(
             run_forever(database, settings=settings, clock=the_clock.now, hub=hub, stop=stop)
         )
         yield
+        await app.state.gateway.aclose()  # settle what /v1 requests used, hand their allowances back
         stop.set()
         await sweeper
         for shared in (app.state.gateway.limiter, app.state.abuse_buckets):

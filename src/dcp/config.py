@@ -121,7 +121,26 @@ class GatewaySettings(BaseModel):
     ledger_batch_max: int = Field(
         256,
         ge=1,
-        description="Most requests whose holds, or whose settlements, one write transaction commits",
+        description="Most requests whose settlements one write transaction commits",
+    )
+    allowance_halala: int = Field(
+        1000,
+        ge=1,
+        description="What a server process holds of a renter's money at a time for their /v1 requests, which "
+        "reserve their worst case from it in memory (more when one request needs more; all the renter has "
+        "when that is less)",
+    )
+    allowance_idle_seconds: float = Field(
+        5.0, gt=0, description="An allowance unused this long is handed back to its renter"
+    )
+    allowance_renew_seconds: float = Field(
+        10.0, gt=0, description="How often a server process tells the database its allowances are in use"
+    )
+    allowance_expiry_seconds: int = Field(
+        120,
+        ge=1,
+        description="The sweeper hands back an allowance not renewed for this long (its process died or "
+        "stalled); requests of that process settled later are billed nothing",
     )
 
 
@@ -152,6 +171,12 @@ class Settings(BaseSettings):
     )
 
     heartbeat_online_seconds: int = Field(90, ge=5)
+    auth_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How long an API key's holder is remembered; a key revoked on another replica works "
+        "there at most this long (0: look every key up)",
+    )
     telemetry_retention_days: int = Field(
         7, ge=1, description="Days of per-heartbeat samples kept for charts"
     )
@@ -174,12 +199,6 @@ class Settings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'dcp.db'}"
         if not self.public_url:
-    auth_cache_seconds: float = Field(
-        5.0,
-        ge=0,
-        description="How long an API key's holder is remembered; a key revoked on another replica works "
-        "there at most this long (0: look every key up)",
-    )
             self.public_url = f"http://{self.host}:{self.port}"
         return self
 

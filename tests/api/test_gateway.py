@@ -52,8 +52,18 @@ async def _renter(http, admin, amount=10_000):
     return renter, {"authorization": f"Bearer {renter.key}"}
 
 
-async def _money(http, renter):
-    return (await http.get("/api/renters/balance", headers=renter.renter_headers)).json()
+@pytest.fixture
+def money(live, http):
+    """A renter's balance once what their requests used is settled and their allowance handed back."""
+
+    async def read(renter) -> dict:
+        gateway = live.app.state.gateway
+        await gateway.settle_all()
+        await gateway.allowances.hand_back()
+        found = (await http.get("/api/renters/balance", headers=renter.renter_headers)).json()
+        return {"balance_halala": found["balance_halala"], "held_halala": found["held_halala"]}
+
+    return read
 
 
 class TestModelsAndErrors:
@@ -86,14 +96,14 @@ class TestModelsAndErrors:
         )
         assert set(body) == {"message", "type", "code", "status", "retryable"} and body["retryable"] is False
 
-    async def test_insufficient_balance(self, http, admin, engines):
+    async def test_insufficient_balance(self, http, admin, engines, money):
         await engines()
         renter, auth = await _renter(http, admin, amount=1)
         answer = await http.post("/v1/chat/completions", headers=auth, json={**CHAT, "max_tokens": 4000})
         assert answer.status_code == 402 and answer.json()["error"]["code"] == "insufficient_balance"
-        assert (await _money(http, renter))["balance_halala"] == 1
+        assert (await money(renter))["balance_halala"] == 1
 
-    async def test_rate_limit_envelope_and_headers(self, http, admin, engines, live):
+    async def test_rate_limit_envelope_and_headers(self, http, admin, engines, live, money):
         await engines()
         live.app.state.gateway.limiter = RateLimiter(requests_per_minute=2, tokens_per_minute=1_000_000)
         renter, auth = await _renter(http, admin)
@@ -105,11 +115,11 @@ class TestModelsAndErrors:
         assert body["retry_after_seconds"] == body["error"]["retry_after_seconds"] >= 1
         assert body["retry_after_ms"] == body["error"]["retry_after_ms"]
         assert int(limited.headers["retry-after"]) == body["retry_after_seconds"]
-        assert (await _money(http, renter))["held_halala"] == 0  # a refused request holds nothing
+        assert (await money(renter))["held_halala"] == 0  # a refused request holds nothing
 
 
 class TestCompletions:
-    async def test_chat_is_billed_per_token_once(self, http, admin, engines):
+    async def test_chat_is_billed_per_token_once(self, http, admin, engines, money):
         engine = await engines()
         renter, auth = await _renter(http, admin)
         answer = await http.post("/v1/chat/completions", headers=auth, json=CHAT)
@@ -117,11 +127,11 @@ class TestCompletions:
         assert answer.json()["choices"][0]["message"]["content"] == "Riyadh"
         sent = json.loads(engine.requests[0]["body"])
         assert sent["max_tokens"] == 16 and engine.requests[0]["path"] == "v1/chat/completions"
-        money = await _money(http, renter)
+        money = await money(renter)
         # 11 prompt tokens at 100/M and 3 completion tokens at 300/M round up to 1 halala; nothing stays held.
         assert money["balance_halala"] == 10_000 - 1 and money["held_halala"] == 0
 
-    async def test_streaming_strips_the_usage_chunk_unless_asked(self, http, admin, engines):
+    async def test_streaming_strips_the_usage_chunk_unless_asked(self, http, admin, engines, money):
         await engines()
         renter, auth = await _renter(http, admin)
         for include in (False, True):
@@ -137,7 +147,7 @@ class TestCompletions:
             text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
             assert text == "Riyadh"
             assert any("usage" in c for c in chunks) is include
-        assert (await _money(http, renter))["held_halala"] == 0
+        assert (await money(renter))["held_halala"] == 0
 
     async def test_legacy_completions(self, http, admin, engines):
         await engines()
@@ -156,7 +166,7 @@ def _prefers(text: str, first: FakeEngine, second: FakeEngine) -> bool:
 
 
 class TestFailover:
-    async def test_a_failing_provider_is_skipped_before_any_byte(self, http, admin, engines, settings):
+    async def test_a_failing_provider_is_skipped_before_any_byte(self, http, admin, engines, settings, money):
         settings.gateway.first_token_timeout_seconds = 0.5
         await engines("error500")
         await engines("silent")
@@ -164,10 +174,10 @@ class TestFailover:
         renter, auth = await _renter(http, admin)
         answer = await http.post("/v1/chat/completions", headers=auth, json=CHAT)
         assert answer.status_code == 200 and good.requests
-        assert (await _money(http, renter))["held_halala"] == 0
+        assert (await money(renter))["held_halala"] == 0
 
     @pytest.mark.parametrize("failure", ["error429", "hangup"])
-    async def test_upstream_429_and_a_dropped_link_fail_over(self, http, admin, engines, failure):
+    async def test_upstream_429_and_a_dropped_link_fail_over(self, http, admin, engines, failure, money):
         broken = await engines(failure)
         good = await engines("ok")
         renter, auth = await _renter(http, admin)
@@ -177,9 +187,9 @@ class TestFailover:
         answer = await http.post("/v1/chat/completions", headers=auth, json=body)
         assert answer.status_code == 200, answer.text
         assert answer.headers["x-dcp-provider-attempts"] == "2" and good.requests
-        assert (await _money(http, renter))["held_halala"] == 0
+        assert (await money(renter))["held_halala"] == 0
 
-    async def test_nobody_answers_costs_nothing(self, http, admin, engines, settings):
+    async def test_nobody_answers_costs_nothing(self, http, admin, engines, settings, money):
         settings.gateway.first_token_timeout_seconds = 0.5
         await engines("error500")
         await engines("silent")
@@ -188,10 +198,10 @@ class TestFailover:
         assert answer.status_code in (502, 504)
         error = answer.json()["error"]
         assert error["code"] in ("provider_unavailable", "upstream_timeout") and error["retryable"] is True
-        money = await _money(http, renter)
+        money = await money(renter)
         assert money["balance_halala"] == 10_000 and money["held_halala"] == 0
 
-    async def test_a_failure_after_the_first_byte_ends_with_an_error_event(self, http, admin, engines):
+    async def test_a_failure_after_the_first_byte_ends_with_an_error_event(self, http, admin, engines, money):
         await engines("cut")
         renter, auth = await _renter(http, admin)
         async with http.stream(
@@ -202,7 +212,7 @@ class TestFailover:
         failure = json.loads(lines[-2][6:])
         assert failure["choices"][0]["finish_reason"] == "error"
         assert failure["error"]["code"] == "provider_unavailable"
-        assert (await _money(http, renter))["held_halala"] == 0
+        assert (await money(renter))["held_halala"] == 0
 
 
 class TestMetrics:
@@ -248,7 +258,7 @@ class TestSharedLimits:
 
 
 class TestPerRequestCost:
-    async def test_an_admin_price_change_applies_to_the_next_request(self, http, admin, engines):
+    async def test_an_admin_price_change_applies_to_the_next_request(self, http, admin, engines, money):
         await engines()
         renter, auth = await _renter(http, admin)
         assert (await http.post("/v1/chat/completions", headers=auth, json=CHAT)).status_code == 200
@@ -264,14 +274,18 @@ class TestPerRequestCost:
         assert changed.status_code == 200
         assert (await http.post("/v1/chat/completions", headers=auth, json=CHAT)).status_code == 200
         # 1 halala at the default prices, then 11 + 3 tokens at 1 halala each, although prices are cached.
-        money = await _money(http, renter)
+        money = await money(renter)
         assert money["balance_halala"] == 10_000 - 1 - 14 and money["held_halala"] == 0
 
-    async def test_a_billed_request_writes_its_money_in_few_statements(self, http, admin, engines):
+    async def test_a_billed_request_writes_its_money_in_few_statements(
+        self, http, admin, engines, live, money
+    ):
         await engines()
         renter, auth = await _renter(http, admin)
         assert (await http.post("/v1/chat/completions", headers=auth, json=CHAT)).status_code == 200
-        money_tables = ("ledger_", "settlements", "gateway_requests", "model_prices")
+        gateway = live.app.state.gateway
+        await gateway.settle_all()
+        money_tables = ("ledger_", "settlements", "gateway_", "model_prices", "renters")
         statements: list[str] = []
 
         def count(_conn, _cursor, statement, *_args) -> None:
@@ -281,15 +295,18 @@ class TestPerRequestCost:
         event.listen(Engine, "before_cursor_execute", count)  # every engine: readers' and writers'
         try:
             answer = await http.post("/v1/chat/completions", headers=auth, json=CHAT)
+            await gateway.settle_all()
         finally:
             event.remove(Engine, "before_cursor_execute", count)
         assert answer.status_code == 200
-        # The hold (transaction, 2 balances, entries) and the settlement (transaction, 4 balances, entries,
-        # settlement row) and the usage row; account ids and the price come from the process's caches.
-        assert len(statements) <= 13, "\n".join(statements)
-        assert (await _money(http, renter))["balance_halala"] == 10_000 - 2
+        # No key lookup and no hold: the key, the price and the worst case come from memory. After the
+        # response: the charge on the allowance, the settlement (transaction, 3 balances, entries,
+        # settlement row) and the usage row.
+        assert len(statements) <= 8, "\n".join(statements)
+        assert not [s for s in statements if "renters" in s or "INSERT INTO gateway_allowances" in s]
+        assert (await money(renter))["balance_halala"] == 10_000 - 2
 
-    async def test_a_free_model_holds_and_bills_nothing_yet_logs_usage(self, http, admin, engines):
+    async def test_a_free_model_holds_and_bills_nothing_yet_logs_usage(self, http, admin, engines, money):
         await engines(concurrency=64)
         body = {"model": "fake-model", "input_per_million_halala": 0, "output_per_million_halala": 0}
         assert (await http.put("/api/admin/model-prices", headers=admin, json=body)).status_code == 200
@@ -298,6 +315,7 @@ class TestPerRequestCost:
             *(http.post("/v1/chat/completions", headers=auth, json=CHAT) for _ in range(5))
         )
         assert [a.status_code for a in answers] == [200] * 5
+        assert (await money(renter))["held_halala"] == 0  # a free model takes no allowance
         usage = (await http.get("/api/renters/usage", headers=renter.renter_headers)).json()
         assert usage["total"] == 5 and {row["cost_halala"] for row in usage["requests"]} == {0}
 
@@ -315,7 +333,7 @@ async def _price_per_token(http, admin, halala: int = 1) -> None:
 class TestConcurrentRequests:
     """Holds and settlements of requests that arrive together are written in shared transactions."""
 
-    async def test_each_request_is_billed_exactly_once(self, http, admin, engines):
+    async def test_each_request_is_billed_exactly_once(self, http, admin, engines, money):
         await engines(concurrency=64)
         await engines(concurrency=64)
         await _price_per_token(http, admin)
@@ -325,13 +343,13 @@ class TestConcurrentRequests:
         )
         assert [a.status_code for a in answers] == [200] * 40
         # Every request's own price: 11 prompt and 3 completion tokens at 1 halala each.
-        money = await _money(http, renter)
+        money = await money(renter)
         assert money["balance_halala"] == 10_000 - 40 * 14 and money["held_halala"] == 0
         usage = (await http.get("/api/renters/usage?limit=100", headers=renter.renter_headers)).json()
         assert usage["total"] == 40 and {row["cost_halala"] for row in usage["requests"]} == {14}
         assert len({row["request_id"] for row in usage["requests"]}) == 40
 
-    async def test_many_requests_at_once_never_overspend(self, http, admin, engines):
+    async def test_many_requests_at_once_never_overspend(self, http, admin, engines, money):
         await engines(concurrency=64)
         await _price_per_token(http, admin)
         # The worst case of a request is 24 prompt bytes + 16 tokens = 40 halala; 100 covers two at a time.
@@ -345,12 +363,12 @@ class TestConcurrentRequests:
         assert all(
             a.json()["error"]["code"] == "insufficient_balance" for a in answers if a.status_code == 402
         )
-        money = await _money(http, renter)
+        money = await money(renter)
         assert money["balance_halala"] == 100 - 14 * served >= 0 and money["held_halala"] == 0
         usage = (await http.get("/api/renters/usage?limit=100", headers=renter.renter_headers)).json()
         assert usage["total"] == served  # a refused request leaves no usage row
 
-    async def test_renters_in_one_group_are_billed_apart(self, http, admin, engines):
+    async def test_renters_in_one_group_are_billed_apart(self, http, admin, engines, money):
         await engines(concurrency=64)
         await _price_per_token(http, admin)
         rich, rich_auth = await _renter(http, admin, amount=10_000)
@@ -360,8 +378,8 @@ class TestConcurrentRequests:
             *(http.post("/v1/chat/completions", headers=poor_auth, json=CHAT) for _ in range(10)),
         )
         assert [a.status_code for a in answers] == [200] * 10 + [402] * 10
-        assert (await _money(http, rich))["balance_halala"] == 10_000 - 10 * 14
-        assert (await _money(http, poor))["balance_halala"] == 10
+        assert (await money(rich))["balance_halala"] == 10_000 - 10 * 14
+        assert (await money(poor))["balance_halala"] == 10
 
 
 class TestAbandonedHolds:
@@ -378,19 +396,21 @@ class TestAbandonedHolds:
         app = live.app.state
         return await release_abandoned_holds(app.db, settings=app.settings, now=clock.now(), since=since)
 
-    async def test_the_sweeper_refunds_it_after_the_timeout(self, http, admin, live, clock, settings):
+    async def test_the_sweeper_refunds_it_after_the_timeout(self, http, admin, live, clock, settings, money):
         renter, _ = await _renter(http, admin)
         await self._hold(live, renter.id, "v1-crashed-1", 300, clock)
         assert (await self._sweep(live, clock))[0] == 0  # a request may still be running
-        assert (await _money(http, renter))["held_halala"] == 300
+        assert (await money(renter))["held_halala"] == 300
         clock.advance(seconds=settings.gateway.abandoned_hold_seconds + 1)
         released, _ = await self._sweep(live, clock)
         assert released == 1
-        money = await _money(http, renter)
+        money = await money(renter)
         assert money["balance_halala"] == 10_000 and money["held_halala"] == 0
         assert (await self._sweep(live, clock, since=None))[0] == 0  # refunded once, even looking back again
 
-    async def test_a_request_finishing_after_it_is_billed_nothing(self, http, admin, live, clock, settings):
+    async def test_a_request_finishing_after_it_is_billed_nothing(
+        self, http, admin, live, clock, settings, money
+    ):
         renter, _ = await _renter(http, admin)
         await self._hold(live, renter.id, "v1-late-1", 300, clock)
         clock.advance(seconds=settings.gateway.abandoned_hold_seconds + 1)
@@ -420,6 +440,7 @@ class TestAbandonedHolds:
             "created_at": clock.now(),
         }
         await live.app.state.gateway.outcomes.write(Outcome(finish, usage))
-        assert (await _money(http, renter))["balance_halala"] == 10_000  # the platform absorbs it
+        assert (await money(renter))["balance_halala"] == 10_000
+        assert (await money(renter))["balance_halala"] == 10_000  # the platform absorbs it
         rows = (await http.get("/api/renters/usage", headers=renter.renter_headers)).json()["requests"]
         assert [(row["request_id"], row["cost_halala"]) for row in rows] == [("v1-late-1", 0)]

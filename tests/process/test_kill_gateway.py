@@ -1,6 +1,6 @@
-"""SIGKILL the server while /v1 requests wait on their provider (each holding its worst case), restart it:
-the sweeper refunds the abandoned holds once they time out, what was answered stays billed once, and the
-ledger balances."""
+"""SIGKILL the server while /v1 requests wait on their provider (each with its worst case reserved from the
+renter's allowance), restart it: the sweeper releases the dead process's allowance once it stops being
+renewed, what was answered and settled stays billed once, nothing else is charged, and the ledger balances."""
 
 from __future__ import annotations
 
@@ -44,17 +44,21 @@ async def _answer_then_hang(
     await answering.stop()
     silent = FakeEngine(base, await register_provider(http), behaviour="silent", concurrency=64)
     await silent.start()
+
+    async def all_settled() -> bool:  # settlements are written just after the responses
+        usage = await http.get("/api/renters/usage", headers=renter.renter_headers)
+        return usage.json()["total"] == ANSWERED
+
+    await _until(all_settled)
     waiting = [
         asyncio.create_task(http.post("/v1/chat/completions", headers=auth, json=CHAT))
         for _ in range(IN_FLIGHT)
     ]
 
-    async def all_held() -> bool:  # 1 halala each at the default prices
-        return (await http.get("/api/renters/balance", headers=renter.renter_headers)).json()[
-            "held_halala"
-        ] == IN_FLIGHT
+    async def all_waiting() -> bool:
+        return len(silent.requests) == IN_FLIGHT
 
-    await _until(all_held)
+    await _until(all_waiting)
     return waiting, silent
 
 
@@ -79,7 +83,7 @@ async def test_sigkill_with_requests_in_flight(tmp_path, database_url):
             with contextlib.suppress(websockets.ConnectionClosed):  # the silent provider's link died too
                 await silent.stop()
             assert all(isinstance(outcome, httpx.TransportError) for outcome in outcomes)
-            fast = {"DCP_GATEWAY__ABANDONED_HOLD_SECONDS": "1", "DCP_JOBS__SWEEP_INTERVAL_SECONDS": "0.2"}
+            fast = {"DCP_GATEWAY__ALLOWANCE_EXPIRY_SECONDS": "1", "DCP_JOBS__SWEEP_INTERVAL_SECONDS": "0.2"}
             servers.append(_start(tmp_path, port, {**env, **fast}))
             await asyncio.to_thread(_wait_ready, base, servers[1])
 
@@ -90,7 +94,8 @@ async def test_sigkill_with_requests_in_flight(tmp_path, database_url):
                 return (await money())["held_halala"] == 0
 
             await _until(released)
-            assert (await money())["balance_halala"] == 10_000 - ANSWERED  # 1 halala per answered request
+            # 1 halala per answered request; the requests cut by the kill cost nothing.
+            assert (await money())["balance_halala"] == 10_000 - ANSWERED
             usage = (await http.get("/api/renters/usage", headers=renter.renter_headers)).json()
             assert usage["total"] == ANSWERED and {row["cost_halala"] for row in usage["requests"]} == {1}
     finally:

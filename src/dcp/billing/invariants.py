@@ -5,10 +5,11 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dcp.billing import ledger
+from dcp.billing import allowances, ledger
 from dcp.billing.ledger import Account, TxKind
 from dcp.gateway.billing import REQUEST_PREFIX
 from dcp.models import (
+    GatewayAllowance,
     GatewayRequest,
     Job,
     LedgerAccount,
@@ -66,10 +67,20 @@ async def settlement_problems(session: AsyncSession) -> list[str]:
             problems.append(f"{row.work_ref}: settlement released {-released} of a {row.held_halala} hold")
     held_refs = await _net_by_reference(session, Account.renter_held, TxKind.hold)
     settled = {row.work_ref: row.held_halala for row in (await session.execute(select(Settlement))).scalars()}
+    # A request that drew from an allowance had no hold of its own: allowance_problems checks those.
+    drew = set(
+        (
+            await session.execute(
+                select(GatewayRequest.request_id).where(GatewayRequest.allowance_id.is_not(None))
+            )
+        )
+        .scalars()
+        .all()
+    )
     problems += [
         f"{ref}: held {held_refs.get(ref, 0)} but settled {amount}"
         for ref, amount in settled.items()
-        if held_refs.get(ref, 0) != amount
+        if held_refs.get(ref, 0) != amount and ref not in drew
     ]
     return problems
 
@@ -97,6 +108,7 @@ async def all_problems(session: AsyncSession) -> list[str]:
         *await withdrawal_problems(session),
         *await job_problems(session),
         *await gateway_problems(session),
+        *await allowance_problems(session),
     ]
 
 
@@ -144,13 +156,62 @@ async def gateway_problems(session: AsyncSession) -> list[str]:
     problems: list[str] = []
     held = await _net_by_reference(session, Account.renter_held, prefix=REQUEST_PREFIX)
     rows = await session.execute(
-        select(GatewayRequest.request_id, GatewayRequest.cost_halala, Settlement.cost_halala).outerjoin(
-            Settlement, Settlement.work_ref == GatewayRequest.request_id
-        )
+        select(
+            GatewayRequest.request_id,
+            GatewayRequest.cost_halala,
+            GatewayRequest.allowance_id,
+            Settlement.cost_halala,
+        ).outerjoin(Settlement, Settlement.work_ref == GatewayRequest.request_id)
     )
-    for request_id, cost, charged in rows:
-        if held.get(request_id, 0):
-            problems.append(f"{request_id} finished but still holds {held[request_id]}")
+    for request_id, cost, allowance_id, charged in rows:
+        # A request that drew from an allowance took its cost out of the allowance's held money.
+        expected = -(charged or 0) if allowance_id is not None else 0
+        if held.get(request_id, 0) != expected:
+            problems.append(f"{request_id} finished but still holds {held[request_id] - expected}")
         if cost != (charged or 0):
             problems.append(f"{request_id} shows a cost of {cost} but was charged {charged or 0}")
+    return problems
+
+
+async def allowance_problems(session: AsyncSession) -> list[str]:
+    """Each /v1 allowance holds in the ledger what its row says it took, has paid out exactly what the
+    settlements of its requests charged (and their usage rows show), and, once closed, released the rest:
+    an open one holds ``held - spent``, a closed one nothing."""
+    problems: list[str] = []
+    taken = await _net_by_reference(session, Account.renter_held, TxKind.hold, prefix=allowances.PREFIX)
+    released = await _net_by_reference(session, Account.renter_held, TxKind.release, prefix=allowances.PREFIX)
+    charged = dict(
+        (
+            await session.execute(
+                select(GatewayRequest.allowance_id, func.sum(Settlement.cost_halala))
+                .join(Settlement, Settlement.work_ref == GatewayRequest.request_id)
+                .where(GatewayRequest.allowance_id.is_not(None))
+                .group_by(GatewayRequest.allowance_id)
+            )
+        ).all()
+    )
+    shown = dict(
+        (
+            await session.execute(
+                select(GatewayRequest.allowance_id, func.sum(GatewayRequest.cost_halala))
+                .where(GatewayRequest.allowance_id.is_not(None))
+                .group_by(GatewayRequest.allowance_id)
+            )
+        ).all()
+    )
+    for row in (await session.execute(select(GatewayAllowance))).scalars():
+        name = row.reference
+        if not 0 <= row.spent_halala <= row.held_halala:
+            problems.append(f"{name}: spent {row.spent_halala} of {row.held_halala}")
+        if taken.get(name, 0) != row.held_halala:
+            problems.append(f"{name}: its holds took {taken.get(name, 0)}, its row says {row.held_halala}")
+        if int(charged.get(row.id) or 0) != row.spent_halala:
+            problems.append(
+                f"{name}: settlements charged {charged.get(row.id) or 0} of {row.spent_halala} spent"
+            )
+        if int(shown.get(row.id) or 0) != row.spent_halala:
+            problems.append(f"{name}: usage rows show {shown.get(row.id) or 0} of {row.spent_halala} spent")
+        rest = 0 if row.closed_at is None else row.held_halala - row.spent_halala
+        if -released.get(name, 0) != rest:
+            problems.append(f"{name}: released {-released.get(name, 0)}, expected {rest}")
     return problems

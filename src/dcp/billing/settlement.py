@@ -118,6 +118,23 @@ def billed(
     return Finish(TxKind.charge, legs, row)
 
 
+def drawn(
+    *, renter_id: int, provider_id: int, work_ref: str, cost: int, provider_percent: int, now: datetime
+) -> Finish:
+    """Bill ``cost`` of a request that reserved its worst case from an allowance (``billing.allowances``):
+    the cost leaves the renter's held money, split as ``billed`` splits it; the rest of its worst case
+    never left the allowance, so its hold, for the settlement row, is its cost."""
+    return billed(
+        renter_id=renter_id,
+        provider_id=provider_id,
+        work_ref=work_ref,
+        held=cost,
+        cost=cost,
+        provider_percent=provider_percent,
+        now=now,
+    )
+
+
 def refunded(
     *, renter_id: int, provider_id: int | None, work_ref: str, held: int, reason: str, now: datetime
 ) -> Finish:

@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from dcp.auth import CurrentRenter
+from dcp.auth import CurrentRenter, RenterKey
 from dcp.billing import token_prices
-from dcp.db.session import SessionDep, end_transaction
+from dcp.db.session import SessionDep
 from dcp.deps import NowDep, SettingsDep
 from dcp.gateway import pool, service
 from dcp.gateway.billing import REQUEST_PREFIX
@@ -55,19 +55,13 @@ async def list_models(
 
 
 @router.post("/chat/completions", responses=_ERRORS, summary="OpenAI chat completions (streaming or not)")
-async def chat_completions(
-    body: ChatRequest, renter: CurrentRenter, request: Request, session: SessionDep, now: NowDep
-) -> Any:
-    return await _complete(
-        body, "chat/completions", renter.id, request, session, now, "chat.completion.chunk"
-    )
+async def chat_completions(body: ChatRequest, renter: RenterKey, request: Request, now: NowDep) -> Any:
+    return await _complete(body, "chat/completions", renter.id, request, now, "chat.completion.chunk")
 
 
 @router.post("/completions", responses=_ERRORS, summary="OpenAI text completions (streaming or not)")
-async def completions(
-    body: CompletionRequest, renter: CurrentRenter, request: Request, session: SessionDep, now: NowDep
-) -> Any:
-    return await _complete(body, "completions", renter.id, request, session, now, "text_completion")
+async def completions(body: CompletionRequest, renter: RenterKey, request: Request, now: NowDep) -> Any:
+    return await _complete(body, "completions", renter.id, request, now, "text_completion")
 
 
 async def _complete(
@@ -75,18 +69,24 @@ async def _complete(
     endpoint: str,
     renter_id: int,
     request: Request,
-    session: SessionDep,
     now: Any,
     chunk_object: str,
 ) -> Any:
+    """No database round trip on the way in or out while caches are warm: the key, the pool and the price
+    come from this process's caches (a miss reads them outside any write transaction), the worst case from
+    the renter's allowance, and the settlement is written after the response."""
     gateway = gateway_of(request)
     request_id = f"{REQUEST_PREFIX}{request_id_var.get()}-{time.monotonic_ns():x}"
-    admitted = await service.admit(
-        session, gateway, renter_id=renter_id, body=body, endpoint=endpoint, request_id=request_id, now=now
-    )
-    # The request's transaction ends before the hold's, which is written with other requests' holds (on
-    # SQLite a transaction that may write holds the database's write lock until it ends).
-    await end_transaction(session)
+    async with gateway.db.reader() as session:  # connects only on a cache miss
+        admitted = await service.admit(
+            session,
+            gateway,
+            renter_id=renter_id,
+            body=body,
+            endpoint=endpoint,
+            request_id=request_id,
+            now=now,
+        )
     await service.reserve(gateway, admitted)
     upstream_body = body.upstream(max_tokens=admitted.max_tokens)
     try:

@@ -1,5 +1,6 @@
-"""The gateway's money: the worst-case holds before relaying and, after it, each request's settlement and
-usage row, written in groups; and the release of holds whose server process died before settling them."""
+"""The gateway's money written in groups: each request's settlement and usage row (its cost drawn from its
+renter's allowance, ``gateway.allowance``); per-request worst-case holds, as requests placed them before
+allowances, and the release of those whose server process died before settling them."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from sqlalchemy import Table, and_, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from dcp.billing import ledger, settlement
+from dcp.billing import allowances, ledger, settlement
 from dcp.billing.ledger import Account, TxKind
 from dcp.models import GatewayRequest, LedgerAccount, LedgerEntry, LedgerTransaction
 
 _NEW_USAGE_ROWS = insert(cast(Table, GatewayRequest.__table__))
 REQUEST_PREFIX = "v1-"  # every /v1 request id, and so the reference of its hold, starts with it
 _LATE = "billed nothing: its hold had been released as abandoned before it finished"
+_CLOSED = "billed nothing: its allowance had been closed before its usage was settled"
 
 
 @dataclass(frozen=True)
@@ -46,21 +48,34 @@ async def write_holds(session: AsyncSession, holds: list[Hold]) -> list[Exceptio
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one finished request writes: how its hold ends (None: it held nothing) and its usage row."""
+    """What one finished request writes: how its money ends (None: it costs nothing) and its usage row.
+    ``allowance_id``: the allowance its cost is drawn from (``finish`` is then ``settlement.drawn``)."""
 
     finish: settlement.Finish | None
     usage: dict[str, Any]
+    allowance_id: int | None = None
 
 
 async def write_outcomes(session: AsyncSession, outcomes: list[Outcome]) -> list[Exception | None]:
     """Each request's settlement (or refund) and usage row, once per request id (a second usage row breaks
-    the unique constraint). A request whose hold was released before (``release_abandoned``) keeps that
-    outcome and is billed nothing: the platform absorbs it, never the renter."""
-    billing = [outcome for outcome in outcomes if outcome.finish is not None]
+    the unique constraint). A request whose hold was released before (``release_abandoned``), or whose
+    allowance was closed before (its process stalled past the sweeper's timeout), is billed nothing: the
+    platform absorbs it, never the renter."""
+    drawing: dict[int, int] = {}
+    for outcome in outcomes:
+        if outcome.allowance_id is not None and outcome.finish is not None:
+            cost = outcome.finish.row.cost_halala
+            drawing[outcome.allowance_id] = drawing.get(outcome.allowance_id, 0) + cost
+    still_open = await allowances.charge(session, drawing) if drawing else set()
+    late = {
+        id(o): _CLOSED for o in outcomes if o.allowance_id in drawing and o.allowance_id not in still_open
+    }
+    billing = [o for o in outcomes if o.finish is not None and id(o) not in late]
     made = await settlement.finish_many(session, [cast(settlement.Finish, o.finish) for o in billing])
-    late = {id(outcome) for outcome, now in zip(billing, made, strict=True) if not now}
+    late |= {id(outcome): _LATE for outcome, now in zip(billing, made, strict=True) if not now}
     rows = [
-        {**outcome.usage, "cost_halala": 0, "error": _LATE} if id(outcome) in late else outcome.usage
+        {**outcome.usage, "allowance_id": outcome.allowance_id}
+        | ({"cost_halala": 0, "error": late[id(outcome)]} if id(outcome) in late else {})
         for outcome in outcomes
     ]
     await session.execute(_NEW_USAGE_ROWS, rows)

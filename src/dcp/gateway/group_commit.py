@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
@@ -32,12 +33,22 @@ class GroupCommit(Generic[Item]):
     async def write(self, item: Item) -> None:
         """Return once ``item`` is committed; raise what writing it raised. A caller that is cancelled
         meanwhile (its client left) does not take its write with it."""
+        await asyncio.shield(self.submit(item))
+
+    def submit(self, item: Item) -> asyncio.Future[None]:
+        """Queue ``item`` without waiting; the future tells when it is committed, or why it was not."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieved)
         self._queue.append((item, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain())
-        await asyncio.shield(future)
+        return future
+
+    async def flush(self) -> None:
+        """Return once everything queued before (and while) waiting is written."""
+        while self._writer is not None and not self._writer.done():
+            with contextlib.suppress(Exception):  # each item's future carries its own failure
+                await asyncio.shield(self._writer)
 
     async def _drain(self) -> None:
         while self._queue:

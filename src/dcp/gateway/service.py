@@ -18,7 +18,8 @@ from dcp.billing.pricing import TokenPrice, token_cost
 from dcp.billing.token_prices import PriceCache
 from dcp.config import Settings
 from dcp.db.engine import Database
-from dcp.gateway.billing import Hold, Outcome, write_holds, write_outcomes
+from dcp.gateway.allowance import Allowances, Reservation
+from dcp.gateway.billing import Outcome, write_outcomes
 from dcp.gateway.errors import ModelNotFound, NoCapacity, ProviderUnavailable, RateLimited, UpstreamTimeout
 from dcp.gateway.group_commit import GroupCommit
 from dcp.gateway.metrics import GatewayMetrics
@@ -49,16 +50,27 @@ class Gateway:
     # What changes slowly is read at most every few seconds per process (the TTLs are in the settings).
     pool_cache: PoolCache = field(init=False)
     price_cache: PriceCache = field(init=False)
-    holds: GroupCommit[Hold] = field(init=False)
+    allowances: Allowances = field(init=False)
     outcomes: GroupCommit[Outcome] = field(init=False)
 
     def __post_init__(self) -> None:
         limits = self.settings.gateway
         self.pool_cache = PoolCache(limits.pool_cache_seconds)
         self.price_cache = PriceCache(limits.price_cache_seconds)
+        self.allowances = Allowances(self.db, limits, self.clock.now)
         batch = limits.ledger_batch_max
-        self.holds = GroupCommit(self.db, write_holds, max_batch=batch, name="holds")
         self.outcomes = GroupCommit(self.db, write_outcomes, max_batch=batch, name="settlements")
+
+    async def settle_all(self) -> None:
+        """Write every settlement queued so far, those of streams whose client left included."""
+        while self._finishing:
+            await asyncio.gather(*self._finishing, return_exceptions=True)
+        await self.outcomes.flush()
+
+    async def aclose(self) -> None:
+        """At shutdown: settle what finished, then hand every allowance back."""
+        await self.settle_all()
+        await self.allowances.aclose()
 
 
 @dataclass
@@ -68,12 +80,13 @@ class Admitted:
     model: str
     endpoint: str
     max_tokens: int
-    reserved: int  # the worst case, which ``reserve`` holds for this request alone
+    reserved: int  # the worst case, which ``reserve`` sets aside from the renter's allowance
     price: TokenPrice
     candidates: list[Candidate]
     affinity: str
     now: datetime
     started: float = field(default_factory=time.monotonic)
+    reservation: Reservation | None = None
 
 
 async def admit(
@@ -114,12 +127,10 @@ async def admit(
 
 
 async def reserve(gateway: Gateway, admitted: Admitted) -> None:
-    """Hold the worst-case cost from the renter's available money (402 if it is not there); the hold is
-    committed when this returns, so nothing that follows can lose it."""
+    """Set the worst-case cost aside from the renter's allowance (402 if their money cannot cover it); a
+    write only when the allowance is short."""
     if admitted.reserved:
-        await gateway.holds.write(
-            Hold(admitted.renter_id, admitted.request_id, admitted.reserved, admitted.now)
-        )
+        admitted.reservation = await gateway.allowances.reserve(admitted.renter_id, admitted.reserved)
 
 
 async def _candidates(
@@ -207,8 +218,8 @@ async def finish(
     error: str | None,
     attempts: int,
 ) -> int:
-    """Bill real usage (capped at the hold) and release the rest, or refund a failed request; log usage.
-    Returns once that is committed, in one transaction with other requests finishing at the same time."""
+    """Bill real usage (capped at the worst case) from the allowance and queue its settlement and usage
+    row, written with other requests' after the response; a failed request costs nothing. Returns the cost."""
     now = gateway.clock.now()
     prompt_tokens = int((usage or {}).get("prompt_tokens", 0))
     completion_tokens = min(int((usage or {}).get("completion_tokens", 0)), admitted.max_tokens)
@@ -232,8 +243,23 @@ async def finish(
         "error": (error or None) and error[:500],
         "created_at": now,
     }
-    ending = _hold_ending(gateway, admitted, provider_id=provider_id, cost=cost, error=error, now=now)
-    await gateway.outcomes.write(Outcome(ending, usage_row))
+    reservation = admitted.reservation
+    finish_ = None
+    if reservation is not None:
+        gateway.allowances.finished(reservation, cost=cost)
+    if reservation is not None and cost and provider_id is not None:
+        finish_ = settlement.drawn(
+            renter_id=admitted.renter_id,
+            provider_id=provider_id,
+            work_ref=admitted.request_id,
+            cost=cost,
+            provider_percent=gateway.settings.pricing.provider_share_percent,
+            now=now,
+        )
+    allowance_id = reservation.allowance_id if reservation is not None else None
+    written = gateway.outcomes.submit(Outcome(finish_, usage_row, allowance_id))
+    if finish_ is not None and reservation is not None:
+        written.add_done_callback(lambda done: _settled(gateway, reservation, done))
     gateway.metrics.record(
         endpoint=admitted.endpoint,
         status="failed" if error else "completed",
@@ -245,36 +271,11 @@ async def finish(
     return cost
 
 
-def _hold_ending(
-    gateway: Gateway,
-    admitted: Admitted,
-    *,
-    provider_id: int | None,
-    cost: int,
-    error: str | None,
-    now: datetime,
-) -> settlement.Finish | None:
-    """The request's cost billed from its hold, or the whole hold back to the renter; None if it held none."""
-    if not admitted.reserved:
-        return None
-    if provider_id is not None and error is None:
-        return settlement.billed(
-            renter_id=admitted.renter_id,
-            provider_id=provider_id,
-            work_ref=admitted.request_id,
-            held=admitted.reserved,
-            cost=cost,
-            provider_percent=gateway.settings.pricing.provider_share_percent,
-            now=now,
-        )
-    return settlement.refunded(
-        renter_id=admitted.renter_id,
-        provider_id=provider_id,
-        work_ref=admitted.request_id,
-        held=admitted.reserved,
-        reason=error or "no usage",
-        now=now,
-    )
+def _settled(gateway: Gateway, reservation: Reservation, done: asyncio.Future[None]) -> None:
+    gateway.allowances.settled(reservation)
+    if not done.cancelled() and (problem := done.exception()) is not None:
+        # The renter is not charged for it: the allowance hands back what no settlement took.
+        log.error("a /v1 settlement could not be written: %s", problem)
 
 
 async def relay_stream(

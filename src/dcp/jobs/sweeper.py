@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dcp.config import Settings
 from dcp.db.engine import Database
-from dcp.gateway import billing
+from dcp.gateway import allowance, billing
 from dcp.jobs import lifecycle, placement
 from dcp.jobs.events import EventHub
 from dcp.models import Job, Provider, ProviderHeartbeat
@@ -150,6 +150,7 @@ async def run_forever(
         try:
             await sweep_once(db, settings=settings, now=clock(), hub=hub)
             _, since = await release_abandoned_holds(db, settings=settings, now=clock(), since=since)
+            await allowance.release_stale(db, limits=settings.gateway, now=clock())
             if clock() >= reliability_due:
                 await refresh_reliability(db, settings=settings, now=clock())
                 reliability_due = clock() + timedelta(seconds=settings.jobs.reliability_refresh_seconds)

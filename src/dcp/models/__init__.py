@@ -1,5 +1,6 @@
 """ORM tables, one module per aggregate; importing this package registers them all."""
 
+from dcp.models.allowance import GatewayAllowance
 from dcp.models.audit import AuditEvent
 from dcp.models.job import Job
 from dcp.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
@@ -13,6 +14,7 @@ from dcp.models.withdrawal import Withdrawal
 
 __all__ = [
     "AuditEvent",
+    "GatewayAllowance",
     "GatewayRequest",
     "Job",
     "LedgerAccount",

@@ -28,3 +28,5 @@ class GatewayRequest(Base):
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # The allowance its cost was drawn from (None: it drew none, or it was billed by its own hold).
+    allowance_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
