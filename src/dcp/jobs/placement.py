@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, String, Subquery, cast, func, select, update
+from sqlalchemy import ColumnElement, String, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dcp.config import Settings
@@ -94,6 +94,17 @@ def accepting(*, now: datetime, settings: Settings) -> list[ColumnElement[bool]]
 _NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+# Jobs placed on each provider and not ended: jobs waiting in a provider's own queue count too (counting only
+# running ones sent a whole burst of submits to one provider while others idled). Built once: building it
+# per call showed in the submit profile.
+_PLACED_LOAD = (
+    select(Job.provider_id.label("provider_id"), func.count().label("active"))
+    .where(Job.status.in_(OPEN_STATUSES), Job.provider_id.is_not(None))
+    .group_by(Job.provider_id)
+    .subquery()
+)
+
+
 async def choose(
     session: AsyncSession,
     *,
@@ -125,7 +136,7 @@ async def choose(
 async def _first_idle(
     session: AsyncSession, where: list[ColumnElement[bool]], *, settings: Settings, job_type: str
 ) -> int | None:
-    load = _placed_load()
+    load = _PLACED_LOAD
     active = func.coalesce(load.c.active, 0)
     price = func.coalesce(Provider.prices[job_type].as_integer(), settings.pricing.per_minute(job_type))
     query = (
@@ -136,14 +147,3 @@ async def _first_idle(
         .limit(1)
     )
     return (await session.execute(query)).scalar_one_or_none()
-
-
-def _placed_load() -> Subquery:
-    """Jobs placed on each provider and not ended: jobs waiting in a provider's own queue count too
-    (counting only running ones sent a whole burst of submits to one provider while others idled)."""
-    return (
-        select(Job.provider_id.label("provider_id"), func.count().label("active"))
-        .where(Job.status.in_(OPEN_STATUSES), Job.provider_id.is_not(None))
-        .group_by(Job.provider_id)
-        .subquery()
-    )
