@@ -36,21 +36,19 @@ async def claim_next(
         Job.min_vram_mib <= (provider.gpu_vram_mib or 0),
     )
     window = await session.execute(
-        select(Job)
+        select(Job.id, Job.provider_id, Job.excluded_providers, Job.gpu_model)
         .where(Job.status == "pending", or_(Job.provider_id == provider.id, shared))
         .order_by(Job.priority.desc(), Job.id)
         .limit(_CLAIM_WINDOW)
         .with_for_update(skip_locked=True)  # PostgreSQL: replicas skip rows another is claiming
     )
     names = f"{provider.gpu_model} {provider.gpu_name or ''}".lower()
-    for job in window.scalars():
-        if job.provider_id is None and (
-            provider.id in job.excluded_providers or (job.gpu_model and job.gpu_model.lower() not in names)
-        ):
+    for job_id, placed_on, excluded, gpu_model in window:
+        if placed_on is None and (provider.id in excluded or (gpu_model and gpu_model.lower() not in names)):
             continue
         claimed = await session.execute(
             update(Job)
-            .where(Job.id == job.id, Job.status == "pending")
+            .where(Job.id == job_id, Job.status == "pending")
             .values(
                 status="assigned",
                 provider_id=provider.id,
@@ -59,10 +57,9 @@ async def claim_next(
                 assigned_at=now,
                 attempts=Job.attempts + 1,
             )
-            .returning(Job.id)
+            .returning(Job)
         )
-        if claimed.scalar_one_or_none() is not None:
-            await session.refresh(job)
+        if (job := claimed.scalar_one_or_none()) is not None:
             return job
     return None
 
