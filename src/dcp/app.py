@@ -35,6 +35,7 @@ from dcp.payments.gateway import PaymentGateway
 from dcp.payments.moyasar import MoyasarGateway
 from dcp.providers import downloads
 from dcp.providers.api import router as providers_router
+from dcp.providers.heartbeats import HeartbeatWriter
 from dcp.renters.api import router as renters_router
 from dcp.withdrawals import api as withdrawals
 
@@ -121,8 +122,9 @@ def create_app(
     app.state.clock = the_clock
     app.state.hub = hub
     app.state.links = link.LinkRegistry()
-    limits = settings.gateway
     app.state.key_cache = KeyCache(settings.auth_cache_seconds)
+    app.state.heartbeats = HeartbeatWriter(database, settings)
+    limits = settings.gateway
     router = Router(
         breaker_failures=limits.breaker_failures, breaker_open_seconds=limits.breaker_open_seconds
     )
@@ -137,10 +139,11 @@ def create_app(
     )
     app.state.payment_gateway = payment_gateway
     app.state.abuse_buckets = RedisBuckets(settings.redis_url) if settings.redis_url else LocalBuckets()
+    # /v1 first: routes are matched in order, and the /api routers' many routes took 0.4 ms per /v1 request.
+    app.include_router(gateway_api.router)
     routes = api_router()
     app.include_router(routes, prefix=API_PREFIXES[0])
     app.include_router(routes, prefix=API_PREFIXES[1], include_in_schema=False)
-    app.include_router(gateway_api.router)
     app.include_router(gateway_metrics.router)
     app.include_router(openapi.router)
     app.openapi = lambda: openapi.build_spec(app)  # type: ignore[method-assign]

@@ -31,21 +31,48 @@ _edits = _Edits()  # price changes made through this process
 
 @dataclass
 class PriceCache:
-    """Prices kept for ``ttl_seconds`` per process: a change made through this process is seen at once, one
-    made through another replica within the TTL."""
+    """Prices kept for ``ttl_seconds`` per process, and read again in the background once half of that has
+    passed (``refresh_due``): a change made through this process is seen at once, one made through another
+    replica within the TTL."""
 
     ttl_seconds: float
     _prices: dict[tuple[str, int, int], tuple[float, int, TokenPrice]] = field(default_factory=dict)
+    _refreshing: set[tuple[str, int, int]] = field(default_factory=set)
 
-    async def price_for(self, session: AsyncSession, model: str, pricing: PricingSettings) -> TokenPrice:
-        key = (model, pricing.default_input_per_million, pricing.default_output_per_million)
-        hit = self._prices.get(key)
+    def peek(self, model: str, pricing: PricingSettings) -> TokenPrice | None:
+        """The cached price while it is fresh and no price changed through this process since."""
+        hit = self._prices.get(_key(model, pricing))
         if hit is not None and hit[0] > time.monotonic() and hit[1] == _edits.count:
             return hit[2]
+        return None
+
+    def refresh_due(self, model: str, pricing: PricingSettings) -> bool:
+        """Half the TTL has passed and no refresh of this price is running: the caller starts one."""
+        key = _key(model, pricing)
+        hit = self._prices.get(key)
+        due = hit is not None and key not in self._refreshing
+        due = due and hit is not None and hit[0] - time.monotonic() <= self.ttl_seconds / 2
+        if due:
+            self._refreshing.add(key)
+        return due
+
+    async def price_for(
+        self, session: AsyncSession, model: str, pricing: PricingSettings, *, reread: bool = False
+    ) -> TokenPrice:
+        key = _key(model, pricing)
+        if not reread and (price := self.peek(model, pricing)) is not None:
+            return price
         edits = _edits.count  # read before the row: an edit during the read is not hidden behind the TTL
-        price = await price_for(session, model, pricing)
+        try:
+            price = await price_for(session, model, pricing)
+        finally:
+            self._refreshing.discard(key)
         self._prices[key] = (time.monotonic() + self.ttl_seconds, edits, price)
         return price
+
+
+def _key(model: str, pricing: PricingSettings) -> tuple[str, int, int]:
+    return (model, pricing.default_input_per_million, pricing.default_output_per_million)
 
 
 async def all_prices(session: AsyncSession) -> list[ModelPrice]:

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from dcp.auth import CurrentRenter, RenterKey
 from dcp.billing import token_prices
@@ -55,13 +55,13 @@ async def list_models(
 
 
 @router.post("/chat/completions", responses=_ERRORS, summary="OpenAI chat completions (streaming or not)")
-async def chat_completions(body: ChatRequest, renter: RenterKey, request: Request, now: NowDep) -> Any:
-    return await _complete(body, "chat/completions", renter.id, request, now, "chat.completion.chunk")
+async def chat_completions(body: ChatRequest, renter: RenterKey, request: Request) -> Any:
+    return await _complete(body, "chat/completions", renter.id, request, "chat.completion.chunk")
 
 
 @router.post("/completions", responses=_ERRORS, summary="OpenAI text completions (streaming or not)")
-async def completions(body: CompletionRequest, renter: RenterKey, request: Request, now: NowDep) -> Any:
-    return await _complete(body, "completions", renter.id, request, now, "text_completion")
+async def completions(body: CompletionRequest, renter: RenterKey, request: Request) -> Any:
+    return await _complete(body, "completions", renter.id, request, "text_completion")
 
 
 async def _complete(
@@ -69,30 +69,23 @@ async def _complete(
     endpoint: str,
     renter_id: int,
     request: Request,
-    now: Any,
     chunk_object: str,
 ) -> Any:
     """No database round trip on the way in or out while caches are warm: the key, the pool and the price
     come from this process's caches (a miss reads them outside any write transaction), the worst case from
     the renter's allowance, and the settlement is written after the response."""
     gateway = gateway_of(request)
+    now = gateway.clock.now()
     request_id = f"{REQUEST_PREFIX}{request_id_var.get()}-{time.monotonic_ns():x}"
-    async with gateway.db.reader() as session:  # connects only on a cache miss
-        admitted = await service.admit(
-            session,
-            gateway,
-            renter_id=renter_id,
-            body=body,
-            endpoint=endpoint,
-            request_id=request_id,
-            now=now,
-        )
+    admitted = await service.admit(
+        gateway, renter_id=renter_id, body=body, endpoint=endpoint, request_id=request_id, now=now
+    )
     await service.reserve(gateway, admitted)
     upstream_body = body.upstream(max_tokens=admitted.max_tokens)
     try:
         upstream = await service.connect(gateway, admitted, path=f"v1/{endpoint}", body=upstream_body)
     except Exception as exc:
-        await service.finish(gateway, admitted, provider_id=None, usage=None, error=str(exc), attempts=0)
+        service.finish(gateway, admitted, provider_id=None, usage=None, error=str(exc), attempts=0)
         raise
     headers = {"x-dcp-provider-attempts": str(upstream.attempts)}
     if body.stream and upstream.status == 200:
@@ -105,7 +98,7 @@ async def _complete(
     answer = service._json(text) or {}
     ok = upstream.status == 200 and "choices" in answer
     gateway.router.release(upstream.provider_id, ok=ok or upstream.status < 500)
-    await service.finish(
+    service.finish(
         gateway,
         admitted,
         provider_id=upstream.provider_id,
@@ -116,4 +109,5 @@ async def _complete(
     if not ok:
         message = str((answer.get("error") or {}).get("message", "the provider refused the request"))[:500]
         return JSONResponse(v1_envelope(400, message), status_code=400)
-    return JSONResponse(answer, headers=headers)
+    # The provider's own bytes: parsed above for its usage, not serialised again.
+    return Response(text, media_type="application/json", headers=headers)

@@ -39,7 +39,8 @@ class Server:
 
 @dataclass
 class PoolCache:
-    """The pool per model, read at most every ``ttl_seconds`` per process. A model missing from a cached
+    """The pool per model, read at most every ``ttl_seconds`` per process, and read again in the background
+    once half of that has passed, so that requests seldom wait for a read. A model missing from a cached
     pool is looked up again at once (so is one whose cached providers are all gone: ``reread``), so a
     provider that just joined is found; one that just left is still listed until the pool is read again,
     and the live checks (its link, its circuit) skip it meanwhile."""
@@ -48,13 +49,29 @@ class PoolCache:
     _by_model: dict[str, list[Server]] = field(default_factory=dict)
     _read_at: float = float("-inf")  # time.monotonic()
     _read_for: datetime | None = None  # the request time it was read for (tests move their clock)
+    _refreshing: bool = False
+
+    def peek(self, model: str, *, now: datetime) -> list[Server] | None:
+        """The cached servers of ``model`` while the pool is fresh; None when a read is needed."""
+        if not self._fresh(now):
+            return None
+        return self._by_model.get(model) or None
+
+    def refresh_due(self) -> bool:
+        """Half the TTL has passed and no refresh is running: the caller starts one (``servers``)."""
+        due = not self._refreshing and time.monotonic() - self._read_at >= self.ttl_seconds / 2
+        self._refreshing = self._refreshing or due
+        return due
 
     async def servers(
         self, session: AsyncSession, model: str, *, settings: Settings, now: datetime, reread: bool = False
     ) -> list[Server]:
-        if not reread and self._fresh(now) and (found := self._by_model.get(model)):
+        if not reread and (found := self.peek(model, now=now)):
             return found
-        providers = await serving(session, settings=settings, now=now)
+        try:
+            providers = await serving(session, settings=settings, now=now)
+        finally:
+            self._refreshing = False
         self._by_model = {
             name: [Server(p.id, p.serving_concurrency) for p in group]
             for name, group in models_of(providers).items()

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from dcp.billing import settlement
 from dcp.billing.pricing import TokenPrice, token_cost
@@ -46,7 +45,7 @@ class Gateway:
     router: Router
     limiter: Limiter
     metrics: GatewayMetrics
-    _finishing: set[asyncio.Task[int]] = field(default_factory=set)
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
     # What changes slowly is read at most every few seconds per process (the TTLs are in the settings).
     pool_cache: PoolCache = field(init=False)
     price_cache: PriceCache = field(init=False)
@@ -61,16 +60,30 @@ class Gateway:
         batch = limits.ledger_batch_max
         self.outcomes = GroupCommit(self.db, write_outcomes, max_batch=batch, name="settlements")
 
+    def in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` off the request's path (a cache refresh); a failure is logged, the cache stays."""
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(_background_done(self._background))
+
     async def settle_all(self) -> None:
-        """Write every settlement queued so far, those of streams whose client left included."""
-        while self._finishing:
-            await asyncio.gather(*self._finishing, return_exceptions=True)
+        """Write every settlement of the requests finished so far."""
+        await asyncio.sleep(0)  # the finishing steps scheduled before this run first
         await self.outcomes.flush()
 
     async def aclose(self) -> None:
         """At shutdown: settle what finished, then hand every allowance back."""
         await self.settle_all()
         await self.allowances.aclose()
+
+
+def _background_done(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+    def done(task: asyncio.Task[None]) -> None:
+        tasks.discard(task)
+        if not task.cancelled() and (problem := task.exception()) is not None:
+            log.warning("a background refresh of the gateway's caches failed: %s", problem)
+
+    return done
 
 
 @dataclass
@@ -90,7 +103,6 @@ class Admitted:
 
 
 async def admit(
-    session: AsyncSession,
     gateway: Gateway,
     *,
     renter_id: int,
@@ -99,8 +111,9 @@ async def admit(
     request_id: str,
     now: datetime,
 ) -> Admitted:
-    """Check the limits, find serving providers, and price the worst case; ``reserve`` then holds it. The
-    request's own transaction only reads: the caller ends it before ``reserve``."""
+    """Check the limits, find serving providers, and price the worst case; ``reserve`` then sets it aside.
+    The pool and the price come from this process's caches: a read (outside any write transaction) only
+    when one is missing or stale."""
     limits = gateway.settings.gateway
     max_tokens = body.max_completion_tokens or body.max_tokens or limits.default_max_tokens
     if max_tokens > limits.max_tokens_limit:
@@ -109,8 +122,8 @@ async def admit(
     prompt_bound = len(prompt.encode())  # a token is at least one byte: a safe upper bound before tokenising
     if wait := await gateway.limiter.check(str(renter_id), tokens=prompt_bound + max_tokens):
         raise RateLimited(wait)
-    candidates = await _candidates(session, gateway, body.model, now=now)
-    price = await gateway.price_cache.price_for(session, body.model, gateway.settings.pricing)
+    candidates = await _candidates(gateway, body.model, now=now)
+    price = await _price(gateway, body.model)
     reserved = token_cost(prompt_tokens=prompt_bound, completion_tokens=max_tokens, price=price)
     return Admitted(
         request_id=request_id,
@@ -133,23 +146,46 @@ async def reserve(gateway: Gateway, admitted: Admitted) -> None:
         admitted.reservation = await gateway.allowances.reserve(admitted.renter_id, admitted.reserved)
 
 
-async def _candidates(
-    session: AsyncSession, gateway: Gateway, model: str, *, now: datetime
-) -> list[Candidate]:
+async def _candidates(gateway: Gateway, model: str, *, now: datetime) -> list[Candidate]:
     """The providers serving ``model`` whose link to this process is up (the pool may be a second old)."""
-    cache, links = gateway.pool_cache, gateway.links
+    cache, links, settings = gateway.pool_cache, gateway.links, gateway.settings
 
     def linked(servers: list[Server]) -> list[Candidate]:
         return [
             Candidate(s.provider_id, s.concurrency) for s in servers if links.get(s.provider_id) is not None
         ]
 
-    servers = await cache.servers(session, model, settings=gateway.settings, now=now)
-    if servers and not linked(servers):  # those cached have left: maybe others joined since
-        servers = await cache.servers(session, model, settings=gateway.settings, now=now, reread=True)
+    servers = cache.peek(model, now=now)
+    if servers is not None and (found := linked(servers)):
+        if cache.refresh_due():
+            gateway.in_background(_refresh_pool(gateway, now=now))
+        return found
+    # Not cached, or those cached have left: read it now (maybe others joined since).
+    async with gateway.db.reader() as session:
+        servers = await cache.servers(session, model, settings=settings, now=now, reread=servers is not None)
     if not servers:
         raise ModelNotFound(f"The model '{model}' is not served by any online provider now")
     return linked(servers)
+
+
+async def _refresh_pool(gateway: Gateway, *, now: datetime) -> None:
+    async with gateway.db.reader() as session:
+        await gateway.pool_cache.servers(session, "", settings=gateway.settings, now=now, reread=True)
+
+
+async def _price(gateway: Gateway, model: str) -> TokenPrice:
+    cache, pricing = gateway.price_cache, gateway.settings.pricing
+    if (price := cache.peek(model, pricing)) is not None:
+        if cache.refresh_due(model, pricing):
+            gateway.in_background(_refresh_price(gateway, model))
+        return price
+    async with gateway.db.reader() as session:
+        return await cache.price_for(session, model, pricing)
+
+
+async def _refresh_price(gateway: Gateway, model: str) -> None:
+    async with gateway.db.reader() as session:
+        await gateway.price_cache.price_for(session, model, gateway.settings.pricing, reread=True)
 
 
 @dataclass
@@ -175,10 +211,8 @@ async def connect(gateway: Gateway, admitted: Admitted, *, path: str, body: dict
         try:
             if link is None:
                 raise RelayError("the provider disconnected")
-            status, media_type, iterator, first = await asyncio.wait_for(
-                _first_chunk(link, path=path, body=body),
-                timeout=gateway.settings.gateway.first_token_timeout_seconds,
-            )
+            async with asyncio.timeout(gateway.settings.gateway.first_token_timeout_seconds):
+                status, media_type, iterator, first = await _first_chunk(link, path=path, body=body)
         except TimeoutError:
             gateway.router.release(provider_id, ok=False)
             last_error = UpstreamTimeout(
@@ -209,7 +243,7 @@ async def _first_chunk(
     return status, media_type, iterator, await anext(iterator, "")
 
 
-async def finish(
+def finish(
     gateway: Gateway,
     admitted: Admitted,
     *,
@@ -217,9 +251,25 @@ async def finish(
     usage: dict[str, Any] | None,
     error: str | None,
     attempts: int,
-) -> int:
+) -> None:
     """Bill real usage (capped at the worst case) from the allowance and queue its settlement and usage
-    row, written with other requests' after the response; a failed request costs nothing. Returns the cost."""
+    row, written with other requests' after the response; a failed request costs nothing. Done by the
+    event loop as soon as the request's task yields (its response written), whatever becomes of the task."""
+    work = functools.partial(
+        _finish_now, gateway, admitted, provider_id=provider_id, usage=usage, error=error, attempts=attempts
+    )
+    asyncio.get_running_loop().call_soon(work)
+
+
+def _finish_now(
+    gateway: Gateway,
+    admitted: Admitted,
+    *,
+    provider_id: int | None,
+    usage: dict[str, Any] | None,
+    error: str | None,
+    attempts: int,
+) -> None:
     now = gateway.clock.now()
     prompt_tokens = int((usage or {}).get("prompt_tokens", 0))
     completion_tokens = min(int((usage or {}).get("completion_tokens", 0)), admitted.max_tokens)
@@ -268,7 +318,6 @@ async def finish(
         completion_tokens=completion_tokens,
         attempts=attempts,
     )
-    return cost
 
 
 def _settled(gateway: Gateway, reservation: Reservation, done: asyncio.Future[None]) -> None:
@@ -282,8 +331,8 @@ async def relay_stream(
     gateway: Gateway, admitted: Admitted, upstream: Upstream, *, client_wants_usage: bool, chunk_object: str
 ) -> AsyncIterator[str]:
     """Stream the provider's SSE to the client; keep the usage chunk only if asked; a failure after the
-    first byte ends the stream with an error event, never a silent cut. Billing is committed before the
-    final ``[DONE]``; if the client goes away first, it is committed in the background."""
+    first byte ends the stream with an error event, never a silent cut. Billing is queued before the
+    final ``[DONE]``, or when the client goes away first."""
     usage: dict[str, Any] | None = None
     completed, buffer, error, billed = False, "", None, False
     try:
@@ -322,20 +371,18 @@ async def relay_stream(
     try:
         gateway.router.release(upstream.provider_id, ok=error is None)
         # Billed for the usage the provider reported, even if the stream broke after it.
-        await _finish_stream(gateway, admitted, upstream, usage, error)
+        _finish_stream(gateway, admitted, upstream, usage, error)
         billed = True
         yield "data: [DONE]\n\n"
     finally:
         if not billed:  # the client left early: bill what was reported, without the client
-            task = asyncio.create_task(_finish_stream(gateway, admitted, upstream, usage, error))
-            gateway._finishing.add(task)
-            task.add_done_callback(gateway._finishing.discard)
+            _finish_stream(gateway, admitted, upstream, usage, error)
 
 
-async def _finish_stream(
+def _finish_stream(
     gateway: Gateway, admitted: Admitted, upstream: Upstream, usage: dict[str, Any] | None, error: str | None
-) -> int:
-    return await finish(
+) -> None:
+    finish(
         gateway,
         admitted,
         provider_id=upstream.provider_id,
