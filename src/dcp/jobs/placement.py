@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, String, cast, func, select, update
+from sqlalchemy import ColumnElement, String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dcp.config import Settings
@@ -36,10 +36,12 @@ def reliability_percent(provider: JobRecord, online_share: float) -> int:
     return (int(100 * online_share) + finishing) // 2
 
 
-async def refresh_reliability(session: AsyncSession, *, now: datetime, threshold_seconds: int) -> int:
-    """Store every provider's reliability (``Provider.reliability``, the order placement walks); returns
-    how many changed. The sweeper runs it every ``jobs.reliability_refresh_seconds``: the online share
-    moves slowly, and one pass costs a read of every provider's 30 days (bench placement)."""
+async def reliability_changes(
+    session: AsyncSession, *, now: datetime, threshold_seconds: int
+) -> list[dict[str, int]]:
+    """Each provider whose stored reliability (``Provider.reliability``, the order placement walks) is no
+    longer its score, with the score. A read of every provider's 30 days: 0.3 s at 10,000 providers, 2.4 s
+    at 100,000 (bench placement), so the sweeper runs it outside any write transaction."""
     online = await uptime.window_seconds(session, None, now=now)
     rows = await session.execute(
         select(
@@ -62,9 +64,7 @@ async def refresh_reliability(session: AsyncSession, *, now: datetime, threshold
         )
         if (percent := reliability_percent(row, share)) != row.reliability:
             changed.append({"id": row.id, "reliability": percent})
-    if changed:
-        await session.execute(update(Provider), changed)
-    return len(changed)
+    return changed
 
 
 def capable(*, min_vram_mib: int, gpu_model: str | None) -> list[ColumnElement[bool]]:

@@ -27,6 +27,7 @@ from dcp.providers.liveness import online_clause
 
 log = logging.getLogger("dcp.sweeper")
 _BATCH = 200
+_RELIABILITY_BATCH = 1000
 
 
 @dataclass
@@ -130,13 +131,19 @@ async def release_abandoned_holds(
 
 
 async def refresh_reliability(db: Database, *, settings: Settings, now: datetime) -> int:
-    """Placement walks providers by their stored reliability: bring it up to date (how many changed)."""
-    async with db.writer() as session:
-        changed = await placement.refresh_reliability(
+    """Store each provider's current reliability, the order placement walks (every
+    ``jobs.reliability_refresh_seconds``); returns how many changed. Read first, then a short write of
+    only the changes, a batch per transaction: the read at 100,000 providers would hold SQLite's write lock
+    for seconds."""
+    async with db.reader() as session:
+        changed = await placement.reliability_changes(
             session, now=now, threshold_seconds=settings.heartbeat_online_seconds
         )
-        await session.commit()
-    return changed
+    for first in range(0, len(changed), _RELIABILITY_BATCH):
+        async with db.writer() as session:
+            await session.execute(update(Provider), changed[first : first + _RELIABILITY_BATCH])
+            await session.commit()
+    return len(changed)
 
 
 async def run_forever(
