@@ -28,6 +28,7 @@ from dcp.jobs.events import EventHub
 from dcp.jobs.sweeper import run_forever
 from dcp.key_cache import KeyCache
 from dcp.kit.clock import Clock
+from dcp.kit.cors import ApiCors
 from dcp.kit.http import RequestContext, install_error_handlers
 from dcp.kit.limits import AbuseLimits, LocalBuckets, RedisBuckets
 from dcp.payments import api as payments
@@ -155,4 +156,6 @@ def create_app(
         max_header_bytes=settings.max_header_bytes,
         body_timeout_seconds=settings.body_timeout_seconds,
     )
+    if settings.cors_origins:  # outermost, so that refusals (413, 429) can be read by the calling page too
+        app.add_middleware(ApiCors, origins=settings.cors_origins)
     return app

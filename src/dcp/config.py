@@ -171,6 +171,11 @@ class Settings(BaseSettings):
     )
 
     heartbeat_online_seconds: int = Field(90, ge=5)
+    cors_origins: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="Web origins whose pages may call /api and /v1 from a browser (keys in headers, never "
+        'cookies); ["*"] for any, [] for none',
+    )
     auth_cache_seconds: float = Field(
         5.0,
         ge=0,
