@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from dcp.auth import CurrentPrincipal, CurrentRenter, Principal
+from dcp.auth import CurrentPrincipal, CurrentRenter, Principal, RenterKey
 from dcp.billing.settlement import settlement_of
 from dcp.db.engine import Database
 from dcp.db.session import SessionDep, end_transaction
@@ -66,7 +66,7 @@ async def visible_job(session: SessionDep, job_id: str, principal: Principal) ->
 )
 async def submit(
     body: JobSubmit,
-    renter: CurrentRenter,
+    renter: RenterKey,
     request: Request,
     background: BackgroundTasks,
     session: SessionDep,

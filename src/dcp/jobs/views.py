@@ -9,6 +9,7 @@ from dcp.jobs import repository
 from dcp.jobs.schemas import Billing, JobOutput, JobView
 from dcp.kit.clock import iso
 from dcp.models import Job, Settlement
+from dcp.models.job import TERMINAL_STATUSES
 
 OUTPUT_TYPES = {
     "llm_inference": "text",
@@ -19,7 +20,8 @@ OUTPUT_TYPES = {
 
 
 async def job_view(session: AsyncSession, job: Job) -> JobView:
-    settled = await settlement_of(session, job.job_id)
+    # Work is settled or refunded only once it has ended: an open job has nothing to look up.
+    settled = await settlement_of(session, job.job_id) if job.status in TERMINAL_STATUSES else None
     return JobView(
         id=job.id,
         job_id=job.job_id,
