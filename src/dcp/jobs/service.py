@@ -172,9 +172,7 @@ async def _place(
     )
     if chosen is None:
         raise NoCapacity()
-    if not chosen.idle:
-        return None
-    return await providers.by_id(session, chosen.provider_id)
+    return chosen.provider
 
 
 async def _check_requested(
