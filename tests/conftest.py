@@ -64,6 +64,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         admin_token=ADMIN_TOKEN,
         data_dir=tmp_path,
         limits=unlimited,
+        # A test's heartbeats come one at a time: none waits for others to share its transaction
+        # (tests/api/test_heartbeats.py tests the wait).
+        heartbeat_batch_wait_seconds=0,
     )
 
 

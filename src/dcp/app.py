@@ -36,6 +36,7 @@ from dcp.payments.gateway import PaymentGateway
 from dcp.payments.moyasar import MoyasarGateway
 from dcp.providers import downloads
 from dcp.providers.api import router as providers_router
+from dcp.providers.heartbeats import HeartbeatWriter
 from dcp.renters.api import router as renters_router
 from dcp.withdrawals import api as withdrawals
 
@@ -124,6 +125,7 @@ def create_app(
     app.state.links = link.LinkRegistry()
     limits = settings.gateway
     app.state.key_cache = KeyCache(settings.auth_cache_seconds)
+    app.state.heartbeats = HeartbeatWriter(database, settings)
     router = Router(
         breaker_failures=limits.breaker_failures, breaker_open_seconds=limits.breaker_open_seconds
     )

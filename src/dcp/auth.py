@@ -155,6 +155,18 @@ async def _holder(request: Request, settings: Settings, role: keys.Role) -> KeyH
     return holder
 
 
+async def provider_key_digest(
+    request: Request,
+    settings: SettingsDep,
+    _h: Annotated[str | None, Depends(_provider_header)] = None,
+    _q: Annotated[str | None, Depends(_key_query)] = None,
+) -> str:
+    """The digest of the provider key presented, not yet looked up: for an endpoint whose own write looks it
+    up (the heartbeat, whose batch finds its providers by digest and answers 401 for an unknown one)."""
+    key = await _key_for(request, keys.Role.provider)
+    return keys.digest(key, secret=settings.secret_bytes)
+
+
 async def renter_key(
     request: Request,
     settings: SettingsDep,
@@ -204,6 +216,7 @@ CurrentProvider = Annotated[Provider, Depends(current_provider)]
 # The caller without its row, from the key cache: cheaper, for endpoints that only need who is calling.
 RenterKey = Annotated[KeyHolder, Depends(renter_key)]
 ProviderKey = Annotated[KeyHolder, Depends(provider_key)]
+ProviderKeyDigest = Annotated[str, Depends(provider_key_digest)]
 AdminDep = Depends(require_admin)
 
 

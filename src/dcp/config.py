@@ -176,6 +176,13 @@ class Settings(BaseSettings):
         description="Web origins whose pages may call /api and /v1 from a browser (keys in headers, never "
         'cookies); ["*"] for any, [] for none',
     )
+    heartbeat_batch_wait_seconds: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="A heartbeat that finds no batch being written waits this long for others to share "
+        "its transaction (0: write at once)",
+    )
     auth_cache_seconds: float = Field(
         5.0,
         ge=0,

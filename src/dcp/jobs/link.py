@@ -37,7 +37,7 @@ from dcp.key_cache import KeyCache, KeyHolder
 from dcp.kit import keys
 from dcp.kit.clock import Clock
 from dcp.models import Job, Provider
-from dcp.providers import service as providers
+from dcp.providers.heartbeats import HeartbeatWriter, ProviderGone
 from dcp.providers.schemas import Heartbeat
 
 PROTOCOL = "dcp-link/1"
@@ -252,14 +252,11 @@ class _Link:
         except ValidationError:
             await self._reject("invalid heartbeat")
             return
-        async with self.db.writer() as session:
-            provider = await session.get(Provider, self.provider_id)
-            if provider is None:
-                return
-            answer = await providers.record_heartbeat(
-                session, provider=provider, beat=beat, settings=self.settings, now=self.clock.now()
-            )
-            await session.commit()
+        writer: HeartbeatWriter = self.websocket.app.state.heartbeats
+        try:
+            answer = await writer.record(self.provider_id, beat, now=self.clock.now())
+        except ProviderGone:
+            return
         await self._send({"type": "heartbeat_ack", "body": answer.model_dump()})
 
     async def _reject(self, reason: str) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
-from dcp.auth import CurrentProvider
+from dcp.auth import CurrentProvider, ProviderKeyDigest
 from dcp.billing import ledger, reports, statements
 from dcp.billing.ledger import Account
 from dcp.db.session import SessionDep
@@ -18,6 +18,7 @@ from dcp.kit.pagination import PageDep
 from dcp.models import Provider
 from dcp.providers import service, uptime
 from dcp.providers.downloads import install_command
+from dcp.providers.heartbeats import HeartbeatWriter
 from dcp.providers.liveness import is_online, status_of
 from dcp.providers.schemas import (
     GpuStatus,
@@ -76,9 +77,12 @@ async def me(
 
 @router.post("/heartbeat", responses=_AUTH_ERRORS, summary="Daemon heartbeat with GPU telemetry")
 async def heartbeat(
-    body: Heartbeat, provider: CurrentProvider, session: SessionDep, settings: SettingsDep, now: NowDep
+    body: Heartbeat, key_digest: ProviderKeyDigest, request: Request, now: NowDep
 ) -> HeartbeatAnswer:
-    return await service.record_heartbeat(session, provider=provider, beat=body, settings=settings, now=now)
+    # No session of its own: the beat is written, and its key looked up, with the others that arrive
+    # meanwhile (heartbeats.py).
+    writer: HeartbeatWriter = request.app.state.heartbeats
+    return await writer.record_by_key(key_digest, body, now=now)
 
 
 @router.post("/pause", responses=_AUTH_ERRORS, summary="Stop receiving new jobs")

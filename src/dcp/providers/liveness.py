@@ -27,8 +27,13 @@ def online_clause(*, now: datetime, threshold_seconds: int) -> ColumnElement[boo
 
 def status_of(provider: Provider, *, now: datetime, threshold_seconds: int) -> str:
     """suspended, pending (approval), paused, online or offline."""
-    if provider.approval_status != "approved":
-        return provider.approval_status
-    if provider.paused:
+    online = is_online(provider, now=now, threshold_seconds=threshold_seconds)
+    return status_named(provider.approval_status, paused=provider.paused, online=online)
+
+
+def status_named(approval_status: str, *, paused: bool, online: bool) -> str:
+    if approval_status != "approved":
+        return approval_status
+    if paused:
         return "paused"
-    return "online" if is_online(provider, now=now, threshold_seconds=threshold_seconds) else "offline"
+    return "online" if online else "offline"

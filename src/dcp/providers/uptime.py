@@ -3,11 +3,13 @@ and the online share of the last 30 days is read back from those daily sums."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from dcp.models import Provider, ProviderUptime
 
@@ -15,32 +17,33 @@ WINDOW = timedelta(days=30)
 _IN_LIST_LIMIT = 500
 
 
-async def credit(session: AsyncSession, provider: Provider, *, now: datetime, threshold_seconds: int) -> None:
-    """Call before the heartbeat's time is recorded: a gap longer than the threshold was time offline."""
-    previous = provider.last_heartbeat_at
+def credited_seconds(previous: datetime | None, now: datetime, *, threshold_seconds: int) -> int:
+    """What a heartbeat at ``now`` credits: the time since the previous one, of which a gap longer than the
+    threshold counts only the threshold (the rest was time offline)."""
     if previous is None:
-        return
-    seconds = int(min(max((now - previous).total_seconds(), 0), threshold_seconds))
-    if seconds == 0:
-        return
-    day = now.date()
-    added = await session.execute(
-        update(ProviderUptime)
-        .where(ProviderUptime.provider_id == provider.id, ProviderUptime.day == day)
-        .values(seconds=ProviderUptime.seconds + seconds)
-        .returning(ProviderUptime.day)
+        return 0
+    return int(min(max((now - previous).total_seconds(), 0), threshold_seconds))
+
+
+def _upsert(insert: Callable[[Table], Any]) -> Any:
+    table = cast(Table, ProviderUptime.__table__)
+    statement = insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.provider_id, table.c.day],
+        set_={"seconds": table.c.seconds + statement.excluded.seconds},
     )
-    if added.scalar_one_or_none() is not None:
+
+
+# Built once: a heartbeat batch runs one, and building it (its EXCLUDED alias) cost more than running it.
+_UPSERTS = {"postgresql": _upsert(postgresql.insert), "sqlite": _upsert(sqlite.insert)}
+
+
+async def credit(connection: AsyncConnection, credits: dict[tuple[int, date], int]) -> None:
+    """Add seconds to (provider, day) rows in one upsert; no row is read first."""
+    if not credits:
         return
-    try:
-        async with session.begin_nested():
-            session.add(ProviderUptime(provider_id=provider.id, day=day, seconds=seconds))
-    except IntegrityError:  # a concurrent heartbeat opened today's row first
-        await session.execute(
-            update(ProviderUptime)
-            .where(ProviderUptime.provider_id == provider.id, ProviderUptime.day == day)
-            .values(seconds=ProviderUptime.seconds + seconds)
-        )
+    rows = [{"provider_id": p, "day": day, "seconds": seconds} for (p, day), seconds in credits.items()]
+    await connection.execute(_UPSERTS[connection.dialect.name], rows)
 
 
 async def online_shares(
