@@ -14,11 +14,12 @@ from dcp.db.session import SessionDep
 from dcp.deps import NowDep, SettingsDep
 from dcp.gateway import pool, service
 from dcp.gateway.billing import REQUEST_PREFIX
+from dcp.gateway.fast_route import FastRoute, fast
 from dcp.gateway.schemas import ChatRequest, CompletionRequest
 from dcp.kit.errors import v1_envelope, v1_error_responses
 from dcp.kit.http import request_id_var
 
-router = APIRouter(prefix="/v1", tags=["openai"])
+router = APIRouter(prefix="/v1", tags=["openai"], route_class=FastRoute)
 _ERRORS = v1_error_responses(400, 401, 402, 403, 404, 429, 502)
 
 
@@ -55,11 +56,13 @@ async def list_models(
 
 
 @router.post("/chat/completions", responses=_ERRORS, summary="OpenAI chat completions (streaming or not)")
+@fast
 async def chat_completions(body: ChatRequest, renter: RenterKey, request: Request) -> Any:
     return await _complete(body, "chat/completions", renter.id, request, "chat.completion.chunk")
 
 
 @router.post("/completions", responses=_ERRORS, summary="OpenAI text completions (streaming or not)")
+@fast
 async def completions(body: CompletionRequest, renter: RenterKey, request: Request) -> Any:
     return await _complete(body, "completions", renter.id, request, "text_completion")
 
@@ -70,7 +73,7 @@ async def _complete(
     renter_id: int,
     request: Request,
     chunk_object: str,
-) -> Any:
+) -> Response:
     """No database round trip on the way in or out while caches are warm: the key, the pool and the price
     come from this process's caches (a miss reads them outside any write transaction), the worst case from
     the renter's allowance, and the settlement is written after the response."""

@@ -344,7 +344,8 @@ async def relay_stream(
                 if data == "[DONE]":
                     completed = True
                     continue
-                parsed = _json(data)
+                # Only an event that names usage is parsed: the others pass through as they came.
+                parsed = _json(data) if '"usage"' in data else None
                 if parsed is not None and parsed.get("usage"):
                     usage = parsed["usage"]
                     if not client_wants_usage:

@@ -1,0 +1,73 @@
+"""The route class of /v1's completion endpoints: the checks of FastAPI's request handler, in fewer steps.
+
+FastAPI solves a route's dependencies generically (each one a few dozen microseconds: the renter key alone
+brings four). On the gateway's hot path that was a tenth of the added latency, so these routes authenticate
+by calling ``auth.renter_key`` and validate the body with the route's own body field directly. What a client
+sees is unchanged: the same key rules and errors, the body's JSON errors before the key's (as FastAPI reads
+the body first), its validation errors after, the same messages; the OpenAPI description still comes from
+the endpoint's signature."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+from fastapi.exceptions import HTTPException, RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import Response
+
+from dcp.auth import renter_key
+
+_MISSING = object()
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Any]])
+
+
+def fast(endpoint: Endpoint) -> Endpoint:
+    """Serve this endpoint through ``FastRoute``: it takes exactly ``body``, ``renter`` (``RenterKey``)
+    and ``request``, and returns a Response."""
+    endpoint.dcp_fast = True  # type: ignore[attr-defined]
+    return endpoint
+
+
+class FastRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint, body_field = self.endpoint, self.body_field
+        if not getattr(endpoint, "dcp_fast", False) or body_field is None:
+            return super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            body = await _json_body(request)
+            renter = await renter_key(request, request.app.state.settings)
+            if body is _MISSING:
+                missing = {"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}
+                raise RequestValidationError([missing])
+            value, errors = body_field.validate(body, {}, loc=("body",))
+            if errors:
+                raise RequestValidationError(errors, body=body)
+            answer = await endpoint(body=value, renter=renter, request=request)
+            if not isinstance(answer, Response):
+                raise TypeError(f"{self.path}: a fast endpoint returns a Response")
+            return answer
+
+        return handle
+
+
+async def _json_body(request: Request) -> Any:
+    """The body as FastAPI reads it: JSON when declared so (a decoding error is raised at once), the raw
+    bytes for another content type, ``_MISSING`` when there is none."""
+    raw = await request.body()
+    if not raw:
+        return _MISSING
+    content_type = request.headers.get("content-type", "")
+    main, _, subtype = content_type.partition(";")[0].strip().lower().partition("/")
+    if main != "application" or not (subtype == "json" or subtype.endswith("+json")):
+        return raw
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        error = {"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error", "input": {}}
+        raise RequestValidationError([{**error, "ctx": {"error": exc.msg}}], body=exc.doc) from exc
+    except ValueError as exc:  # not text at all
+        raise HTTPException(status_code=400, detail="There was an error parsing the body") from exc
