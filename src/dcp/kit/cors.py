@@ -8,7 +8,7 @@ hold: responses carry ``Access-Control-Allow-Origin`` but never ``Allow-Credenti
 from __future__ import annotations
 
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _API_PATHS = ("/api/", "/v1/")
 _HEADERS = [
@@ -39,7 +39,20 @@ class ApiCors:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(_API_PATHS):
-            await self.cors(scope, receive, send)
-        else:
+        if scope["type"] != "http" or not scope["path"].startswith(_API_PATHS):
             await self.app(scope, receive, send)
+        elif any(name == b"origin" for name, _ in scope["headers"]):
+            await self.cors(scope, receive, send)
+        else:  # no Origin, no CORS headers: only the Vary CORSMiddleware adds, without rebuilding headers
+            await self.app(scope, receive, _varying_by_origin(send))
+
+
+def _varying_by_origin(send: Send) -> Send:
+    """Daemons and SDKs send no Origin; a cache must still not hand their answer to a browser's call."""
+
+    async def send_varying(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", []), (b"vary", b"Origin")]
+        await send(message)
+
+    return send_varying

@@ -1,10 +1,10 @@
-"""Provider endpoints: register, me, heartbeat, pause, resume, rotate-key."""
+"""Provider endpoints: register, me, heartbeat (its own router), pause, resume, rotate-key."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from dcp.auth import CurrentProvider, ProviderKeyDigest
+from dcp.auth import PROVIDER_KEY_SECURITY, CurrentProvider, ProviderKeyDigest
 from dcp.billing import ledger, reports, statements
 from dcp.billing.ledger import Account
 from dcp.db.session import SessionDep
@@ -38,6 +38,10 @@ from dcp.providers.schemas import (
 )
 
 router = APIRouter(prefix="/providers", tags=["providers"])
+# The heartbeat has a router of its own, which the app includes ahead of all others: FastAPI finds a route by
+# walking every included router (a third of a heartbeat's framework time behind /api's 15 routers), and
+# every daemon beats every 30 s.
+heartbeat_router = APIRouter(prefix="/providers", tags=["providers"])
 _AUTH_ERRORS = error_responses(400, 401, 403)
 
 
@@ -75,14 +79,18 @@ async def me(
     )
 
 
-@router.post("/heartbeat", responses=_AUTH_ERRORS, summary="Daemon heartbeat with GPU telemetry")
-async def heartbeat(
-    body: Heartbeat, key_digest: ProviderKeyDigest, request: Request, now: NowDep
-) -> HeartbeatAnswer:
+@heartbeat_router.post(
+    "/heartbeat",
+    responses=_AUTH_ERRORS,
+    summary="Daemon heartbeat with GPU telemetry",
+    openapi_extra=PROVIDER_KEY_SECURITY,
+)
+async def heartbeat(body: Heartbeat, key_digest: ProviderKeyDigest, request: Request) -> HeartbeatAnswer:
     # No session of its own: the beat is written, and its key looked up, with the others that arrive
-    # meanwhile (heartbeats.py).
-    writer: HeartbeatWriter = request.app.state.heartbeats
-    return await writer.record_by_key(key_digest, body, now=now)
+    # meanwhile (heartbeats.py). The app's state is read directly: each dependency solved costs a heartbeat.
+    state = request.app.state
+    writer: HeartbeatWriter = state.heartbeats
+    return await writer.record_by_key(key_digest, body, now=state.clock.now())
 
 
 @router.post("/pause", responses=_AUTH_ERRORS, summary="Stop receiving new jobs")

@@ -8,6 +8,7 @@ UPDATE of the providers, one INSERT of the telemetry samples, one upsert of the 
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -281,6 +282,7 @@ def _preload(model: str | None, cached_models: list[str]) -> str | None:
     return model if model and model not in cached_models else None
 
 
+@functools.lru_cache(maxsize=256)  # a fleet runs a handful of versions; three are read per beat
 def _version(text: str | None) -> tuple[int, ...] | None:
     """``"1.3.2"`` → ``(1, 3, 2)``; None when the text holds no version."""
     if not text:
