@@ -342,6 +342,14 @@ async def test_openai_client_through_the_v1_gateway_with_the_real_model(market):
         usage = chunk.usage or usage
     assert "".join(pieces).strip() and usage is not None and usage.completion_tokens > 0
     await client.close()
-    usage = (await market.http.get("/api/renters/usage", headers={"x-renter-key": renter["api_key"]})).json()
+    # Usage is settled right after each response is sent (docs/design/gateway-money-path.md): wait for it.
+    deadline = time.monotonic() + 10
+    while True:
+        usage = (
+            await market.http.get("/api/renters/usage", headers={"x-renter-key": renter["api_key"]})
+        ).json()
+        if usage["total"] == 3 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
     assert usage["total"] == 3 and {row["status"] for row in usage["requests"]} == {"completed"}
     assert all(row["cost_halala"] >= 1 and row["completion_tokens"] > 0 for row in usage["requests"])
