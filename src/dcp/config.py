@@ -143,6 +143,15 @@ class GatewaySettings(BaseModel):
         "stalled); requests of that process settled later are billed nothing",
     )
 
+    @model_validator(mode="after")
+    def _allowances_outlive_renewals(self) -> GatewaySettings:
+        # An allowance in use must be renewed before the sweeper takes it for a dead process's.
+        if self.allowance_expiry_seconds < 2 * self.allowance_renew_seconds:
+            raise ValueError(
+                "gateway.allowance_expiry_seconds must be at least twice allowance_renew_seconds"
+            )
+        return self
+
 
 class LimitSettings(BaseModel):
     """Abuse limits on /api and the pages (the /v1 gateway has its own per-key limits)."""

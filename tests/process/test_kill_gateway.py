@@ -83,7 +83,11 @@ async def test_sigkill_with_requests_in_flight(tmp_path, database_url):
             with contextlib.suppress(websockets.ConnectionClosed):  # the silent provider's link died too
                 await silent.stop()
             assert all(isinstance(outcome, httpx.TransportError) for outcome in outcomes)
-            fast = {"DCP_GATEWAY__ALLOWANCE_EXPIRY_SECONDS": "1", "DCP_JOBS__SWEEP_INTERVAL_SECONDS": "0.2"}
+            fast = {
+                "DCP_GATEWAY__ALLOWANCE_EXPIRY_SECONDS": "1",
+                "DCP_GATEWAY__ALLOWANCE_RENEW_SECONDS": "0.2",
+                "DCP_JOBS__SWEEP_INTERVAL_SECONDS": "0.2",
+            }
             servers.append(_start(tmp_path, port, {**env, **fast}))
             await asyncio.to_thread(_wait_ready, base, servers[1])
 
