@@ -5,6 +5,8 @@ sweeper when its process stops, and a settlement that comes after that charges n
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
@@ -104,24 +106,54 @@ class TestAllowance:
         assert await _balance(http, renter) == {"balance_halala": 10_000 - 1, "held_halala": 0}
 
 
-class TestWhenTheProcessStops:
-    async def test_handed_back_at_shutdown(self, http, admin, live, settings, database, clock):
-        """A second server on the same database, stopped the way uvicorn stops on SIGTERM."""
-        port = free_port()
-        app = create_app(settings, db=database, clock=clock)
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        task = asyncio.create_task(server.serve())
-        while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
-            await asyncio.sleep(0.01)
-        base = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=base, timeout=30) as other:
-            engine = await FakeEngine(base, await register_provider(other)).start()
-            renter, auth = await _renter(http, admin)
-            assert (await other.post("/v1/chat/completions", headers=auth, json=CHAT)).status_code == 200
-            await engine.stop()
-        assert (await _balance(http, renter))["held_halala"] > 0
+@contextlib.asynccontextmanager
+async def _another_replica(settings, database, clock) -> AsyncIterator[str]:
+    """A second server on the same database, stopped at the end the way uvicorn stops on SIGTERM."""
+    port = free_port()
+    app = create_app(settings.model_copy(deep=True), db=database, clock=clock)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
         server.should_exit = True
         await task
+
+
+class TestReplicas:
+    async def test_a_small_balance_held_by_one_replica_is_refused_by_another_until_handed_back(
+        self, http, admin, engines, live, settings, database, clock, money
+    ):
+        await engines()
+        await _price_per_token(http, admin)
+        renter, auth = await _renter(http, admin, amount=100)  # a request's worst case is 40, its cost 14
+        async with (
+            _another_replica(settings, database, clock) as base,
+            httpx.AsyncClient(base_url=base, timeout=30) as other,
+        ):
+            engine = await FakeEngine(base, await register_provider(other)).start()
+            assert (await other.post("/v1/chat/completions", headers=auth, json=CHAT)).status_code == 200
+            # The other replica's allowance holds all 100: this one has nothing to take.
+            refused = await http.post("/v1/chat/completions", headers=auth, json=CHAT)
+            assert refused.status_code == 402
+            assert refused.json()["error"]["code"] == "insufficient_balance"
+            await engine.stop()
+        # Stopping hands it back; then this replica serves the renter.
+        assert (await http.post("/v1/chat/completions", headers=auth, json=CHAT)).status_code == 200
+        assert await money(renter) == {"balance_halala": 100 - 28, "held_halala": 0}
+
+
+class TestWhenTheProcessStops:
+    async def test_handed_back_at_shutdown(self, http, admin, live, settings, database, clock):
+        async with _another_replica(settings, database, clock) as base:
+            async with httpx.AsyncClient(base_url=base, timeout=30) as other:
+                engine = await FakeEngine(base, await register_provider(other)).start()
+                renter, auth = await _renter(http, admin)
+                assert (await other.post("/v1/chat/completions", headers=auth, json=CHAT)).status_code == 200
+                await engine.stop()
+            assert (await _balance(http, renter))["held_halala"] > 0
         assert await _balance(http, renter) == {"balance_halala": 10_000 - 1, "held_halala": 0}
 
     async def test_the_sweeper_releases_a_stopped_process_allowance(self, http, admin, live, clock, settings):
