@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from dcp.gateway.group_commit import GroupCommit
+from dcp.db.group_commit import GroupCommit
 
 
 async def test_items_that_arrive_together_share_one_commit(database):

@@ -17,10 +17,10 @@ from dcp.billing.pricing import TokenPrice, token_cost
 from dcp.billing.token_prices import PriceCache
 from dcp.config import Settings
 from dcp.db.engine import Database
+from dcp.db.group_commit import GroupCommit
 from dcp.gateway.allowance import Allowances, Reservation
 from dcp.gateway.billing import Outcome, write_outcomes
 from dcp.gateway.errors import ModelNotFound, NoCapacity, ProviderUnavailable, RateLimited, UpstreamTimeout
-from dcp.gateway.group_commit import GroupCommit
 from dcp.gateway.metrics import GatewayMetrics
 from dcp.gateway.pool import PoolCache, Server
 from dcp.gateway.ratelimit import Limiter

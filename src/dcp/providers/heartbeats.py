@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from dcp.config import Settings
 from dcp.db.engine import Database
-from dcp.gateway.group_commit import GroupCommit
+from dcp.db.group_commit import GroupCommit
 from dcp.kit.audit import acting_as
 from dcp.kit.clock import iso
 from dcp.kit.errors import Unauthorized

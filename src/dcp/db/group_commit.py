@@ -1,4 +1,4 @@
-"""Group commit: the ledger writes of /v1 requests that arrive together share one write transaction."""
+"""Group commit: writes that arrive together share one write transaction (/v1 ledger writes, heartbeats)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dcp.db.engine import Database
 
-log = logging.getLogger("dcp.gateway")
+log = logging.getLogger("dcp.db")
 Item = TypeVar("Item")
 # Writes a batch in the session's transaction: per item None, or the error that item alone must raise.
 # An exception means the batch as a whole cannot be committed.
