@@ -92,7 +92,21 @@ class TestAllowance:
         assert [a.status_code for a in answers] == [200, 200, 200, 402]
         error = answers[3].json()["error"]
         assert error["code"] == "insufficient_balance" and error["type"] and error["retryable"] is False
+        # The request's worst case, and all the renter still has (nothing: the allowance spent it).
+        assert (error["required_halala"], error["available_halala"]) == (14, 0)
         assert await money(renter) == {"balance_halala": 0, "held_halala": 0}
+
+    async def test_a_402_counts_what_the_allowance_still_has(self, http, admin, engines, money):
+        await engines()
+        await _price_per_token(http, admin)
+        renter, auth = await _renter(http, admin, amount=50)  # worst case 40: 10 stay in the allowance
+        assert (await http.post("/v1/chat/completions", headers=auth, json=CHAT)).status_code == 200
+        refused = await http.post("/v1/chat/completions", headers=auth, json=CHAT)
+        assert refused.status_code == 402
+        error = refused.json()["error"]
+        assert (error["required_halala"], error["available_halala"]) == (40, 50 - 14)
+        assert "0.40 SAR needed, 0.36 SAR available" in error["message"]
+        assert await money(renter) == {"balance_halala": 50 - 14, "held_halala": 0}
 
     async def test_handed_back_when_idle(self, http, admin, engines, settings):
         settings.gateway.allowance_idle_seconds = 0.1

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from dcp.billing import allowances
+from dcp.billing.errors import InsufficientFunds
 from dcp.config import GatewaySettings
 from dcp.db.engine import Database
 
@@ -68,7 +69,7 @@ class Allowances:
         while not allowance.fits(amount):
             async with allowance.lock:
                 if not allowance.fits(amount):
-                    await self._top_up(allowance, amount - (allowance.free if allowance.id else 0))
+                    await self._top_up_for(allowance, amount)
         allowance.free -= amount  # fits() said the allowance is open, and nothing ran since
         allowance.in_flight += 1
         allowance.used_at = time.monotonic()
@@ -88,6 +89,15 @@ class Allowances:
         """The request's settlement was written (or failed: the allowance then keeps its cost, and its
         renter gets it back when the allowance is closed)."""
         reservation.allowance.unsettled -= 1
+
+    async def _top_up_for(self, allowance: Allowance, amount: int) -> None:
+        have = allowance.free if allowance.id is not None else 0
+        try:
+            await self._top_up(allowance, amount - have)
+        except InsufficientFunds as short:
+            # Said as the renter sees it: the request's worst case, and all they have that could cover it.
+            available = int(short.extra["available_halala"]) + have
+            raise InsufficientFunds(account=short.account, needed=amount, available=available) from None
 
     async def _top_up(self, allowance: Allowance, need: int) -> None:
         for _ in range(2):  # a second time only if the allowance was closed by the sweeper meanwhile

@@ -72,9 +72,14 @@ class Gateway:
         await self.outcomes.flush()
 
     async def aclose(self) -> None:
-        """At shutdown: settle what finished, then hand every allowance back."""
-        await self.settle_all()
-        await self.allowances.aclose()
+        """At shutdown: settle what finished, then hand every allowance back. A failure (the database gone)
+        is logged, not raised, so the rest of the shutdown runs: the sweeper of a later process then closes
+        the allowances, and what was not settled is charged to nobody."""
+        try:
+            await self.settle_all()
+            await self.allowances.aclose()
+        except Exception:
+            log.exception("could not settle and hand back the /v1 allowances at shutdown")
 
 
 def _background_done(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
