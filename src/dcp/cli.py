@@ -84,12 +84,14 @@ def _serve(settings: Settings) -> int:
     import uvicorn
 
     from dcp.app import create_app
+    from dcp.kit.heap import settle_for_serving
     from dcp.kit.logs import redact_access_log
 
     _migrate(settings)
     print(f"DCP serving on {settings.public_url}  (API under /api and /api/dc1)")
     config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level="info")
     redact_access_log()
+    settle_for_serving()
     uvicorn.Server(config).run()
     return 0
 
