@@ -15,6 +15,9 @@ from collections.abc import Awaitable, Callable
 import httpx
 import websockets
 
+from dcp.billing import ledger
+from dcp.billing.ledger import Account as Ledger
+from dcp.db.engine import open_database
 from tests.process.test_replicas import ADMIN, _database_for
 from tests.process.test_serve import _start, _wait_ready
 from tests.support.factories import Account, funded_renter, register_provider
@@ -107,6 +110,79 @@ async def test_sigkill_with_requests_in_flight(tmp_path, database_url):
             if server.poll() is None:
                 server.terminate()
                 server.communicate(timeout=20)
+    await _ledger_checks(tmp_path, env, charged=ANSWERED)
+
+
+async def test_sigkill_while_answering_many(tmp_path, database_url):
+    """Killed while requests are being answered and settled just after their responses: a request whose
+    settlement was not committed is charged to nobody, every other exactly once, and no halala is made or
+    lost."""
+    env = {
+        "DCP_DATABASE_URL": await _database_for(database_url, tmp_path),
+        "DCP_ADMIN_TOKEN": ADMIN,
+        "DCP_SECRET_KEY": "k" * 48,
+        "DCP_GATEWAY__REQUESTS_PER_MINUTE": str(10**6),  # the renter's limit is not what is tested
+    }
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    servers = [_start(tmp_path, port, env)]
+    answered: list[int] = []
+    try:
+        _wait_ready(base, servers[0])
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            renter = await funded_renter(http, {"x-admin-token": ADMIN}, amount=10_000)
+            auth = {"authorization": f"Bearer {renter.key}"}
+            engine = await FakeEngine(base, await register_provider(http), concurrency=64).start()
+
+            async def keep_asking() -> None:
+                while True:
+                    try:
+                        got = await http.post("/v1/chat/completions", headers=auth, json=CHAT)
+                    except httpx.TransportError:
+                        return
+                    answered.append(got.status_code)
+
+            askers = [asyncio.create_task(keep_asking()) for _ in range(16)]
+            await _until(lambda: _at_least(answered, 60))
+            os.kill(servers[0].pid, signal.SIGKILL)
+            servers[0].communicate(timeout=10)
+            await asyncio.gather(*askers)
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await engine.stop()
+            fast = {
+                "DCP_GATEWAY__ALLOWANCE_EXPIRY_SECONDS": "1",
+                "DCP_GATEWAY__ALLOWANCE_RENEW_SECONDS": "0.2",
+                "DCP_JOBS__SWEEP_INTERVAL_SECONDS": "0.2",
+            }
+            servers.append(_start(tmp_path, port, {**env, **fast}))
+            await asyncio.to_thread(_wait_ready, base, servers[1])
+
+            async def released() -> bool:
+                balance = await http.get("/api/renters/balance", headers=renter.renter_headers)
+                return balance.json()["held_halala"] == 0
+
+            await _until(released)
+            balance = (await http.get("/api/renters/balance", headers=renter.renter_headers)).json()
+            usage = (await http.get("/api/renters/usage?limit=1", headers=renter.renter_headers)).json()
+    finally:
+        for server in servers:
+            if server.poll() is None:
+                server.terminate()
+                server.communicate(timeout=20)
+    assert set(answered) == {200}
+    # Each settled request cost 1 halala; those answered but not yet settled at the kill cost nothing.
+    charged = 10_000 - balance["balance_halala"]
+    assert 0 < charged == usage["total"] <= len(answered)
+    await _ledger_checks(tmp_path, env, charged=charged)
+
+
+async def _at_least(items: list[int], count: int) -> bool:
+    return len(items) >= count
+
+
+async def _ledger_checks(tmp_path, env: dict[str, str], *, charged: int) -> None:
+    """``dcp admin check-ledger`` passes, and every halala is where it should be: the renter's top-up less
+    what was charged, which went to the providers and the platform, nothing held, nothing made or lost."""
     checked = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "dcp.cli", "admin", "check-ledger"],
@@ -116,3 +192,12 @@ async def test_sigkill_with_requests_in_flight(tmp_path, database_url):
         timeout=60,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    db = open_database(env["DCP_DATABASE_URL"])
+    try:
+        async with db.reader() as session:
+            totals = {account: await ledger.total(session, account) for account in Ledger}
+    finally:
+        await db.dispose()
+    assert sum(totals.values()) == 0 and totals[Ledger.cash] == -10_000
+    assert totals[Ledger.renter_available] == 10_000 - charged and totals[Ledger.renter_held] == 0
+    assert totals[Ledger.provider_earnings] + totals[Ledger.platform_fees] == charged
