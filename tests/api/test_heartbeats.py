@@ -73,9 +73,7 @@ async def test_concurrent_heartbeats_share_commits_and_are_all_written(client, w
     assert {tuple(r.cached_models) for r in rows} == {("gemma3-270m",)}
 
 
-async def test_with_no_batch_being_written_beats_wait_for_others_until_enough_came(
-    client, database, settings, clock
-):
+async def test_a_small_batch_waits_for_other_beats_until_enough_came(client, database, settings, clock):
     settings.heartbeat_batch_wait_seconds = 60
     writer = Counting(database, settings)
     providers = [await register_provider(client) for _ in range(32)]

@@ -58,3 +58,32 @@ async def test_a_caller_that_leaves_does_not_take_its_write_with_it(database):
     release.set()
     await group.write("next")  # written after the first batch, by the same writer
     assert written == ["left", "next"]
+
+
+async def test_with_gathering_a_small_batch_waits_until_enough_items_come(database):
+    batches: list[list[str]] = []
+
+    async def work(_session, items):
+        batches.append(list(items))
+        return [None] * len(items)
+
+    group = GroupCommit(database, work, max_batch=10, name="test", gather_seconds=60, gather_until=3)
+    early = [asyncio.create_task(group.write(item)) for item in "ab"]
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert batches == [] and not any(task.done() for task in early)  # waiting for company
+    await asyncio.wait_for(asyncio.gather(*early, group.write("c")), timeout=10)
+    assert batches == [["a", "b", "c"]]
+
+
+async def test_with_gathering_a_batch_goes_once_no_more_items_come(database):
+    batches: list[list[str]] = []
+
+    async def work(_session, items):
+        batches.append(list(items))
+        return [None] * len(items)
+
+    # Two callers and nobody else: after a fifth of the wait with no arrival, they are written together.
+    group = GroupCommit(database, work, max_batch=10, name="test", gather_seconds=0.05, gather_until=32)
+    await asyncio.wait_for(asyncio.gather(group.write("a"), group.write("b")), timeout=10)
+    assert batches == [["a", "b"]]

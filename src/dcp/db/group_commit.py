@@ -23,12 +23,24 @@ class GroupCommit(Generic[Item]):
     """Each request keeps its own rows and still waits until they are committed; what is shared is the
     transaction, and the statements (one per table, one balance update per account for the batch). One
     writer task runs while there is work and takes everything that queued up meanwhile: under load a batch
-    holds the requests that arrived during the previous one, and alone a request is written at once."""
+    holds the requests that arrived during the previous one, and alone a request is written at once (or,
+    with ``gather_seconds``, after waiting a moment for others)."""
 
-    def __init__(self, db: Database, work: Work[Item], *, max_batch: int, name: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        work: Work[Item],
+        *,
+        max_batch: int,
+        name: str,
+        gather_seconds: float = 0.0,
+        gather_until: int = 32,
+    ) -> None:
         self._db, self._work, self._max_batch, self._name = db, work, max_batch, name
+        self._gather_seconds, self._gather_until = gather_seconds, gather_until
         self._queue: list[tuple[Item, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._arrived: asyncio.Event | None = None  # set by each item queued while the writer gathers
 
     async def write(self, item: Item) -> None:
         """Return once ``item`` is committed; raise what writing it raised. A caller that is cancelled
@@ -40,6 +52,8 @@ class GroupCommit(Generic[Item]):
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieved)
         self._queue.append((item, future))
+        if self._arrived is not None:
+            self._arrived.set()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain())
         return future
@@ -52,6 +66,7 @@ class GroupCommit(Generic[Item]):
 
     async def _drain(self) -> None:
         while self._queue:
+            await self._gather()
             batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
             try:
                 await self._write(batch)
@@ -59,6 +74,23 @@ class GroupCommit(Generic[Item]):
                 for _, future in batch:
                     if not future.done():  # the writer itself was cancelled (the loop is closing)
                         future.set_exception(RuntimeError(f"the {self._name} writer stopped"))
+
+    async def _gather(self) -> None:
+        """With ``gather_seconds``, a small batch waits for company, as a transaction can cost more than the
+        items in it: until ``gather_until`` items are queued, ``gather_seconds`` have passed, or none came for
+        a fifth of that (the callers there are, such as a closed loop's, have all arrived)."""
+        if self._gather_seconds <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._gather_seconds
+        while len(self._queue) < self._gather_until and (left := deadline - loop.time()) > 0:
+            self._arrived = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), timeout=min(left, self._gather_seconds / 5))
+            except TimeoutError:
+                return
+            finally:
+                self._arrived = None
 
     async def _write(self, batch: list[tuple[Item, asyncio.Future[None]]]) -> None:
         try:

@@ -7,7 +7,6 @@ UPDATE of the providers, one INSERT of the telemetry samples, one upsert of the 
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import re
 from dataclasses import dataclass, field
@@ -115,44 +114,26 @@ class Beat:
 class HeartbeatWriter:
     """Under load, beats gather by themselves while the batch before theirs is written. At a steady trickle
     (10,000 providers every 30 s is 333 beats/s) they rarely overlap, and a transaction costs more than
-    everything else a beat does: so while batches stay small, a beat waits up to
-    ``heartbeat_batch_wait_seconds`` (or until 32 have come) for others to share its transaction. A daemon
-    does not notice 50 ms more on an answer it needs only before its next beat, 30 s later."""
+    everything else a beat does: so a small batch waits up to ``heartbeat_batch_wait_seconds`` (or until 32
+    have come) for others to share its transaction. A daemon does not notice 50 ms more on an answer it
+    needs only before its next beat, 30 s later."""
 
     def __init__(self, db: Database, settings: Settings) -> None:
         self.settings = settings
-        self._group = GroupCommit(db, self._write, max_batch=_MAX_BATCH, name="heartbeats")
-        self._gate: asyncio.Event | None = None
-        self._waiting = 0
-        self._last_batch = 0
-        self._wait_seconds = settings.heartbeat_batch_wait_seconds
-
-    async def _queue(self, item: Beat) -> None:
-        if self._last_batch < _ENOUGH_TO_WRITE and self._wait_seconds > 0:
-            await self._gathered()
-        await self._group.write(item)
-
-    async def _gathered(self) -> None:
-        gate = self._gate
-        if gate is None:
-            gate = self._gate = asyncio.Event()
-            self._waiting = 0
-            asyncio.get_running_loop().call_later(self._wait_seconds, self._open, gate)
-        self._waiting += 1
-        if self._waiting >= _ENOUGH_TO_WRITE:  # a burst: waiting longer would only add latency
-            self._open(gate)
-        await gate.wait()
-
-    def _open(self, gate: asyncio.Event) -> None:
-        gate.set()
-        if self._gate is gate:
-            self._gate = None
+        self._group = GroupCommit(
+            db,
+            self._write,
+            max_batch=_MAX_BATCH,
+            name="heartbeats",
+            gather_seconds=settings.heartbeat_batch_wait_seconds,
+            gather_until=_ENOUGH_TO_WRITE,
+        )
 
     async def record(self, provider_id: int, beat: Heartbeat, *, now: datetime) -> HeartbeatAnswer:
         """Write the beat of a provider known by id (its link); raises ProviderGone where it is no more."""
         item = prepare(beat, now=now)
         item.provider_id = provider_id
-        await self._queue(item)
+        await self._group.write(item)
         return answer(item, version=beat.gpu_status.daemon_version, settings=self.settings)
 
     async def record_by_key(self, key_digest: str, beat: Heartbeat, *, now: datetime) -> HeartbeatAnswer:
@@ -160,12 +141,11 @@ class HeartbeatWriter:
         so a heartbeat costs no query of its own. Raises ProviderGone for an unknown or revoked key."""
         item = prepare(beat, now=now)
         item.key_digest = key_digest
-        await self._queue(item)
+        await self._group.write(item)
         acting_as(f"provider:{item.provider_id}")
         return answer(item, version=beat.gpu_status.daemon_version, settings=self.settings)
 
     async def _write(self, session: AsyncSession, items: list[Beat]) -> list[Exception | None]:
-        self._last_batch = len(items)
         connection = await session.connection()  # Core statements: the ORM has nothing to track here
         found = await _providers_of(connection, items)
         previous = {row.id: row.last_heartbeat_at for row in found.values()}
