@@ -21,6 +21,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -136,6 +137,7 @@ class _Link:
         self.bad_messages = 0
         self.last_heartbeat = -_MIN_HEARTBEAT_GAP_SECONDS
         self.relays: dict[str, asyncio.Queue[dict[str, Any]]] = {}
+        self.heartbeats: set[asyncio.Task[None]] = set()  # being written
         self.closing = False
         self._send_lock = asyncio.Lock()
 
@@ -163,6 +165,8 @@ class _Link:
                     await pusher
                 for queue in self.relays.values():  # requests in flight fail over at once
                     queue.put_nowait({"type": "http_error", "error": "the provider disconnected"})
+                if self.heartbeats:  # what the provider reported still counts
+                    await asyncio.wait(set(self.heartbeats))
 
     async def _push_loop(self, woken: asyncio.Event) -> None:
         while not self.closing:
@@ -224,6 +228,9 @@ class _Link:
         elif kind in ("http_start", "http_chunk", "http_end", "http_error"):
             if queue := self.relays.get(str(message.get("id"))):
                 queue.put_nowait(message)
+                # Let the waiting request pass the frame on before the next buffered one is read: a stream's
+                # first token otherwise waited while the rest of its frames were parsed.
+                await asyncio.sleep(0)
         else:
             await self._reject(f"unknown message type {str(kind)[:40]!r}")
 
@@ -252,12 +259,20 @@ class _Link:
         except ValidationError:
             await self._reject("invalid heartbeat")
             return
+        # Written apart from this loop: a heartbeat's batch may wait for company, and frames relayed for /v1
+        # requests must not wait behind it.
+        task = asyncio.create_task(self._record_heartbeat(beat, now=self.clock.now()))
+        self.heartbeats.add(task)
+        task.add_done_callback(self.heartbeats.discard)
+
+    async def _record_heartbeat(self, beat: Heartbeat, *, now: datetime) -> None:
         writer: HeartbeatWriter = self.websocket.app.state.heartbeats
         try:
-            answer = await writer.record(self.provider_id, beat, now=self.clock.now())
+            answer = await writer.record(self.provider_id, beat, now=now)
         except ProviderGone:
             return
-        await self._send({"type": "heartbeat_ack", "body": answer.model_dump()})
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # the link closed meanwhile
+            await self._send({"type": "heartbeat_ack", "body": answer.model_dump()})
 
     async def _reject(self, reason: str) -> None:
         self.bad_messages += 1

@@ -53,7 +53,11 @@ async def reliability_changes(
             Provider.jobs_completed,
             Provider.jobs_lost,
             Provider.reliability,
-        ).where(Provider.first_heartbeat_at.is_not(None))
+        )
+        .where(Provider.first_heartbeat_at.is_not(None))
+        .order_by(
+            Provider.id
+        )  # written in id order, as heartbeat batches lock rows: no deadlock between them
     )
     changed = []
     for row in rows:
