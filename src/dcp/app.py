@@ -157,7 +157,9 @@ def create_app(
     install_error_handlers(app)
     web.install(app)
     app.add_middleware(AdminAudit, db=database, clock=the_clock)
-    app.add_middleware(AbuseLimits, buckets=app.state.abuse_buckets, limits=settings.limits)
+    app.add_middleware(
+        AbuseLimits, buckets=app.state.abuse_buckets, limits=settings.limits, page=web.too_many_requests_page
+    )
     app.add_middleware(
         RequestContext,
         max_body_bytes=settings.max_body_bytes,

@@ -17,6 +17,8 @@ from dcp.kit.limits import LocalBuckets
 from tests.support.factories import register_renter
 from tests.support.redis_server import running_redis
 
+_ARABIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
 
 def _too_many(response: httpx.Response) -> None:
     assert response.status_code == 429, response.text
@@ -71,6 +73,19 @@ class TestPerKey:
         for _ in range(2):
             assert (await client.get("/api/renters/available-providers")).status_code == 200
         _too_many(await client.get("/api/renters/available-providers"))
+
+    async def test_a_browser_asking_for_a_page_gets_a_page_in_its_language(
+        self, client: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        settings.limits.requests_per_minute_per_ip = 1
+        browser = {"accept": "text/html,application/xhtml+xml", "cookie": "dcp_lang=ar"}
+        assert (await client.get("/", headers=browser)).status_code == 200
+        page = await client.get("/", headers=browser)
+        assert page.status_code == 429 and page.headers["content-type"].startswith("text/html")
+        seconds = int(page.headers["retry-after"])
+        assert seconds >= 1 and 'dir="rtl"' in page.text
+        assert "طلبات كثيرة جدًا" in page.text and str(seconds).translate(_ARABIC) in page.text
+        _too_many(await client.get("/api/renters/available-providers", headers=browser))  # the API keeps JSON
 
 
 async def test_replicas_share_buckets_through_redis(

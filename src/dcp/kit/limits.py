@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dcp.config import LimitSettings
@@ -94,8 +95,16 @@ _UNLIMITED = ("/static/", "/v1/", "/metrics")  # /v1 has its own per-key limits 
 class AbuseLimits:
     """ASGI middleware: answers 429 with Retry-After when a caller goes past its bucket."""
 
-    def __init__(self, app: ASGIApp, *, buckets: Buckets, limits: LimitSettings) -> None:
-        self.app, self.buckets, self.limits = app, buckets, limits
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        buckets: Buckets,
+        limits: LimitSettings,
+        page: Callable[[Scope, int], Response | None] | None = None,
+    ) -> None:
+        """``page``: the answer for a request that wants a web page, if it does (else the JSON one)."""
+        self.app, self.buckets, self.limits, self.page = app, buckets, limits, page
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(_UNLIMITED):
@@ -103,7 +112,12 @@ class AbuseLimits:
             return
         wait = await self._wait(scope)
         if wait > 0:
-            await _too_many(scope, send, wait)
+            seconds = max(1, math.ceil(wait))
+            page = self.page(scope, seconds) if self.page else None
+            if page is not None:
+                await page(scope, receive, send)
+            else:
+                await _too_many(send, seconds)
             return
         await self.app(scope, receive, send)
 
@@ -144,8 +158,7 @@ def _credential(scope: Scope) -> str | None:
     return None
 
 
-async def _too_many(scope: Scope, send: Send, wait: float) -> None:
-    seconds = max(1, math.ceil(wait))
+async def _too_many(send: Send, seconds: int) -> None:
     body = json.dumps(
         {"error": f"Too many requests; try again in {seconds} s", "retry_after_seconds": seconds}
     ).encode()

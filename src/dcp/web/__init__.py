@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from dcp.kit.errors import AppError
 from dcp.kit.http import app_error, http_error
@@ -52,6 +53,19 @@ async def _not_found_page(request: Request, exc: StarletteHTTPException) -> Resp
         return await http_error(request, exc)
     page = anonymous_page(request)
     return page.render("error.html", status=404, message=page.t("errors.status_404"))
+
+
+def too_many_requests_page(scope: Scope, seconds: int) -> Response | None:
+    """The abuse limits' 429 as a page in the visitor's language, for a browser asking for a page (None for
+    everything else, which keeps the JSON answer)."""
+    request = Request(scope)
+    if "text/html" not in request.headers.get("accept", "") or not _is_page(request):
+        return None
+    page = anonymous_page(request)
+    message = page.t("errors.too_many", seconds=page.locale.number(seconds))
+    response = page.render("error.html", status=429, message=message)
+    response.headers["retry-after"] = str(seconds)
+    return response
 
 
 def _is_page(request: Request) -> bool:
