@@ -10,9 +10,10 @@ import pytest
 import websockets
 from sqlalchemy import func, select
 
+from dcp.jobs.sweeper import sweep_once
 from dcp.kit.signing import signing_key_for, verify
 from dcp.models import ProviderHeartbeat
-from tests.support.factories import funded_renter, llm_job, online_provider, submit
+from tests.support.factories import funded_renter, heartbeat, llm_job, online_provider, submit
 
 
 async def _connect(live, provider, **extra):
@@ -58,8 +59,69 @@ async def test_heartbeats_over_the_link(live, http):
         await ws.send(json.dumps({"type": "heartbeat", "body": {"gpu_status": {"gpu_util_pct": 77}}}))
         ack = await _next(ws, "heartbeat_ack")
         assert ack["body"]["message"] == "Heartbeat received"
+        me = (await http.get("/api/providers/me", headers=provider.provider_headers)).json()["provider"]
+        assert me["is_online"] is True
+
+
+async def _online(http, provider) -> bool:
     me = (await http.get("/api/providers/me", headers=provider.provider_headers)).json()["provider"]
-    assert me["is_online"] is True
+    return bool(me["is_online"])
+
+
+async def _until(check, within=5.0):
+    for _ in range(int(within / 0.02)):
+        if await check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("it never came to pass")
+
+
+async def test_a_closed_link_takes_its_provider_offline_at_once(live, http, admin, clock):
+    provider = await online_provider(http)
+    renter = await funded_renter(http, admin)
+    async with await _connect(live, provider) as ws:
+        await _next(ws, "hello")
+        assert await _online(http, provider)
+    await _until(lambda: _not(_online(http, provider)))  # its last heartbeat is seconds old, not 90 s
+    refused = await submit(http, renter, llm_job())
+    assert refused.status_code == 409 and "No online provider" in refused.json()["error"]
+    live_only = (await http.get("/api/renters/available-providers", params={"live_only": "true"})).json()
+    assert live_only["total"] == 0
+    clock.advance(seconds=1)
+    await heartbeat(http, provider)  # over HTTP, as a daemon that fell back to polling
+    assert await _online(http, provider)
+
+
+async def test_a_new_link_counts_and_an_old_one_closing_later_does_not(live, http):
+    provider = await online_provider(http)
+    old = await _connect(live, provider)
+    await _next(old, "hello")
+    async with await _connect(live, provider) as new:  # the daemon reconnected (to this or another replica)
+        await _next(new, "hello")
+        await old.close()  # the old link's end is noticed only now
+        await asyncio.sleep(0.2)
+        assert await _online(http, provider)
+    await _until(lambda: _not(_online(http, provider)))
+
+
+async def test_jobs_waiting_on_a_provider_whose_link_closed_go_back_to_the_shared_queue(live, http, admin):
+    provider = await online_provider(http)
+    renter = await funded_renter(http, admin)
+    first = (await submit(http, renter, llm_job(provider_id=provider.id))).json()["job"]
+    waiting = (await submit(http, renter, llm_job())).json()["job"]
+    assert waiting["provider_id"] is None or waiting["provider_id"] == provider.id
+    async with await _connect(live, provider) as ws:
+        await _next(ws, "hello")
+        assert (await _next(ws, "job"))["task"]["spec"]["job_id"] == first["job_id"]
+    await _until(lambda: _not(_online(http, provider)))
+    app = live.app
+    await sweep_once(app.state.db, settings=app.state.settings, now=app.state.clock.now(), hub=app.state.hub)
+    again = (await http.get(f"/api/jobs/{waiting['job_id']}", headers=renter.renter_headers)).json()["job"]
+    assert again["status"] == "pending" and again["provider_id"] is None
+
+
+async def _not(online) -> bool:
+    return not await online
 
 
 async def test_refuses_bad_keys_and_protocols_and_cuts_abusive_links(live, http, admin):

@@ -26,7 +26,7 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from dcp.auth import key_holder
 from dcp.config import Settings
@@ -101,9 +101,32 @@ async def provider_link(websocket: WebSocket) -> None:
     registry: LinkRegistry = app.state.links
     registry.add(link)
     try:
+        await _present(db, provider.id, link.link_id, lost_at=None)
         await link.run()
     finally:
         registry.remove(link)
+        # Offline at once, not once its latest heartbeat is old: placement stops choosing it and the sweeper
+        # hands the jobs waiting in its queue to others. Only this link's own mark: the daemon may already
+        # hold a new link, here or on another replica.
+        try:
+            await _present(db, provider.id, link.link_id, lost_at=app.state.clock.now())
+        except Exception:  # the database is away: the heartbeat threshold still takes it offline
+            log.warning("could not record that provider %s's link closed", provider.id, exc_info=True)
+
+
+async def _present(db: Database, provider_id: int, link_id: str, *, lost_at: datetime | None) -> None:
+    """Record a link that opened (``lost_at`` None) or that closed at ``lost_at``."""
+    if lost_at is None:
+        change = update(Provider).where(Provider.id == provider_id).values(link_id=link_id, link_lost_at=None)
+    else:
+        change = (
+            update(Provider)
+            .where(Provider.id == provider_id, Provider.link_id == link_id)
+            .values(link_lost_at=lost_at)
+        )
+    async with db.writer() as session:
+        await session.execute(change)
+        await session.commit()
 
 
 async def _authenticate(websocket: WebSocket, db: Database, settings: Settings) -> KeyHolder | None:
@@ -132,6 +155,7 @@ class _Link:
         hub: EventHub,
     ) -> None:
         self.websocket, self.provider_id = websocket, provider.id
+        self.link_id = uuid.uuid4().hex
         self.db, self.settings, self.clock, self.hub = db, settings, clock, hub
         self.sent: set[str] = set()  # jobs pushed over this link and not yet known to have ended
         self.bad_messages = 0

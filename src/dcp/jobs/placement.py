@@ -14,7 +14,7 @@ from dcp.config import Settings
 from dcp.models import Job, Provider
 from dcp.models.job import OPEN_STATUSES
 from dcp.providers import uptime
-from dcp.providers.liveness import online_since
+from dcp.providers.liveness import link_not_lost, online_since
 
 
 class JobRecord(Protocol):
@@ -94,6 +94,7 @@ def accepting(*, now: datetime, settings: Settings) -> list[ColumnElement[bool]]
         Provider.paused.is_(False),
         func.coalesce(Provider.last_heartbeat_at, _NEVER)
         >= online_since(now, settings.heartbeat_online_seconds),
+        link_not_lost(),
     ]
 
 

@@ -55,6 +55,10 @@ class Provider(Base):
     # reliability_percent as the sweeper last computed it (every minute): placement walks this index
     # instead of scoring every online provider. A new provider starts at 100, as its live score does.
     reliability: Mapped[int] = mapped_column(Integer, default=100, index=True)
+    # The daemon's live link (WebSocket) and when its last one closed: a provider whose link closed after its
+    # latest heartbeat is offline at once, not only once that heartbeat is older than the threshold.
+    link_id: Mapped[str | None] = mapped_column(String(32))
+    link_lost_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ProviderHeartbeat(Base):
