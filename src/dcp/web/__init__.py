@@ -48,8 +48,7 @@ async def _csrf_rejected(request: Request, _exc: Exception) -> Response:
 
 async def _not_found_page(request: Request, exc: StarletteHTTPException) -> Response:
     """Browsers asking for a page that is not there get a page; API clients keep their JSON."""
-    wants_html = "text/html" in request.headers.get("accept", "")
-    if exc.status_code != 404 or not wants_html or not _is_page(request):
+    if exc.status_code != 404 or not _wants_page(request):
         return await http_error(request, exc)
     page = anonymous_page(request)
     return page.render("error.html", status=404, message=page.t("errors.status_404"))
@@ -59,7 +58,7 @@ def too_many_requests_page(scope: Scope, seconds: int) -> Response | None:
     """The abuse limits' 429 as a page in the visitor's language, for a browser asking for a page (None for
     everything else, which keeps the JSON answer)."""
     request = Request(scope)
-    if "text/html" not in request.headers.get("accept", "") or not _is_page(request):
+    if not _wants_page(request):
         return None
     page = anonymous_page(request)
     message = page.t("errors.too_many", seconds=page.locale.number(seconds))
@@ -70,6 +69,11 @@ def too_many_requests_page(scope: Scope, seconds: int) -> Response | None:
 
 def _is_page(request: Request) -> bool:
     return not request.url.path.startswith(_NOT_PAGES)
+
+
+def _wants_page(request: Request) -> bool:
+    """A browser asking for a page (not an API client, not an asset)."""
+    return "text/html" in request.headers.get("accept", "") and _is_page(request)
 
 
 async def _error_page(request: Request, exc: AppError) -> Response:
