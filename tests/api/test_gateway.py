@@ -16,7 +16,7 @@ from dcp.gateway.billing import Outcome
 from dcp.gateway.ratelimit import RateLimiter
 from dcp.gateway.routing import _rendezvous
 from dcp.jobs.sweeper import release_abandoned_holds
-from tests.support.factories import funded_renter, register_provider
+from tests.support.factories import completed_usage, funded_renter, register_provider
 from tests.support.fake_engine import FakeEngine
 
 CHAT = {
@@ -424,21 +424,9 @@ class TestAbandonedHolds:
             provider_percent=75,
             now=clock.now(),
         )
-        usage = {
-            "request_id": "v1-late-1",
-            "renter_id": renter.id,
-            "provider_id": 1,
-            "model": "fake-model",
-            "endpoint": "chat/completions",
-            "status": "completed",
-            "prompt_tokens": 11,
-            "completion_tokens": 3,
-            "cost_halala": 120,
-            "attempts": 1,
-            "latency_ms": 5,
-            "error": None,
-            "created_at": clock.now(),
-        }
+        usage = completed_usage(
+            request_id="v1-late-1", renter_id=renter.id, provider_id=1, cost=120, now=clock.now()
+        )
         await live.app.state.gateway.outcomes.write(Outcome(finish, usage))
         assert (await money(renter))["balance_halala"] == 10_000
         assert (await money(renter))["balance_halala"] == 10_000  # the platform absorbs it

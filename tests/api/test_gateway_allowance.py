@@ -20,7 +20,7 @@ from dcp.gateway.allowance import release_stale
 from dcp.gateway.billing import Outcome
 from dcp.models import GatewayAllowance, LedgerTransaction
 from tests.api import test_gateway as gateway_tests
-from tests.support.factories import register_provider
+from tests.support.factories import completed_usage, register_provider
 from tests.support.fake_engine import FakeEngine
 from tests.support.postgres import free_port
 
@@ -215,21 +215,9 @@ class TestWhenTheProcessStops:
             provider_percent=75,
             now=clock.now(),
         )
-        usage = {
-            "request_id": "v1-late",
-            "renter_id": renter.id,
-            "provider_id": 1,
-            "model": "fake-model",
-            "endpoint": "chat/completions",
-            "status": "completed",
-            "prompt_tokens": 11,
-            "completion_tokens": 3,
-            "cost_halala": 14,
-            "attempts": 1,
-            "latency_ms": 5,
-            "error": None,
-            "created_at": clock.now(),
-        }
+        usage = completed_usage(
+            request_id="v1-late", renter_id=renter.id, provider_id=1, cost=14, now=clock.now()
+        )
         await gateway.outcomes.write(Outcome(late, usage, row.id))
         assert (await http.post("/v1/chat/completions", headers=auth, json=CHAT)).status_code == 200
         await gateway.settle_all()

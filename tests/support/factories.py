@@ -128,3 +128,33 @@ async def submit(
     client: httpx.AsyncClient, renter: Account, body: dict[str, Any], **headers: str
 ) -> httpx.Response:
     return await client.post("/api/jobs/submit", headers={**renter.renter_headers, **headers}, json=body)
+
+
+def completed_usage(
+    *,
+    request_id: str,
+    renter_id: int,
+    provider_id: int,
+    cost: int,
+    now: Any,
+    model: str = "fake-model",
+    prompt_tokens: int = 11,
+    completion_tokens: int = 3,
+    latency_ms: int = 5,
+) -> dict[str, Any]:
+    """The usage row of a /v1 request that completed, as the gateway writes it with its settlement."""
+    return {
+        "request_id": request_id,
+        "renter_id": renter_id,
+        "provider_id": provider_id,
+        "model": model,
+        "endpoint": "chat/completions",
+        "status": "completed",
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "cost_halala": cost,
+        "attempts": 1,
+        "latency_ms": latency_ms,
+        "error": None,
+        "created_at": now,
+    }

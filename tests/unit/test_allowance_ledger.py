@@ -12,6 +12,7 @@ from dcp.billing.invariants import allowance_problems
 from dcp.billing.ledger import PLATFORM, Account, Leg, TxKind
 from dcp.gateway.billing import Outcome, write_outcomes
 from dcp.models import GatewayAllowance
+from tests.support.factories import completed_usage
 
 RENTER, PROVIDER = 7, 3
 
@@ -70,21 +71,17 @@ def _outcome(clock, allowance_id: int, request_id: str, cost: int) -> Outcome:
         provider_percent=75,
         now=clock.now(),
     )
-    usage = {
-        "request_id": request_id,
-        "renter_id": RENTER,
-        "provider_id": PROVIDER,
-        "model": "m",
-        "endpoint": "chat/completions",
-        "status": "completed",
-        "prompt_tokens": 1,
-        "completion_tokens": 1,
-        "cost_halala": cost,
-        "attempts": 1,
-        "latency_ms": 1,
-        "error": None,
-        "created_at": clock.now(),
-    }
+    usage = completed_usage(
+        request_id=request_id,
+        renter_id=RENTER,
+        provider_id=PROVIDER,
+        cost=cost,
+        now=clock.now(),
+        model="m",
+        prompt_tokens=1,
+        completion_tokens=1,
+        latency_ms=1,
+    )
     return Outcome(finish, usage, allowance_id)
 
 
