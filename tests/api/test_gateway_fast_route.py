@@ -1,4 +1,4 @@
-"""/v1's completion endpoints skip FastAPI's generic dependency solving (gateway/fast_route.py): the same
+"""/v1's completion endpoints skip FastAPI's generic dependency solving (kit/fast_route.py): the same
 answers as before for every malformed request, in the same order of checks."""
 
 from __future__ import annotations

@@ -117,6 +117,35 @@ class TestHeartbeat:
         assert me["cached_models"] == ["TinyLlama/TinyLlama-1.1B-Chat-v1.0"]
         assert me["hostname"] == "gpu-host-7" and me["is_online"] is True
 
+    async def test_the_checks_and_their_order(self, client):
+        # Served by kit/fast_route.py: the answers FastAPI's own handler gave, the body's JSON read first.
+        provider = await register_provider(client)
+        key, as_json = {"x-provider-key": provider.key}, {"content-type": "application/json"}
+
+        async def error(headers: dict, content: bytes) -> tuple[int, str]:
+            answer = await client.post("/api/providers/heartbeat", headers=headers, content=content)
+            return answer.status_code, answer.json()["error"]
+
+        assert await error(as_json, b"{not json") == (400, "Invalid JSON body")
+        assert await error(as_json, b'{"slots": "x"}') == (
+            401,
+            "A provider API key is required (x-provider-key header or ?key=)",
+        )
+        assert await error(key, b"") == (400, "Missing required fields: ")
+        assert await error({**key, **as_json}, b"\x9a\x00\xff") == (
+            400,
+            "There was an error parsing the body",
+        )
+        not_an_object = (
+            "Invalid request body: Input should be a valid dictionary or object to extract fields from"
+        )
+        assert await error({**key, "content-type": "text/plain"}, b"{}") == (400, not_an_object)
+        unknown = {"x-provider-key": "dc1-provider-" + "x" * 43, **as_json}
+        assert await error(unknown, b"{}") == (401, "Invalid or revoked API key")
+        ok = await client.post("/api/providers/heartbeat", headers=key, json={"slots": 2})
+        assert ok.status_code == 200 and ok.headers["content-type"] == "application/json"
+        assert ok.json()["message"] == "Heartbeat received"
+
     async def test_old_daemon_is_told_to_update(self, client):
         provider = await register_provider(client)
         body = (await heartbeat(client, provider, daemon_version="0.0.1")).json()
