@@ -2,10 +2,10 @@
 
 # Providers (with 30 days of uptime each) and queued jobs are written into a fresh SQLite database through
 # the models, then the functions the server runs are called in this process, pinned to the server core:
-# ``placement.choose`` (what submit runs) and ``dispatch.claim_next`` (what a provider's link runs; rolled
-# back each time, so the queue stays full). Before them, the sweeper's refresh of the stored reliability
-# that placement walks runs once and is timed too. The baseline is the same calls on a fleet of 100
-# providers and 100 jobs, measured in the same run.
+# ``placement.choose`` for one job (what a batch of submits runs) and ``dispatch.claim_next`` (what a
+# provider's link runs; rolled back each time, so the queue stays full). Before them, the sweeper's
+# refresh of the stored reliability that placement walks runs once and is timed too. The baseline is the
+# same calls on a fleet of 100 providers and 100 jobs, measured in the same run.
 
 from __future__ import annotations
 
@@ -94,15 +94,8 @@ async def _timed(call: Callable[[int], Awaitable[None]]) -> list[float]:
 async def _place(db: Database, settings: Settings, now: datetime, n: int) -> None:
     min_vram_mib, gpu_model = ASKS[n % len(ASKS)]
     async with db.reader() as session:
-        chosen = await placement.choose(
-            session,
-            now=now,
-            settings=settings,
-            min_vram_mib=min_vram_mib,
-            gpu_model=gpu_model,
-            job_type="llm_inference",
-            model="gemma3-270m",
-        )
+        ask = placement.Ask(min_vram_mib, gpu_model, job_type="llm_inference", model="gemma3-270m")
+        [chosen] = await placement.choose(session, [ask], now=now, settings=settings)
     if chosen is None:
         raise RuntimeError("no provider was chosen")
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 
+from dcp.jobs.errors import IdempotencyMismatch
+from dcp.jobs.schemas import JobSubmit
 from dcp.jobs.sweeper import refresh_reliability
 from dcp.models import Provider
 from tests.support.factories import (
+    Account,
     funded_renter,
     heartbeat,
     llm_job,
@@ -325,6 +329,94 @@ class TestConcurrency:
         assert balance["balance_halala"] == 30 and balance["held_halala"] == 14 * 45
         history = (await client.get("/api/jobs/history", headers=renter.renter_headers)).json()
         assert history["total"] == 14  # every refused submit left nothing behind
+
+
+class TestBatches:
+    """Submits that arrive together are written in one transaction, each with its own outcome."""
+
+    @staticmethod
+    async def _at_once(client, clock, submits: list[tuple[Account, dict, str | None]]) -> list[Any]:
+        """Hand the submits to the app's writer together (one batch: all queue before it runs); each one's
+        Submitted or error, and how many times the jobs were inserted."""
+        app = client._transport.app
+        db, writer = app.state.db, app.state.submits
+        inserts: list[str] = []
+
+        def seen(_conn, _cursor, statement, *_args) -> None:
+            if statement.lstrip().upper().startswith("INSERT INTO JOBS"):
+                inserts.append(statement)
+
+        engine = (db.write_engine or db.engine).sync_engine
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            outcomes = await asyncio.gather(
+                *(
+                    writer.submit(
+                        renter_id=renter.id,
+                        body=JobSubmit.model_validate(body),
+                        idempotency_key=key,
+                        now=clock.now(),
+                    )
+                    for renter, body, key in submits
+                ),
+                return_exceptions=True,
+            )
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        assert len(inserts) == 1  # one batch
+        return outcomes
+
+    async def test_submits_at_once_are_placed_as_if_one_after_another(self, client, admin, clock):
+        renter = await funded_renter(client, admin)
+        providers = {(await online_provider(client)).id for _ in range(3)}
+        made = await self._at_once(client, clock, [(renter, llm_job(), None)] * 6)
+        placed = [m.job.provider_id for m in made if m.job.provider_id is not None]
+        assert sorted(placed) == sorted(providers)  # one slot each: one job each, the rest queue
+        assert [m.view.queue_position for m in made if m.job.provider_id is None] == [1, 2, 3]
+        assert all(m.created for m in made)
+        assert (await _balance(client, renter))["held_halala"] == 6 * 45
+        listed = (await client.get(f"/api/jobs/{made[-1].job.job_id}", headers=renter.renter_headers)).json()
+        assert listed["job"] == made[-1].view.model_dump(mode="json")
+
+    async def test_a_refused_submit_leaves_the_others_of_its_batch(self, client, admin, clock):
+        await online_provider(client)
+        rich, poor = await funded_renter(client, admin), await funded_renter(client, admin, amount=100)
+        made = await self._at_once(
+            client,
+            clock,
+            [
+                (rich, llm_job(), None),
+                (poor, llm_job(), None),  # 45 of its 100
+                (rich, llm_job(provider_id=9999), None),
+                (poor, llm_job(), None),  # 45 of the 55 left
+                (poor, llm_job(), None),  # 45 > 10: refused
+                (rich, llm_job(gpu_requirements={"min_vram_gb": 80}), None),
+            ],
+        )
+        kinds = [type(m).__name__ for m in made]
+        assert kinds == [
+            "Submitted",
+            "Submitted",
+            "ProviderUnavailable",
+            "Submitted",
+            "InsufficientFunds",
+        ] + ["NoCapacity"]
+        assert (await _balance(client, rich))["held_halala"] == 45
+        assert (await _balance(client, poor))["held_halala"] == 90
+
+    async def test_the_same_idempotency_key_twice_in_one_batch_makes_one_job(self, client, admin, clock):
+        await online_provider(client)
+        renter = await funded_renter(client, admin)
+        same, different = llm_job(), llm_job(duration_minutes=4)
+        made = await self._at_once(
+            client, clock, [(renter, body, "twins") for body in (same, same, different, same)]
+        )
+        assert isinstance(made[2], IdempotencyMismatch)
+        assert [m.created for m in (made[0], made[1], made[3])] == [True, False, False]
+        assert len({m.job.job_id for m in (made[0], made[1], made[3])}) == 1
+        assert (await _balance(client, renter))["held_halala"] == 45
+        again = await submit(client, renter, same, **{"Idempotency-Key": "twins"})
+        assert again.json()["job"]["job_id"] == made[0].job.job_id
 
 
 class TestContainerPolicy:

@@ -22,6 +22,11 @@ OUTPUT_TYPES = {
 async def job_view(session: AsyncSession, job: Job) -> JobView:
     # Work is settled or refunded only once it has ended: an open job has nothing to look up.
     settled = await settlement_of(session, job.job_id) if job.status in TERMINAL_STATUSES else None
+    return describe(job, settled=settled, queue_position=await repository.queue_position(session, job))
+
+
+def describe(job: Job, *, settled: Settlement | None, queue_position: int | None) -> JobView:
+    """The seed's job object, from what its callers looked up."""
     return JobView(
         id=job.id,
         job_id=job.job_id,
@@ -44,7 +49,7 @@ async def job_view(session: AsyncSession, job: Job) -> JobView:
         workspace_volume_name=f"dcp-job-{job.job_id}",
         priority=job.priority,
         pricing_class=job.pricing_class,
-        queue_position=await repository.queue_position(session, job),
+        queue_position=queue_position,
         progress=job.progress,
         attempts=job.attempts,
         error=job.error,

@@ -13,11 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dcp.billing.settlement import settlement_of
 from dcp.db.session import SessionDep, end_transaction
 from dcp.deps import NowDep
-from dcp.jobs import lifecycle, repository, service, views
+from dcp.jobs import lifecycle, repository, views
 from dcp.jobs.api import hub_of, job_event_stream
 from dcp.jobs.errors import JobNotFound
 from dcp.jobs.params import PARAMS
 from dcp.jobs.schemas import JobSubmit
+from dcp.jobs.submits import SubmitWriter
 from dcp.kit.errors import AppError
 from dcp.kit.pagination import PageDep as ListPageDep
 from dcp.models import Job
@@ -76,13 +77,11 @@ async def submit(
     values = {name: form.get(name, "") for name in (*_DEFAULTS, "prompt", "script", "provider_id")}
     try:
         body = _job_submit(job_type, form)
-        job, created = await service.submit(
-            session,
-            renter_id=page.account_id,
-            body=body,
-            idempotency_key=form.get("idempotency_key") or None,
-            settings=page.settings,
-            now=now,
+        writer: SubmitWriter = page.request.app.state.submits
+        # The submit's batch writes on its own connection: this page's session must not hold the write lock.
+        await end_transaction(session)
+        submitted = await writer.submit(
+            renter_id=page.account_id, body=body, idempotency_key=form.get("idempotency_key") or None, now=now
         )
     except ValidationError as exc:
         errors = field_errors(exc, page.locale)
@@ -91,9 +90,9 @@ async def submit(
         return await _form(
             page, session, now, job_type=job_type, values=values, errors={}, status=exc.status, error=exc
         )
-    if created:  # after the commit: wake the provider's link so the job is pushed at once
-        background.add_task(hub_of(page.request).nudge, job.provider_id)
-    return page.redirect(f"/renter/jobs/{job.job_id}")
+    if submitted.created:  # committed: wake the provider's link so the job is pushed at once
+        background.add_task(hub_of(page.request).nudge, submitted.job.provider_id)
+    return page.redirect(f"/renter/jobs/{submitted.job.job_id}")
 
 
 def _job_submit(job_type: str, form: dict[str, str]) -> JobSubmit:
