@@ -83,6 +83,37 @@ async def test_overspending_is_refused_and_changes_nothing(empty_ledger, clock):
         assert await ledger.balance(session, Account.renter_held, RENTER) == 0
 
 
+async def test_many_accounts_change_together_and_one_short_changes_none(empty_ledger, clock):
+    now = clock.now()
+
+    def topup(renter: int, amount: int) -> ledger.Posting:
+        legs = [Leg(Account.cash, PLATFORM, -amount), Leg(Account.renter_available, renter, amount)]
+        return ledger.Posting(TxKind.topup, "r", f"topup-{renter}", legs, now)
+
+    def hold(renter: int, amount: int) -> ledger.Posting:
+        legs = [Leg(Account.renter_available, renter, -amount), Leg(Account.renter_held, renter, amount)]
+        return ledger.Posting(TxKind.hold, "h", f"hold-{renter}-{amount}", legs, now)
+
+    async with empty_ledger.writer() as session:
+        await ledger.post_many(session, [topup(renter, 100 * renter) for renter in range(1, 6)])
+        await session.commit()
+    async with empty_ledger.writer() as session:
+        with pytest.raises(InsufficientFunds) as refused:
+            await ledger.post_many(session, [hold(1, 50), hold(2, 150), hold(3, 301), hold(4, 10)])
+        assert refused.value.extra["available_halala"] == 300
+        await session.rollback()
+    async with empty_ledger.writer() as session:
+        await ledger.post_many(session, [hold(1, 50), hold(2, 150), hold(2, 50), hold(5, 500)])
+        await session.commit()
+    async with empty_ledger.reader() as session:
+        available = await ledger.balances(session, Account.renter_available, [1, 2, 3, 4, 5])
+        held = await ledger.balances(session, Account.renter_held, [1, 2, 3, 4, 5])
+        assert available == {1: 50, 2: 0, 3: 300, 4: 400, 5: 0}
+        assert held == {1: 50, 2: 200, 3: 0, 4: 0, 5: 500}
+        assert await ledger.balance(session, Account.cash, PLATFORM) == -1500
+        assert await ledger_problems(session) == []
+
+
 async def test_concurrent_holds_never_overspend(empty_ledger, clock):
     await _topup(empty_ledger, 1000, "t", clock.now())
     results = await asyncio.gather(*(_hold(empty_ledger, 70, f"hold-{i}", clock.now()) for i in range(30)))

@@ -7,7 +7,20 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    column,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+    values,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,6 +67,18 @@ _NEW_TRANSACTION = {
     .on_conflict_do_nothing(index_elements=[_TRANSACTIONS.c.idempotency_key])
     .returning(_TRANSACTIONS.c.id, _TRANSACTIONS.c.idempotency_key),
 }
+_CHANGE_COLUMNS = (
+    column("id", Integer),
+    column("kind", String),
+    column("owner_id", Integer),
+    column("amount", BigInteger),
+)
+_LOCK_ACCOUNTS = (
+    select(_ACCOUNTS.c.id)
+    .where(_ACCOUNTS.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_ACCOUNTS.c.id)
+    .with_for_update()
+)
 _CHANGE_BALANCE = (
     update(_ACCOUNTS)
     .where(
@@ -110,9 +135,9 @@ async def post(
 
 async def post_many(session: AsyncSession, postings: list[Posting]) -> list[int | None]:
     """Record movements in the caller's transaction with one INSERT of their transactions, one conditional
-    UPDATE per account they touch (by the sum of its legs) and one INSERT of their entries. Returns each
-    posting's new transaction id, or None where its key was used already (before, or earlier in
-    ``postings``): that movement is not made again. InsufficientFunds when an account's change would take
+    UPDATE of the accounts they touch (each by the sum of its legs) and one INSERT of their entries.
+    Returns each posting's new transaction id, or None where its key was used already (before, or earlier
+    in ``postings``): that movement is not made again. InsufficientFunds when an account's change would take
     it below zero; the caller's unit of work must then roll back."""
     if not postings:
         return []
@@ -130,10 +155,7 @@ async def post_many(session: AsyncSession, postings: list[Posting]) -> list[int 
         for leg in posting.legs:
             change[leg.account, leg.owner_id] = change.get((leg.account, leg.owner_id), 0) + leg.amount
     ids = {key: await accounts.account_id(session, *key) for key in change}
-    applied: dict[tuple[Account, int], int] = {}
-    # Lock rows in id order so two movements touching the same accounts can never deadlock.
-    for key in sorted(change, key=ids.__getitem__):
-        applied[key] = await _apply(session, ids[key], Leg(*key, change[key]))
+    applied = await _apply_all(session, ids, change) if change else {}
     entries = [
         {"transaction_id": tid, "account_id": applied[leg.account, leg.owner_id], "amount": leg.amount}
         for posting, tid in made
@@ -164,6 +186,39 @@ async def _insert_transactions(session: AsyncSession, postings: list[Posting]) -
     by_key = {key: transaction_id for transaction_id, key in inserted}
     # pop: a key given twice in one batch is made once
     return [by_key.pop(posting.idempotency_key, None) for posting in postings]
+
+
+async def _apply_all(
+    session: AsyncSession, ids: dict[tuple[Account, int], int], change: dict[tuple[Account, int], int]
+) -> dict[tuple[Account, int], int]:
+    """Change every account's balance in one UPDATE, each only if it may take its change (a statement per
+    account was most of a batch's statements); returns the ids of the accounts changed. An account it did
+    not change (a stale cached id, or the money is not there) is tried alone (``_apply``)."""
+    keys = sorted(change, key=ids.__getitem__)
+    if session.get_bind().dialect.name == "postgresql":
+        # Lock the rows in id order first, so two movements touching the same accounts can never deadlock.
+        await session.execute(_LOCK_ACCOUNTS, {"ids": [ids[key] for key in keys]})
+    rows = [(ids[key], key[0].value, key[1], change[key]) for key in keys]
+    # Padded to a power of two with rows that match no account: the statement then takes few shapes in
+    # SQLAlchemy's cache of compiled statements (one per number of rows).
+    rows += [(0, "", 0, 0)] * ((1 << (len(rows) - 1).bit_length()) - len(rows))
+    given = values(*_CHANGE_COLUMNS, name="change").data(rows).cte("change")
+    changed = await session.execute(
+        update(_ACCOUNTS)
+        .where(
+            _ACCOUNTS.c.id == given.c.id,
+            _ACCOUNTS.c.kind == given.c.kind,
+            _ACCOUNTS.c.owner_id == given.c.owner_id,
+            or_(_ACCOUNTS.c.may_go_negative, _ACCOUNTS.c.balance + given.c.amount >= 0),
+        )
+        .values(balance=_ACCOUNTS.c.balance + given.c.amount)
+        .returning(_ACCOUNTS.c.kind, _ACCOUNTS.c.owner_id)
+    )
+    done = {(kind, owner) for kind, owner in changed}
+    return {
+        key: ids[key] if key in done else await _apply(session, ids[key], Leg(*key, change[key]))
+        for key in keys
+    }
 
 
 async def _apply(session: AsyncSession, account: int, leg: Leg) -> int:
