@@ -49,7 +49,12 @@ async def _provider(base: str, key: str, connected: asyncio.Queue[str]) -> None:
     url = base.replace("http://", "ws://") + "/api/providers/link"
     headers = {"x-provider-key": key, "x-dcp-protocol": PROTOCOL}
     async with websockets.connect(
-        url, additional_headers=headers, open_timeout=10, ping_interval=20, max_size=8 * 1024 * 1024
+        url,
+        additional_headers=headers,
+        open_timeout=10,
+        ping_interval=20,
+        max_size=8 * 1024 * 1024,
+        compression=None,
     ) as ws:
         await connected.put(key)
         async for raw in ws:

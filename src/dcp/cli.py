@@ -85,12 +85,21 @@ def _serve(settings: Settings) -> int:
 
     from dcp.app import create_app
     from dcp.kit.heap import settle_for_serving
-    from dcp.kit.logs import redact_access_log
+    from dcp.kit.logs import access_log_after_responses, redact_access_log
 
     _migrate(settings)
     print(f"DCP serving on {settings.public_url}  (API under /api and /api/dc1)")
-    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    # No per-message deflate on the provider links: their frames are small JSON, and compressing and
+    # inflating each one cost more time on a relayed /v1 request than its bytes take on the wire.
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        ws_per_message_deflate=False,
+    )
     redact_access_log()
+    access_log_after_responses()
     settle_for_serving()
     uvicorn.Server(config).run()
     return 0

@@ -133,6 +133,7 @@ class Link:
             open_timeout=10,
             ping_interval=20,
             max_size=8 * 1024 * 1024,
+            compression=None,  # small JSON frames: deflating each costs relayed requests more than it saves
         ) as ws:
             self.mode = "websocket"
             self._ws = ws
