@@ -1,7 +1,8 @@
-"""Keeping secrets out of the logs: a key sent as ``?key=`` would otherwise be written by the access log."""
+"""The access log: secrets kept out of it, and each line written once its response is on its way."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 
@@ -11,17 +12,44 @@ _SECRET_IN_QUERY = re.compile(
 
 
 class RedactSecrets(logging.Filter):
-    """Replaces the value of key-like query parameters in a record's arguments with ``[redacted]``."""
+    """Replaces the value of key-like query parameters in a record's arguments with ``[redacted]``: a key
+    sent as ``?key=`` would otherwise be written by the access log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
             record.args = tuple(
-                _SECRET_IN_QUERY.sub(r"\1[redacted]", arg) if isinstance(arg, str) else arg
+                _SECRET_IN_QUERY.sub(r"\1[redacted]", arg) if isinstance(arg, str) and "=" in arg else arg
                 for arg in record.args
             )
         return True
 
 
+class AfterResponse(logging.Handler):
+    """Hands each record to ``target`` when the event loop next turns. uvicorn logs a request's line just
+    before it writes the response's head, so formatting and writing the line there delayed every response;
+    the request's task writes its head (and a whole body, or a stream's first event) before it next yields,
+    and the line is written then. Lines keep their order; without a running loop they are written at once."""
+
+    def __init__(self, target: logging.Handler) -> None:
+        super().__init__(target.level)
+        self.target = target
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.target.handle(record)
+            return
+        loop.call_soon(self.target.handle, record)
+
+
 def redact_access_log() -> None:
     """Call after uvicorn has configured its loggers (it does so when its Config is made)."""
     logging.getLogger("uvicorn.access").addFilter(RedactSecrets())
+
+
+def access_log_after_responses() -> None:
+    """Write uvicorn's access lines off the responses' path (``AfterResponse``); call after its Config is
+    made."""
+    access = logging.getLogger("uvicorn.access")
+    access.handlers = [AfterResponse(handler) for handler in access.handlers]

@@ -1,0 +1,42 @@
+"""The access log: keys redacted from its lines, and each line written once the event loop next turns."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from dcp.kit.logs import AfterResponse, RedactSecrets
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def _logger(name: str) -> tuple[logging.Logger, _Lines]:
+    lines = _Lines()
+    logger = logging.getLogger(name)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.handlers = [AfterResponse(lines)]
+    logger.filters = [RedactSecrets()]
+    return logger, lines
+
+
+def test_a_key_in_the_query_is_redacted() -> None:
+    logger, lines = _logger("test.access.redact")
+    logger.info('%s - "%s %s" %d', "127.0.0.1:1", "GET", "/api/jobs?key=dc1-renter-secret&x=1", 200)
+    assert lines.lines == ['127.0.0.1:1 - "GET /api/jobs?key=[redacted]&x=1" 200']
+
+
+async def test_lines_wait_for_the_loop_to_turn_and_keep_their_order() -> None:
+    logger, lines = _logger("test.access.deferred")
+    logger.info("first")
+    logger.info("second")
+    assert lines.lines == []  # the response is written before the loop turns
+    await asyncio.sleep(0)
+    assert lines.lines == ["first", "second"]
