@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -13,16 +14,16 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
-    column,
     func,
     insert,
     or_,
     select,
+    union_all,
     update,
-    values,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from dcp.billing import accounts
 from dcp.billing.errors import InsufficientFunds, UnbalancedTransaction
@@ -67,12 +68,7 @@ _NEW_TRANSACTION = {
     .on_conflict_do_nothing(index_elements=[_TRANSACTIONS.c.idempotency_key])
     .returning(_TRANSACTIONS.c.id, _TRANSACTIONS.c.idempotency_key),
 }
-_CHANGE_COLUMNS = (
-    column("id", Integer),
-    column("kind", String),
-    column("owner_id", Integer),
-    column("amount", BigInteger),
-)
+_CHANGE: dict[str, Any] = {"id": Integer(), "kind": String(), "owner": Integer(), "amount": BigInteger()}
 _LOCK_ACCOUNTS = (
     select(_ACCOUNTS.c.id)
     .where(_ACCOUNTS.c.id.in_(bindparam("ids", expanding=True)))
@@ -198,27 +194,42 @@ async def _apply_all(
     if session.get_bind().dialect.name == "postgresql":
         # Lock the rows in id order first, so two movements touching the same accounts can never deadlock.
         await session.execute(_LOCK_ACCOUNTS, {"ids": [ids[key] for key in keys]})
+    # Padded to a power of two with rows that match no account: one statement for many sizes.
+    padded = 1 << (len(keys) - 1).bit_length()
     rows = [(ids[key], key[0].value, key[1], change[key]) for key in keys]
-    # Padded to a power of two with rows that match no account: the statement then takes few shapes in
-    # SQLAlchemy's cache of compiled statements (one per number of rows).
-    rows += [(0, "", 0, 0)] * ((1 << (len(rows) - 1).bit_length()) - len(rows))
-    given = values(*_CHANGE_COLUMNS, name="change").data(rows).cte("change")
-    changed = await session.execute(
-        update(_ACCOUNTS)
-        .where(
-            _ACCOUNTS.c.id == given.c.id,
-            _ACCOUNTS.c.kind == given.c.kind,
-            _ACCOUNTS.c.owner_id == given.c.owner_id,
-            or_(_ACCOUNTS.c.may_go_negative, _ACCOUNTS.c.balance + given.c.amount >= 0),
-        )
-        .values(balance=_ACCOUNTS.c.balance + given.c.amount)
-        .returning(_ACCOUNTS.c.kind, _ACCOUNTS.c.owner_id)
-    )
+    rows += [(0, "", 0, 0)] * (padded - len(keys))
+    params = {
+        f"{name}_{n}": value for n, row in enumerate(rows) for name, value in zip(_CHANGE, row, strict=True)
+    }
+    changed = await session.execute(_change_balances(padded), params)
     done = {(kind, owner) for kind, owner in changed}
     return {
         key: ids[key] if key in done else await _apply(session, ids[key], Leg(*key, change[key]))
         for key in keys
     }
+
+
+@functools.cache
+def _change_balances(rows: int) -> ReturningUpdate[str, int]:
+    """The UPDATE of ``rows`` accounts at once, built once per size: building and compiling it each time
+    cost more than running it. Row n's parameters are ``id_n``, ``kind_n``, ``owner_n`` and ``amount_n``."""
+    given = union_all(
+        *(
+            select(*(bindparam(f"{name}_{n}", type_=type_).label(name) for name, type_ in _CHANGE.items()))
+            for n in range(rows)
+        )
+    ).cte("change")
+    return (
+        update(_ACCOUNTS)
+        .where(
+            _ACCOUNTS.c.id == given.c.id,
+            _ACCOUNTS.c.kind == given.c.kind,
+            _ACCOUNTS.c.owner_id == given.c.owner,
+            or_(_ACCOUNTS.c.may_go_negative, _ACCOUNTS.c.balance + given.c.amount >= 0),
+        )
+        .values(balance=_ACCOUNTS.c.balance + given.c.amount)
+        .returning(_ACCOUNTS.c.kind, _ACCOUNTS.c.owner_id)
+    )
 
 
 async def _apply(session: AsyncSession, account: int, leg: Leg) -> int:
