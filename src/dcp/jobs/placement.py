@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, String, cast, func, select
+from sqlalchemy import BindParameter, ColumnElement, Select, String, bindparam, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dcp.config import Settings
@@ -85,27 +86,19 @@ async def reliability_changes(
     return changed
 
 
-def capable(*, min_vram_mib: int, gpu_model: str | None) -> list[ColumnElement[bool]]:
-    where = [func.coalesce(Provider.gpu_vram_mib, 0) >= min_vram_mib]
-    if gpu_model:
-        pattern = f"%{gpu_model.lower()}%"
-        where.append(
-            func.lower(Provider.gpu_model).like(pattern)
-            | func.lower(func.coalesce(Provider.gpu_name, "")).like(pattern)
-        )
-    return where
-
-
 def accepting(*, now: datetime, settings: Settings) -> list[ColumnElement[bool]]:
     """Approved, not paused, and online by the one liveness rule (``providers.liveness``), written so that
     no database plans it through the heartbeat index: nearly every row passes it, and walking that index
     with a lookup per provider cost 16 ms at 10,000 (bench placement) where the reliability index stops
     at the first fit."""
+    return _accepting(online_since(now, settings.heartbeat_online_seconds))
+
+
+def _accepting(since: datetime | BindParameter[datetime]) -> list[ColumnElement[bool]]:
     return [
         Provider.approval_status == "approved",
         Provider.paused.is_(False),
-        func.coalesce(Provider.last_heartbeat_at, _NEVER)
-        >= online_since(now, settings.heartbeat_online_seconds),
+        func.coalesce(Provider.last_heartbeat_at, _NEVER) >= since,
         link_not_lost(),
     ]
 
@@ -163,7 +156,7 @@ class _Placer:
 
     def __init__(self, session: AsyncSession, *, now: datetime, settings: Settings, limit: int) -> None:
         self._session, self._settings, self._limit = session, settings, limit
-        self._online = accepting(now=now, settings=settings)
+        self._since = online_since(now, settings.heartbeat_online_seconds)
         self._taken: Counter[int] = Counter()  # jobs placed in this batch, per provider
         self._idle: dict[tuple[Ask, bool], list[_Idle]] = {}
         self._anyone: dict[Ask, bool] = {}
@@ -176,12 +169,9 @@ class _Placer:
             self._taken[best.id] += 1
             return Choice(best.id, best.prices)
         if ask not in self._anyone:
-            found = await self._session.execute(select(Provider.id).where(*self._fits(ask)).limit(1))
+            found = await self._session.execute(_anyone(bool(ask.gpu_model)), self._params(ask))
             self._anyone[ask] = found.first() is not None
         return Choice() if self._anyone[ask] else None
-
-    def _fits(self, ask: Ask) -> list[ColumnElement[bool]]:
-        return [*self._online, *capable(min_vram_mib=ask.min_vram_mib, gpu_model=ask.gpu_model)]
 
     def _best(self, candidates: list[_Idle]) -> _Idle | None:
         load = {c.id: c.active + self._taken[c.id] for c in candidates}
@@ -190,24 +180,63 @@ class _Placer:
 
     async def _idle_for(self, ask: Ask, *, cached: bool) -> list[_Idle]:
         """The ``limit`` best idle providers fitting ``ask`` (with its model cached), best first."""
-        if (ask, cached) in self._idle:
-            return self._idle[ask, cached]
-        where = self._fits(ask)
-        if cached:
-            where.append(
-                cast(Provider.cached_models, String).contains(json.dumps(ask.model), autoescape=True)
-            )
-        load = _PLACED_LOAD
-        active = func.coalesce(load.c.active, 0)
-        default = self._settings.pricing.per_minute(ask.job_type)
-        price = func.coalesce(Provider.prices[ask.job_type].as_integer(), default)
-        query = (
-            select(Provider.id, Provider.reliability, price, active, Provider.slots, Provider.prices)
-            .outerjoin(load, load.c.provider_id == Provider.id)
-            .where(*where, active < Provider.slots)
-            .order_by(Provider.reliability.desc(), price, active * 1000 / Provider.slots, Provider.id.desc())
-            .limit(self._limit)
+        if (ask, cached) not in self._idle:
+            query = _idle(ask.job_type, by_gpu_model=bool(ask.gpu_model), cached=cached)
+            params = {
+                **self._params(ask),
+                "limit": self._limit,
+                "default_price": self._settings.pricing.per_minute(ask.job_type),
+                "model_pattern": f"%{_escaped(json.dumps(ask.model))}%",
+            }
+            self._idle[ask, cached] = [_Idle(*row) for row in await self._session.execute(query, params)]
+        return self._idle[ask, cached]
+
+    def _params(self, ask: Ask) -> dict[str, Any]:
+        gpu_pattern = f"%{ask.gpu_model.lower()}%" if ask.gpu_model else ""
+        return {"online_since": self._since, "min_vram": ask.min_vram_mib, "gpu_pattern": gpu_pattern}
+
+
+# The queries are built once per shape, their values bound: building one per batch cost more than running it.
+def _fits(*, by_gpu_model: bool) -> list[ColumnElement[bool]]:
+    """Accepting jobs, with at least ``min_vram`` MiB of GPU memory and (``by_gpu_model``) a GPU whose model
+    or name holds ``gpu_pattern``."""
+    where = [
+        *_accepting(bindparam("online_since", type_=Provider.last_heartbeat_at.type)),
+        func.coalesce(Provider.gpu_vram_mib, 0) >= bindparam("min_vram"),
+    ]
+    if by_gpu_model:
+        pattern: BindParameter[str] = bindparam("gpu_pattern")
+        where.append(
+            func.lower(Provider.gpu_model).like(pattern)
+            | func.lower(func.coalesce(Provider.gpu_name, "")).like(pattern)
         )
-        found = [_Idle(*row) for row in await self._session.execute(query)]
-        self._idle[ask, cached] = found
-        return found
+    return where
+
+
+@functools.cache
+def _anyone(by_gpu_model: bool) -> Select[int]:
+    return select(Provider.id).where(*_fits(by_gpu_model=by_gpu_model)).limit(1)
+
+
+@functools.cache
+def _idle(
+    job_type: str, *, by_gpu_model: bool, cached: bool
+) -> Select[int, int, int, int, int, dict[str, int]]:
+    where = _fits(by_gpu_model=by_gpu_model)
+    if cached:  # the model's name, as JSON, within the list the daemon reported
+        where.append(cast(Provider.cached_models, String).like(bindparam("model_pattern"), escape="/"))
+    load = _PLACED_LOAD
+    active = func.coalesce(load.c.active, 0)
+    price = func.coalesce(Provider.prices[job_type].as_integer(), bindparam("default_price"))
+    return (
+        select(Provider.id, Provider.reliability, price, active, Provider.slots, Provider.prices)
+        .outerjoin(load, load.c.provider_id == Provider.id)
+        .where(*where, active < Provider.slots)
+        .order_by(Provider.reliability.desc(), price, active * 1000 / Provider.slots, Provider.id.desc())
+        .limit(bindparam("limit"))
+    )
+
+
+def _escaped(text: str) -> str:
+    """``text`` matched literally by LIKE ... ESCAPE '/'."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
