@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import time
@@ -161,6 +162,7 @@ class _Link:
         self.bad_messages = 0
         self.last_heartbeat = -_MIN_HEARTBEAT_GAP_SECONDS
         self.relays: dict[str, asyncio.Queue[dict[str, Any]]] = {}
+        self._relay_ids = itertools.count(1)  # a relayed request's frames carry its id, unique on this link
         self.heartbeats: set[asyncio.Task[None]] = set()  # being written
         self.closing = False
         self._send_lock = asyncio.Lock()
@@ -310,7 +312,7 @@ class _Link:
         self, *, job_id: str, method: str, path: str, body: str, content_type: str
     ) -> tuple[int, str, AsyncIterator[str]]:
         """Send one HTTP request to the job's endpoint on the daemon; returns status, type and the body."""
-        request_id = uuid.uuid4().hex
+        request_id = f"{next(self._relay_ids):x}"
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.relays[request_id] = queue
         try:
@@ -325,7 +327,7 @@ class _Link:
                     "content_type": content_type,
                 }
             )
-            first = await asyncio.wait_for(queue.get(), timeout=_RELAY_START_SECONDS)
+            first = await _next_frame(queue)
         except (TimeoutError, WebSocketDisconnect, RuntimeError) as exc:
             self.relays.pop(request_id, None)
             raise RelayError("the provider did not answer") from exc
@@ -339,7 +341,7 @@ class _Link:
         async def chunks() -> AsyncIterator[str]:
             try:
                 while True:
-                    message = await asyncio.wait_for(queue.get(), timeout=_RELAY_START_SECONDS)
+                    message = await _next_frame(queue)
                     if message.get("type") != "http_chunk":
                         return
                     yield str(message.get("data", ""))
@@ -349,3 +351,10 @@ class _Link:
                 self.relays.pop(request_id, None)
 
         return int(first.get("status", 502)), str(first.get("content_type", "application/json")), chunks()
+
+
+async def _next_frame(queue: asyncio.Queue[dict[str, Any]]) -> dict[str, Any]:
+    """A relayed request's next frame; TimeoutError when none came for ``_RELAY_START_SECONDS``. Not
+    ``asyncio.wait_for``, which on Python 3.11 runs the wait as a task of its own, for every frame."""
+    async with asyncio.timeout(_RELAY_START_SECONDS):
+        return await queue.get()
