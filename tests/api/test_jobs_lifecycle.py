@@ -3,8 +3,11 @@ And each failure: a stale or foreign lease, a vanished provider, retries spent, 
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
+from dcp.jobs.events import EventHub
 from dcp.jobs.sweeper import sweep_once
 from tests.support.factories import funded_renter, llm_job, online_provider, submit
 from tests.support.provider_client import TestProvider
@@ -188,6 +191,27 @@ class TestLeases:
         assert report.moved == 1
         assert await daemon.claim() is None  # paused: gets nothing
         assert (await other.claim()).job_id == job["job_id"]
+
+
+async def test_job_signals_are_given_in_the_event_loop(client, market, monkeypatch):
+    """Live events and provider wake-ups touch asyncio queues and events: never from a worker thread."""
+    renter, _, daemon = market
+    threads = []
+
+    def recorded(original):
+        def record(self, *args, **kwargs):
+            threads.append(threading.current_thread())
+            return original(self, *args, **kwargs)
+
+        return record
+
+    for name in ("publish", "nudge"):
+        monkeypatch.setattr(EventHub, name, recorded(getattr(EventHub, name)))
+    job = (await submit(client, renter, llm_job())).json()["job"]
+    await daemon.start(await daemon.claim())
+    await client.post(f"/api/jobs/{job['job_id']}/cancel", headers=renter.renter_headers)
+    assert len(threads) >= 4  # submit's nudge, start's event, cancel's event and nudge
+    assert set(threads) == {threading.main_thread()}
 
 
 class TestCancel:

@@ -72,7 +72,6 @@ async def submit(
     body: JobSubmit,
     renter: RenterKey,
     request: Request,
-    background: BackgroundTasks,
     now: NowDep,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=100)] = None,
 ) -> JobOne:
@@ -80,7 +79,7 @@ async def submit(
     writer: SubmitWriter = request.app.state.submits
     submitted = await writer.submit(renter_id=renter.id, body=body, idempotency_key=idempotency_key, now=now)
     if submitted.created:  # committed: wake the provider's link so the job is pushed at once
-        background.add_task(hub_of(request).nudge, submitted.job.provider_id)
+        hub_of(request).nudge(submitted.job.provider_id)
     return JobOne(job=submitted.view)
 
 
@@ -164,8 +163,8 @@ async def cancel(
     if not await lifecycle.cancel(session, job, now=now, settings=settings):
         raise AlreadyFinished(job.status)
     hub = hub_of(request)
-    background.add_task(hub.publish, job.job_id, {"type": "status", "status": "cancelled"})
-    background.add_task(hub.nudge, job.provider_id)
+    background.add_task(hub.publish_later, job.job_id, {"type": "status", "status": "cancelled"})
+    background.add_task(hub.nudge_later, job.provider_id)
     return CancelAnswer(job=await views.job_view(session, job))
 
 

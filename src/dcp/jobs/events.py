@@ -43,6 +43,15 @@ class EventHub:
             for event in events:
                 event.set()
 
+    # An endpoint's BackgroundTasks run after its response, once its unit of work is committed; a plain
+    # function there runs on a worker thread, where asyncio's queues and events must not be touched. These
+    # run in the event loop.
+    async def publish_later(self, job_id: str, event: dict[str, Any]) -> None:
+        self.publish(job_id, event)
+
+    async def nudge_later(self, provider_id: int | None = None) -> None:
+        self.nudge(provider_id)
+
     @asynccontextmanager
     async def wakeup(self, provider_id: int) -> AsyncIterator[asyncio.Event]:
         event = asyncio.Event()

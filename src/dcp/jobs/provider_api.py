@@ -80,7 +80,7 @@ async def start_job(
         session, job_id=job_id, provider=provider, lease_token=body.lease_token, now=now
     )
     await dispatch.start(session, job, now=now, settings=settings)
-    background.add_task(hub_of(request).publish, job.job_id, {"type": "status", "status": job.status})
+    background.add_task(hub_of(request).publish_later, job.job_id, {"type": "status", "status": job.status})
     return Ack(status=job.status, lease_expires_at=iso(job.lease_expires_at))
 
 
@@ -153,8 +153,8 @@ async def job_result(
             error=body.error or "The job failed",
         )
     hub = hub_of(request)
-    background.add_task(hub.publish, job.job_id, {"type": "status", "status": job.status})
-    background.add_task(hub.nudge, provider.id)  # a slot is free: take the next job
+    background.add_task(hub.publish_later, job.job_id, {"type": "status", "status": job.status})
+    background.add_task(hub.nudge_later, provider.id)  # a slot is free: take the next job
     return Ack(status=job.status)
 
 

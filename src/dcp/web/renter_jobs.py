@@ -68,9 +68,7 @@ async def new_job(
 
 
 @router.post("/new", response_class=HTMLResponse)
-async def submit(
-    page: RenterPage, form: FormDep, session: SessionDep, now: NowDep, background: BackgroundTasks
-) -> Response:
+async def submit(page: RenterPage, form: FormDep, session: SessionDep, now: NowDep) -> Response:
     job_type = form.get("job_type", "")
     if job_type not in JOB_TYPES:
         job_type = "llm_inference"
@@ -91,7 +89,7 @@ async def submit(
             page, session, now, job_type=job_type, values=values, errors={}, status=exc.status, error=exc
         )
     if submitted.created:  # committed: wake the provider's link so the job is pushed at once
-        background.add_task(hub_of(page.request).nudge, submitted.job.provider_id)
+        hub_of(page.request).nudge(submitted.job.provider_id)
     return page.redirect(f"/renter/jobs/{submitted.job.job_id}")
 
 
@@ -183,9 +181,9 @@ async def cancel(
     job = await _own_job(session, page, job_id)
     if await lifecycle.cancel(session, job, now=now, settings=page.settings):
         background.add_task(
-            hub_of(page.request).publish, job.job_id, {"type": "status", "status": "cancelled"}
+            hub_of(page.request).publish_later, job.job_id, {"type": "status", "status": "cancelled"}
         )
-        background.add_task(hub_of(page.request).nudge, job.provider_id)
+        background.add_task(hub_of(page.request).nudge_later, job.provider_id)
     return page.redirect(f"/renter/jobs/{job.job_id}")
 
 
