@@ -1,5 +1,6 @@
-"""DCP as the gateway under test: its own server process (SQLite), a funded renter, and fake pool providers
-on real WebSocket links, all set up through the public HTTP surface."""
+"""DCP as the gateway under test: its own server process (SQLite), a funded renter, and pool providers on
+real WebSocket links (the daemon's own link, relaying to the fake engine), all set up through the public HTTP
+surface."""
 
 from __future__ import annotations
 
@@ -31,9 +32,10 @@ class Server:
 
 
 @asynccontextmanager
-async def running(folder: Path, *, free_model: bool = False) -> AsyncIterator[Server]:
-    """A server with its pool connected. ``free_model`` prices the model at 0, so a request holds and
-    settles nothing: a diagnostic that shows what the ledger's per-request writes cost."""
+async def running(folder: Path, *, upstream_port: int, free_model: bool = False) -> AsyncIterator[Server]:
+    """A server with its pool connected, relaying to the engine on ``upstream_port``. ``free_model`` prices
+    the model at 0, so a request holds and settles nothing: a diagnostic that shows what the ledger's
+    per-request writes cost."""
     await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     port = free_port()
     env = {
@@ -56,8 +58,9 @@ async def running(folder: Path, *, free_model: bool = False) -> AsyncIterator[Se
         await ready(f"{base}/docs/openapi.json", process=server)
         renter_key, provider_keys = await _accounts(base)
         ready_file = folder / "pool.ready"
+        upstream = f"http://127.0.0.1:{upstream_port}"
         pool = await start(
-            [*_POOL, "--base", base, "--ready-file", str(ready_file), *provider_keys],
+            [*_POOL, "--base", base, "--upstream", upstream, "--ready-file", str(ready_file), *provider_keys],
             core=LOAD_CORE,
             env=dict(os.environ),
             cwd=str(_REPO),

@@ -1,8 +1,8 @@
 """A fast fake OpenAI-compatible engine on raw asyncio: canned chat completions, whole or streamed (SSE).
 
 ``python -m bench.fake_upstream --port N``. Every answer is built once at import, so the engine costs almost
-nothing per request and whatever a gateway adds on top of it stands out. The fake pool providers send the
-same bodies over their links.
+nothing per request and whatever a gateway adds on top of it stands out. DCP's pool providers in the
+benchmark relay to it as a daemon relays to its local engine.
 """
 
 from __future__ import annotations

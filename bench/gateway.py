@@ -2,7 +2,7 @@
 per core against LiteLLM's proxy, all measured in one run against the same fake upstream on loopback.
 
 Every server under test (DCP, LiteLLM, one worker each) is pinned to core 0 and all run at once, idle but
-for the one being measured; the load generator, the fake upstream and the fake pool providers share core 1.
+for the one being measured; the load generator, the fake upstream and the pool providers share core 1.
 Latency is measured open-loop at a fixed rate, throughput closed-loop, both in short blocks that take turns
 between the targets, so that drift on a shared machine hits all of them alike. Requests per core divide the
 answered requests by the CPU seconds the server process itself used in its blocks.
@@ -88,10 +88,12 @@ async def _gateways(
     stack: AsyncExitStack, folder: Path, *, upstream_port: int
 ) -> tuple[list[Endpoint], dict[str, Any]]:
     """DCP, DCP with a free model (diagnostic), and LiteLLM when it can be installed and started."""
-    print("starting DCP (core 0) with its fake pool providers (core 1) ...", flush=True)
+    print("starting DCP (core 0) with its pool providers (core 1) ...", flush=True)
     endpoints = []
     for name, free in (("dcp", False), ("dcp_free_model", True)):
-        server = await stack.enter_async_context(dcp_server.running(folder / name, free_model=free))
+        server = await stack.enter_async_context(
+            dcp_server.running(folder / name, upstream_port=upstream_port, free_model=free)
+        )
         endpoints.append(Endpoint(name, server.port, server.renter_headers, server.pid))
     print(f"starting LiteLLM {litellm_proxy.VERSION} (core 0) ...", flush=True)
     try:
