@@ -185,6 +185,11 @@ async def renter_key(
     return holder
 
 
+async def renter_of(request: Request) -> KeyHolder:
+    """``RenterKey`` from the request alone, as endpoints served by ``dcp.kit.fast_route`` authenticate."""
+    return await renter_key(request, request.app.state.settings)
+
+
 async def provider_key(
     request: Request,
     settings: SettingsDep,

@@ -187,6 +187,15 @@ class TestValidation:
         assert answer.status_code == 400, answer.text
         assert (await client.get("/api/jobs/history", headers=renter.renter_headers)).json()["total"] == 0
 
+    @pytest.mark.parametrize("key", ["", "k" * 101])
+    async def test_bad_idempotency_key(self, client, admin, key):
+        await online_provider(client)
+        renter = await funded_renter(client, admin)
+        answer = await submit(client, renter, llm_job(), **{"Idempotency-Key": key})
+        assert answer.status_code == 400, answer.text
+        assert "idempotency-key" in answer.json()["error"].lower()
+        assert (await client.get("/api/jobs/history", headers=renter.renter_headers)).json()["total"] == 0
+
     async def test_insufficient_balance_changes_nothing(self, client, admin):
         await online_provider(client)
         renter = await funded_renter(client, admin, amount=40)

@@ -8,25 +8,19 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from dcp.auth import CurrentRenter, RenterKey, renter_key
+from dcp.auth import CurrentRenter, RenterKey, renter_of
 from dcp.billing import token_prices
 from dcp.db.session import SessionDep
 from dcp.deps import NowDep, SettingsDep
 from dcp.gateway import pool, service
 from dcp.gateway.billing import REQUEST_PREFIX
 from dcp.gateway.schemas import ChatRequest, CompletionRequest
-from dcp.key_cache import KeyHolder
 from dcp.kit.errors import v1_envelope, v1_error_responses
 from dcp.kit.fast_route import FastRoute, fast
 from dcp.kit.http import request_id_var
 
 router = APIRouter(prefix="/v1", tags=["openai"], route_class=FastRoute)
 _ERRORS = v1_error_responses(400, 401, 402, 403, 404, 429, 502)
-
-
-async def _renter(request: Request) -> KeyHolder:
-    """``RenterKey`` as the fast routes below call it: with the request alone."""
-    return await renter_key(request, request.app.state.settings)
 
 
 def gateway_of(request: Request) -> service.Gateway:
@@ -62,13 +56,13 @@ async def list_models(
 
 
 @router.post("/chat/completions", responses=_ERRORS, summary="OpenAI chat completions (streaming or not)")
-@fast(_renter)
+@fast(renter_of)
 async def chat_completions(body: ChatRequest, renter: RenterKey, request: Request) -> Any:
     return await _complete(body, "chat/completions", renter.id, request, "chat.completion.chunk")
 
 
 @router.post("/completions", responses=_ERRORS, summary="OpenAI text completions (streaming or not)")
-@fast(_renter)
+@fast(renter_of)
 async def completions(body: CompletionRequest, renter: RenterKey, request: Request) -> Any:
     return await _complete(body, "completions", renter.id, request, "text_completion")
 

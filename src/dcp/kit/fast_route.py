@@ -14,6 +14,7 @@ import json
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+from fastapi.dependencies.utils import request_params_to_args
 from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.requests import Request
@@ -27,8 +28,9 @@ Auth = Callable[[Request], Awaitable[Any]]
 
 def fast(auth: Auth) -> Callable[[Endpoint], Endpoint]:
     """Serve this endpoint through ``FastRoute``, authenticated by ``auth``. The endpoint takes exactly the
-    body, what ``auth`` returned and the request, in that order, and returns a Response; its signature
-    still declares them (with the dependency ``auth`` stands for) for the OpenAPI description."""
+    body, what ``auth`` returned and the request, in that order, then its header parameters by name, and
+    returns a Response; its signature still declares them (with the dependency ``auth`` stands for) for the
+    OpenAPI description."""
 
     def mark(endpoint: Endpoint) -> Endpoint:
         endpoint.dcp_fast_auth = auth  # type: ignore[attr-defined]
@@ -39,7 +41,7 @@ def fast(auth: Auth) -> Callable[[Endpoint], Endpoint]:
 
 class FastRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        endpoint, body_field = self.endpoint, self.body_field
+        endpoint, body_field, header_fields = self.endpoint, self.body_field, self.dependant.header_params
         auth: Auth | None = getattr(endpoint, "dcp_fast_auth", None)
         if auth is None or body_field is None:
             return super().get_route_handler()
@@ -50,10 +52,11 @@ class FastRoute(APIRoute):
             if body is _MISSING:
                 missing = {"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}
                 raise RequestValidationError([missing])
-            value, errors = body_field.validate(body, {}, loc=("body",))
-            if errors:
-                raise RequestValidationError(errors, body=body)
-            answer = await endpoint(value, caller, request)
+            headers, errors = request_params_to_args(header_fields, request.headers)
+            value, body_errors = body_field.validate(body, {}, loc=("body",))
+            if errors or body_errors:
+                raise RequestValidationError([*errors, *body_errors], body=body)
+            answer = await endpoint(value, caller, request, **headers)
             if not isinstance(answer, Response):
                 raise TypeError(f"{self.path}: a fast endpoint returns a Response")
             return answer
