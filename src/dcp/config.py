@@ -83,6 +83,13 @@ class JobSettings(BaseModel):
         60, ge=1, description="How often the providers' stored reliability (placement's order) is renewed"
     )
     long_poll_max_seconds: int = Field(25, ge=1, le=60)
+    submit_batch_wait_seconds: float = Field(
+        0.003,
+        ge=0,
+        le=1,
+        description="A submit that finds no batch being written waits up to this long for others to share "
+        "its transaction (less when none arrive; 0: write at once)",
+    )
     approved_images: list[str] = Field(
         default_factory=lambda: ["dc1/general-worker:latest", "python:3.11-slim"],
         description="Container images custom_container jobs may use",

@@ -39,6 +39,7 @@ from dcp.models import Job, Provider
 from dcp.providers.liveness import is_online
 
 _MAX_BATCH = 200
+_ENOUGH_TO_WRITE = 32
 _MIB_PER_GIB = 1024
 _jobs = cast(Table, Job.__table__)
 # RETURNING in no given order: ordered, SQLAlchemy would insert the rows one statement each on SQLite.
@@ -76,12 +77,21 @@ class Submission:
 
 
 class SubmitWriter:
-    """Under load, submits gather by themselves while the batch before theirs is written; alone, a submit
-    is written at once."""
+    """Under load, submits gather by themselves while the batch before theirs is written. A batch costs more
+    than the submits in it, so one that finds the writer idle waits up to ``submit_batch_wait_seconds`` (3
+    ms) for company, or until 32 have come, or none came for a fifth of that: 1,050-1,360 -> 1,450-1,570
+    submits/s on one core (bench submit), for a lone submit 0.6 ms more."""
 
     def __init__(self, db: Database, settings: Settings) -> None:
         self.settings = settings
-        self._group = GroupCommit(db, self._write, max_batch=_MAX_BATCH, name="submits")
+        self._group = GroupCommit(
+            db,
+            self._write,
+            max_batch=_MAX_BATCH,
+            name="submits",
+            gather_seconds=settings.jobs.submit_batch_wait_seconds,
+            gather_until=_ENOUGH_TO_WRITE,
+        )
 
     async def submit(
         self, *, renter_id: int, body: JobSubmit, idempotency_key: str | None, now: datetime
