@@ -11,15 +11,16 @@ was the limit: most of a submit's CPU went to building, compiling and handing st
 
 from __future__ import annotations
 
+import bisect
+import functools
 import hashlib
 import json
 import secrets
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, or_, select
+from sqlalchemy import Select, Table, bindparam, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -287,38 +288,48 @@ async def _queue_positions(session: AsyncSession, jobs: list[Job]) -> list[int]:
     older pending jobs of its queue at its priority or above (one query for the batch), and the batch's
     jobs of its queue with a higher priority, or the same and a lower id."""
     queues = {job.provider_id for job in jobs}
-    providers = [queue for queue in queues if queue is not None]
-    in_queues = [Job.provider_id.in_(providers)] if providers else []
-    if None in queues:
-        in_queues.append(Job.provider_id.is_(None))
     older = await session.execute(
+        _waiting(shared=None in queues),
+        {
+            "providers": [queue for queue in queues if queue is not None],
+            "before": min(job.id for job in jobs),
+            "priority": min(job.priority for job in jobs),
+        },
+    )
+    waiting: dict[int | None, list[tuple[int, int]]] = {}
+    for queue, priority, count in older:
+        waiting.setdefault(queue, []).append((priority, count))
+    batch: dict[int | None, list[tuple[int, int]]] = {}  # per queue, (-priority, id): claim order
+    for job in jobs:
+        batch.setdefault(job.provider_id, []).append((-job.priority, job.id))
+    for order in batch.values():
+        order.sort()
+    positions = []
+    for job in jobs:
+        older_ahead = sum(
+            count for priority, count in waiting.get(job.provider_id, ()) if priority >= job.priority
+        )
+        positions.append(
+            older_ahead + bisect.bisect_left(batch[job.provider_id], (-job.priority, job.id)) + 1
+        )
+    return positions
+
+
+@functools.cache
+def _waiting(*, shared: bool) -> Select[int | None, int, int]:
+    """Pending jobs older than ``before`` at ``priority`` or above, per queue and priority: in the queues of
+    ``providers``, and (``shared``) in the shared queue."""
+    queues = Job.provider_id.in_(bindparam("providers", expanding=True))
+    return (
         select(Job.provider_id, Job.priority, func.count())
         .where(
             Job.status == "pending",
-            Job.id < min(job.id for job in jobs),
-            or_(*in_queues),
-            Job.priority >= min(job.priority for job in jobs),
+            Job.id < bindparam("before"),
+            or_(queues, Job.provider_id.is_(None)) if shared else queues,
+            Job.priority >= bindparam("priority"),
         )
         .group_by(Job.provider_id, Job.priority)
     )
-    waiting: Counter[tuple[int | None, int]] = Counter()
-    for queue, priority, count in older:
-        waiting[queue, priority] = count
-    positions = []
-    for job in jobs:
-        ahead = sum(
-            count
-            for (queue, priority), count in waiting.items()
-            if queue == job.provider_id and priority >= job.priority
-        )
-        ahead += sum(
-            1
-            for other in jobs
-            if other.provider_id == job.provider_id
-            and (other.priority > job.priority or (other.priority == job.priority and other.id < job.id))
-        )
-        positions.append(ahead + 1)
-    return positions
 
 
 def new_job_id(now: datetime) -> str:
