@@ -94,5 +94,5 @@ async def test_relayed_requests_are_answered_in_frames_over_one_engine_connectio
     assert frames.sent[0]["status"] == 200
     assert frames.sent[1]["data"] == _BODY.decode()
     assert served.connections == 1  # kept alive, not one connection (and one client) per request
-    await link._engines.aclose()
+    link._engines.close()
     await link.client.close()

@@ -13,6 +13,7 @@ import httpx
 import websockets
 
 from dcp.agent import DAEMON_VERSION
+from dcp.agent.engine_http import EngineClient, EngineError
 
 log = logging.getLogger("dcp.agent.link")
 PROTOCOL = "dcp-link/1"
@@ -103,15 +104,9 @@ class Link:
         self._ws: Any = None
         self._send_lock = asyncio.Lock()
         self._relays: set[asyncio.Task[None]] = set()
-        # One client for the local engines, not one per relayed request: making a client costs about 20 ms
-        # (its TLS context), and its connections stay open for the next request. No cap on connections, as
-        # before: the server already limits what it sends to this provider's declared concurrency. Idle ones
-        # close sooner than engines close them (uvicorn, under vLLM, after 5 s), so that no request goes out
-        # on a connection the engine is closing.
-        self._engines = httpx.AsyncClient(
-            timeout=httpx.Timeout(300.0, connect=5.0),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=None, keepalive_expiry=2.0),
-        )
+        # One client for the local engines, its connections kept for the next request. No cap on connections:
+        # the server already limits what it sends to this provider's declared concurrency.
+        self._engines = EngineClient()
 
     @property
     def ws_url(self) -> str:
@@ -136,7 +131,7 @@ class Link:
                     await self._long_poll_once()
                 await asyncio.sleep(backoff(failures))
         finally:
-            await self._engines.aclose()
+            self._engines.close()
 
     async def _websocket(self) -> None:
         headers = {"x-provider-key": self.client.key, "x-dcp-protocol": PROTOCOL}
@@ -190,27 +185,19 @@ class Link:
             return
         url = f"{address}/{str(message.get('path', '')).lstrip('/')}"
         try:
-            async with self._engines.stream(
+            async with self._engines.request(
                 str(message.get("method", "POST")),
                 url,
-                content=str(message.get("body", "")).encode(),
-                headers={"content-type": str(message.get("content_type", "application/json"))},
+                body=str(message.get("body", "")).encode(),
+                content_type=str(message.get("content_type", "application/json")),
             ) as answer:
-                await self._send(
-                    {
-                        "type": "http_start",
-                        "id": request_id,
-                        "status": answer.status_code,
-                        "content_type": answer.headers.get("content-type", "application/json"),
-                    }
-                )
-                async for text in answer.aiter_text():
+                start = {"status": answer.status, "content_type": answer.content_type}
+                await self._send({"type": "http_start", "id": request_id, **start})
+                async for text in answer.text:
                     await self._send({"type": "http_chunk", "id": request_id, "data": text})
             await self._send({"type": "http_end", "id": request_id})
-        except httpx.HTTPError as exc:
-            await self._send(
-                {"type": "http_error", "id": request_id, "error": f"engine error: {type(exc).__name__}"}
-            )
+        except EngineError as exc:
+            await self._send({"type": "http_error", "id": request_id, "error": f"engine error: {exc}"})
 
     async def _long_poll_once(self) -> None:
         if not self.has_free_slot():
