@@ -2,11 +2,11 @@
 
 Each submit is checked (params, images) and hashed in its own request, then queued; it returns only once its
 job and hold are committed, or with the error that is its alone (402, 409). A batch is a handful of
-statements whatever its size: earlier jobs under the batch's Idempotency-Keys (when any), placement (at most
+statements whatever its size: earlier jobs under the batch's Idempotency-Keys (when any), placement (one to
 three queries per kind of job, ``placement.choose``), the renters' balances, one INSERT of the jobs, the holds
-(``ledger.post_many``: one INSERT of transactions, one UPDATE per account, one INSERT of entries), the queue
-positions, and COMMIT. One submit at a time (alone, 12 statements; bench submit) the server's event loop
-was the limit: most of a submit's CPU went to building, compiling and handing statements to the database.
+(``ledger.post_many``: one INSERT of transactions, one UPDATE of the accounts, one INSERT of entries), the
+queue positions, and COMMIT. One submit at a time (9 statements each) the server's event loop was the limit:
+most of a submit's CPU went to building, compiling and handing statements to the database (bench submit).
 """
 
 from __future__ import annotations
@@ -109,24 +109,7 @@ class SubmitWriter:
 
     async def _write(self, session: AsyncSession, items: list[Submission]) -> list[Exception | None]:
         problems: list[Exception | None] = [None] * len(items)
-        fresh: list[int] = []  # the items that create a job, by index
-        twins: dict[int, int] = {}  # an item repeating an Idempotency-Key of an earlier item in the batch
-        earlier = await _earlier_jobs(session, items)
-        first_with: dict[tuple[int, str], int] = {}
-        for n, item in enumerate(items):
-            key = (item.renter_id, item.idempotency_key) if item.idempotency_key else None
-            if key is None:
-                fresh.append(n)
-            elif (before := earlier.get(key)) is not None:
-                if before.request_hash != item.request_hash:
-                    problems[n] = IdempotencyMismatch()
-                else:
-                    item.outcome = Submitted(before, await views.job_view(session, before), created=False)
-            elif key in first_with:
-                twins[n] = first_with[key]
-            else:
-                first_with[key] = n
-                fresh.append(n)
+        fresh, twins = await _sort_by_key(session, items, problems)
         choices = await self._targets(session, [items[n] for n in fresh])
         available = await ledger.balances(
             session, Account.renter_available, sorted({items[n].renter_id for n in fresh})
@@ -272,6 +255,33 @@ class SubmitWriter:
             item.outcome = Submitted(
                 job, views.describe(job, settled=None, queue_position=position), created=True
             )
+
+
+async def _sort_by_key(
+    session: AsyncSession, items: list[Submission], problems: list[Exception | None]
+) -> tuple[list[int], dict[int, int]]:
+    """Which items create a job (by index), and which repeat the Idempotency-Key of one earlier in the
+    batch (index → that one's). An item whose key made a job before is answered with it now (or with an
+    IdempotencyMismatch in ``problems``)."""
+    earlier = await _earlier_jobs(session, items)
+    fresh: list[int] = []
+    twins: dict[int, int] = {}
+    first_with: dict[tuple[int, str], int] = {}
+    for n, item in enumerate(items):
+        key = (item.renter_id, item.idempotency_key) if item.idempotency_key else None
+        if key is None:
+            fresh.append(n)
+        elif (before := earlier.get(key)) is not None:
+            if before.request_hash != item.request_hash:
+                problems[n] = IdempotencyMismatch()
+            else:
+                item.outcome = Submitted(before, await views.job_view(session, before), created=False)
+        elif key in first_with:
+            twins[n] = first_with[key]
+        else:
+            first_with[key] = n
+            fresh.append(n)
+    return fresh, twins
 
 
 async def _earlier_jobs(session: AsyncSession, items: list[Submission]) -> dict[tuple[int, str], Job]:
