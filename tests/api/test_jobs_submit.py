@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, update
 
+from dcp.billing import ledger
 from dcp.jobs.errors import IdempotencyMismatch
 from dcp.jobs.schemas import JobSubmit
 from dcp.jobs.sweeper import refresh_reliability
@@ -344,12 +345,15 @@ class TestBatches:
     """Submits that arrive together are written in one transaction, each with its own outcome."""
 
     @staticmethod
-    async def _at_once(client, clock, submits: list[tuple[Account, dict, str | None]]) -> list[Any]:
-        """Hand the submits to the app's writer together (one batch: all queue before it runs); each one's
-        Submitted or error, and how many times the jobs were inserted."""
+    async def _at_once(
+        client, clock, submits: list[tuple[Account, dict, str | None]], inserts: list[str] | None = None
+    ) -> list[Any]:
+        """Hand the submits to the app's writer together (all queue before it runs); each one's Submitted or
+        error. The jobs' INSERT statements are collected in ``inserts``; without it, there must be one."""
         app = client._transport.app
         db, writer = app.state.db, app.state.submits
-        inserts: list[str] = []
+        one_batch = inserts is None
+        inserts = [] if inserts is None else inserts
 
         def seen(_conn, _cursor, statement, *_args) -> None:
             if statement.lstrip().upper().startswith("INSERT INTO JOBS"):
@@ -372,7 +376,7 @@ class TestBatches:
             )
         finally:
             event.remove(engine, "before_cursor_execute", seen)
-        assert len(inserts) == 1  # one batch
+        assert not one_batch or len(inserts) == 1
         return outcomes
 
     async def test_submits_at_once_are_placed_as_if_one_after_another(self, client, admin, clock):
@@ -409,9 +413,37 @@ class TestBatches:
             "ProviderUnavailable",
             "Submitted",
             "InsufficientFunds",
-        ] + ["NoCapacity"]
+            "NoCapacity",
+        ]
         assert (await _balance(client, rich))["held_halala"] == 45
         assert (await _balance(client, poor))["held_halala"] == 90
+
+    async def test_money_taken_after_the_batch_read_it_fails_only_that_submit(
+        self, client, admin, clock, monkeypatch
+    ):
+        # As on PostgreSQL when another server spends the renter's money between the batch's read of the
+        # balances and its holds: the conditional UPDATE refuses, and the submits are written one by one.
+        await online_provider(client)
+        rich, poor = await funded_renter(client, admin), await funded_renter(client, admin, amount=10)
+        real = ledger.balances
+
+        async def stale(session, account, owners):
+            return {owner: amount + 1000 for owner, amount in (await real(session, account, owners)).items()}
+
+        monkeypatch.setattr(ledger, "balances", stale)
+        inserts = []
+        made = await self._at_once(
+            client,
+            clock,
+            [(rich, llm_job(), None), (poor, llm_job(), None), (rich, llm_job(), None)],
+            inserts,
+        )
+        assert [type(m).__name__ for m in made] == ["Submitted", "InsufficientFunds", "Submitted"]
+        assert len(inserts) == 1 + 3  # the batch (rolled back), then each alone
+        assert (await _balance(client, rich))["held_halala"] == 2 * 45
+        assert (await _balance(client, poor))["held_halala"] == 0
+        history = (await client.get("/api/jobs/history", headers=poor.renter_headers)).json()
+        assert history["total"] == 0
 
     async def test_the_same_idempotency_key_twice_in_one_batch_makes_one_job(self, client, admin, clock):
         await online_provider(client)
