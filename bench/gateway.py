@@ -18,7 +18,7 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
-from bench import dcp_server, litellm_proxy, loadgen
+from bench import dcp_server, litellm_proxy, loadgen, profile
 from bench.fake_upstream import MODEL
 from bench.processes import LOAD_CORE, cpu_seconds, free_port, percentile, start, stop, wait_listening
 from bench.report import summary
@@ -156,15 +156,16 @@ def _brief(figures: dict[str, Any], name: str) -> str:
 async def _throughput(mode: str, gateways: list[Endpoint]) -> dict[str, Any]:
     """Closed-loop blocks taking turns between the gateways; totals over all of a gateway's blocks."""
     totals = {endpoint.name: {"requests": 0, "failed": 0, "wall": 0.0, "cpu": 0.0} for endpoint in gateways}
-    for _ in range(THROUGHPUT_ROUNDS):
+    for round_ in range(THROUGHPUT_ROUNDS):
         for endpoint in gateways:
-            block = await loadgen.closed_loop(
-                endpoint.target(mode),
-                connections=CONNECTIONS,
-                warmup=THROUGHPUT_WARMUP_SECONDS,
-                seconds=THROUGHPUT_BLOCK_SECONDS,
-                cpu=lambda pid=endpoint.pid: cpu_seconds(pid),
-            )
+            async with profile.recording(endpoint.pid, f"gateway-{mode}-{endpoint.name}-{round_}"):
+                block = await loadgen.closed_loop(
+                    endpoint.target(mode),
+                    connections=CONNECTIONS,
+                    warmup=THROUGHPUT_WARMUP_SECONDS,
+                    seconds=THROUGHPUT_BLOCK_SECONDS,
+                    cpu=lambda pid=endpoint.pid: cpu_seconds(pid),
+                )
             total = totals[endpoint.name]
             total["requests"] += block["requests"]
             total["failed"] += block["failed"]
