@@ -146,12 +146,13 @@ def create_app(
     )
     app.state.payment_gateway = payment_gateway
     app.state.abuse_buckets = RedisBuckets(settings.redis_url) if settings.redis_url else LocalBuckets()
-    # /v1 first: routes are matched in order, and the /api routers' many routes took 0.4 ms per /v1 request.
-    app.include_router(gateway_api.router)
-    # Next the routes asked for most, each on a router of its own (providers_api.heartbeat_router).
+    # Routes are matched in order, walking every included router: first the routes asked for most, each on a
+    # router of its own (providers_api.heartbeat_router), then /v1 (the /api routers' many routes took 0.4 ms
+    # per /v1 request; these few take it a few µs).
     for prefix in API_PREFIXES:
         for hot in (heartbeat_router, jobs.submit_router):
             app.include_router(hot, prefix=prefix, include_in_schema=prefix == API_PREFIXES[0])
+    app.include_router(gateway_api.router)
     routes = api_router()
     app.include_router(routes, prefix=API_PREFIXES[0])
     app.include_router(routes, prefix=API_PREFIXES[1], include_in_schema=False)
