@@ -16,6 +16,7 @@ import httpx
 
 from bench import fake_upstream
 from dcp.agent.link import Link, ServerClient
+from dcp.agent.main import run_event_loop
 
 
 async def _declare(base: str, keys: list[str], *, concurrency: int) -> None:
@@ -66,12 +67,7 @@ def main() -> None:
     work = serve(
         args.base, args.keys, upstream=args.upstream, concurrency=args.concurrency, ready_file=args.ready_file
     )
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(work)
-    else:
-        uvloop.run(work)
+    run_event_loop(work)  # as the daemon runs its link
 
 
 if __name__ == "__main__":

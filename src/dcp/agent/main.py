@@ -7,11 +7,14 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Coroutine
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from dcp.agent import config as agent_config
+
+T = TypeVar("T")
 
 
 def embedded_defaults() -> dict[str, Any]:
@@ -59,7 +62,17 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"dcp daemon: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(Daemon(config).run())
+    return run_event_loop(Daemon(config).run())
+
+
+def run_event_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run the daemon's event loop: uvloop where it is installed (Linux, with uvicorn[standard], as the server
+    runs), asyncio's own elsewhere (Windows). The gateway bench's providers run their links through it too."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 def main(argv: list[str] | None = None) -> int:
