@@ -100,8 +100,10 @@ class GroupCommit(Generic[Item]):
             if len(batch) == 1:
                 _resolve(batch[0][1], exc)
                 return
-            # One item that cannot be written must not fail the others: each on its own now.
-            log.info("a batch of %d %s failed (%s); writing them one by one", len(batch), self._name, exc)
+            # One item that cannot be written must not fail the others: each on its own now. Rare in
+            # operation (on PostgreSQL, money another server spent meanwhile); a warning, as batches that
+            # failed every time would show only as each write costing a transaction of its own.
+            log.warning("a batch of %d %s failed (%s); writing them one by one", len(batch), self._name, exc)
             for item, future in batch:
                 try:
                     [problem] = await self._commit([item])
