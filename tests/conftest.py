@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def clock() -> ManualClock:
 async def client(
     settings: Settings, database: Database, clock: ManualClock
 ) -> AsyncIterator[httpx.AsyncClient]:
-    await _empty_tables(database)
+    await empty_tables(database)
     app = create_app(settings, db=database, clock=clock)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
@@ -94,7 +95,7 @@ def admin() -> dict[str, str]:
     return {"x-admin-token": ADMIN_TOKEN}
 
 
-async def _empty_tables(database: Database) -> None:
+async def empty_tables(database: Database) -> None:
     tables = list(reversed(Base.metadata.sorted_tables))
     async with database.writer() as session:
         if database.engine.dialect.name == "postgresql":
@@ -116,13 +117,9 @@ class LiveServer:
         return self.url.replace("http://", "ws://")
 
 
-@pytest.fixture
-async def live(settings: Settings, database: Database, clock: ManualClock) -> AsyncIterator[LiveServer]:
-    """The app served by a real uvicorn on a loopback port (WebSocket link, SSE streams, the sweeper)."""
-    await _empty_tables(database)
-    port = free_port()
-    settings.public_url = f"http://127.0.0.1:{port}"
-    app = create_app(settings, db=database, clock=clock)
+@asynccontextmanager
+async def serving(app: FastAPI, port: int) -> AsyncIterator[LiveServer]:
+    """``app`` served by a real uvicorn on a loopback ``port`` until the block ends."""
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
@@ -131,9 +128,21 @@ async def live(settings: Settings, database: Database, clock: ManualClock) -> As
         if task.done():
             task.result()
         await asyncio.sleep(0.01)
-    yield LiveServer(f"http://127.0.0.1:{port}", app)
-    server.should_exit = True
-    await task
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", app)
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def live(settings: Settings, database: Database, clock: ManualClock) -> AsyncIterator[LiveServer]:
+    """The app served by a real uvicorn on a loopback port (WebSocket link, SSE streams, the sweeper)."""
+    await empty_tables(database)
+    port = free_port()
+    settings.public_url = f"http://127.0.0.1:{port}"
+    async with serving(create_app(settings, db=database, clock=clock), port) as server:
+        yield server
     async with database.reader() as session:
         problems = await all_problems(session)
     assert problems == [], f"ledger invariants broken: {problems}"

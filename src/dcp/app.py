@@ -22,7 +22,7 @@ from dcp.gateway.ratelimit import Limiter, RateLimiter, RedisRateLimiter
 from dcp.gateway.routing import Router
 from dcp.gateway.service import Gateway
 from dcp.jobs import api as jobs
-from dcp.jobs import endpoint, link
+from dcp.jobs import endpoint, link, relay
 from dcp.jobs import provider_api as provider_jobs
 from dcp.jobs.events import EventHub
 from dcp.jobs.submits import SubmitWriter
@@ -104,6 +104,7 @@ def create_app(
         )
         yield
         await app.state.gateway.aclose()  # settle what /v1 requests used, hand their allowances back
+        await app.state.links.aclose()
         stop.set()
         await sweeper
         for shared in (app.state.gateway.limiter, app.state.abuse_buckets):
@@ -127,7 +128,7 @@ def create_app(
     app.state.db = database
     app.state.clock = the_clock
     app.state.hub = hub
-    app.state.links = link.LinkRegistry()
+    app.state.links = link.LinkRegistry(replica_url=settings.replica_url, secret=settings.secret_bytes)
     limits = settings.gateway
     app.state.key_cache = KeyCache(settings.auth_cache_seconds)
     app.state.heartbeats = HeartbeatWriter(database, settings)
@@ -157,6 +158,7 @@ def create_app(
     app.include_router(routes, prefix=API_PREFIXES[0])
     app.include_router(routes, prefix=API_PREFIXES[1], include_in_schema=False)
     app.include_router(gateway_metrics.router)
+    app.include_router(relay.router)
     app.include_router(openapi.router)
     app.openapi = lambda: openapi.build_spec(app)  # type: ignore[method-assign]
     install_error_handlers(app)

@@ -185,6 +185,12 @@ class Settings(BaseSettings):
     redis_url: str = Field(
         "", description="redis://… to share rate limits between replicas; empty: in-process"
     )
+    replica_url: str = Field(
+        "",
+        description="With several replicas: the address the others reach this one at (http://10.0.0.5:8083), "
+        "so that /v1 and endpoint requests for a provider whose link is here are relayed here; empty: one "
+        "replica",
+    )
 
     heartbeat_online_seconds: int = Field(90, ge=5)
     cors_origins: list[str] = Field(

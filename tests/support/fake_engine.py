@@ -30,6 +30,8 @@ class FakeEngine:
         self.base, self.account, self.model = base, account, model
         self.behaviour, self.concurrency = behaviour, concurrency
         self.requests: list[dict[str, Any]] = []
+        self.tasks: asyncio.Queue[dict[str, Any]] = asyncio.Queue()  # jobs pushed over the link
+        self.asked = asyncio.Event()  # a request came
         self._task: asyncio.Task[None] | None = None
         self._answers: set[asyncio.Task[None]] = set()
         self._connected = asyncio.Event()
@@ -62,9 +64,12 @@ class FakeEngine:
                     answer = asyncio.create_task(self._answer(ws, message))
                     self._answers.add(answer)
                     answer.add_done_callback(self._answers.discard)
+                elif message.get("type") == "job":
+                    self.tasks.put_nowait(message["task"])
 
     async def _answer(self, ws: Any, message: dict[str, Any]) -> None:
         self.requests.append(message)
+        self.asked.set()
         rid, body = message["id"], json.loads(message["body"])
         if self.behaviour == "silent":
             return

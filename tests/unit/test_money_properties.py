@@ -18,7 +18,7 @@ from dcp.kit.clock import ManualClock
 from dcp.kit.errors import AppError
 from dcp.models import Provider, Renter
 from dcp.withdrawals import service as withdrawals
-from tests.conftest import _empty_tables
+from tests.conftest import empty_tables
 
 RENTERS, PROVIDERS = (1, 2), (1, 2)
 IBAN = "SA0380000000608010167519"
@@ -122,7 +122,7 @@ async def _scenario(url: str, ops: list[tuple]) -> None:
     db = open_database(url)
     clock = ManualClock()
     try:
-        await _empty_tables(db)
+        await empty_tables(db)
         async with db.writer() as session:
             for n in RENTERS:
                 session.add(
@@ -184,7 +184,7 @@ async def _scenario(url: str, ops: list[tuple]) -> None:
                         == model.pending[provider]
                     )
                 assert await ledger.balance(session, Account.platform_fees, PLATFORM) == model.fees
-        await _empty_tables(db)
+        await empty_tables(db)
     finally:
         await db.dispose()
 

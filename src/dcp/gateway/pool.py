@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dcp.config import Settings
+from dcp.gateway.routing import Candidate
 from dcp.jobs.placement import accepting
 from dcp.models import Provider
 
@@ -29,14 +30,6 @@ def models_of(providers: list[Provider]) -> dict[str, list[Provider]]:
     return by_model
 
 
-@dataclass(frozen=True)
-class Server:
-    """A provider of the pool, as routing needs it."""
-
-    provider_id: int
-    concurrency: int
-
-
 @dataclass
 class PoolCache:
     """The pool per model, read at most every ``ttl_seconds`` per process, and read again in the background
@@ -46,12 +39,12 @@ class PoolCache:
     and the live checks (its link, its circuit) skip it meanwhile."""
 
     ttl_seconds: float
-    _by_model: dict[str, list[Server]] = field(default_factory=dict)
+    _by_model: dict[str, list[Candidate]] = field(default_factory=dict)
     _read_at: float = float("-inf")  # time.monotonic()
     _read_for: datetime | None = None  # the request time it was read for (tests move their clock)
     _refreshing: bool = False
 
-    def peek(self, model: str, *, now: datetime) -> list[Server] | None:
+    def peek(self, model: str, *, now: datetime) -> list[Candidate] | None:
         """The cached servers of ``model`` while the pool is fresh; None when a read is needed."""
         if not self._fresh(now):
             return None
@@ -65,7 +58,7 @@ class PoolCache:
 
     async def servers(
         self, session: AsyncSession, model: str, *, settings: Settings, now: datetime, reread: bool = False
-    ) -> list[Server]:
+    ) -> list[Candidate]:
         if not reread and (found := self.peek(model, now=now)):
             return found
         try:
@@ -73,7 +66,7 @@ class PoolCache:
         finally:
             self._refreshing = False
         self._by_model = {
-            name: [Server(p.id, p.serving_concurrency) for p in group]
+            name: [Candidate(p.id, p.serving_concurrency, p.link_replica) for p in group]
             for name, group in models_of(providers).items()
         }
         self._read_at, self._read_for = time.monotonic(), now

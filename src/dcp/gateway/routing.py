@@ -18,8 +18,11 @@ class _Breaker:
 
 @dataclass(frozen=True)
 class Candidate:
+    """A provider of the pool, as routing needs it."""
+
     provider_id: int
     concurrency: int
+    replica: str | None = None  # the replica holding its link (``providers.link_replica``)
 
 
 @dataclass
@@ -31,16 +34,16 @@ class Router:
     outstanding: dict[int, int] = field(default_factory=dict)
     breakers: dict[int, _Breaker] = field(default_factory=dict)
 
-    def choose(self, candidates: list[Candidate], *, affinity: str, exclude: set[int]) -> int | None:
+    def choose(self, candidates: list[Candidate], *, affinity: str, exclude: set[int]) -> Candidate | None:
         usable = [c for c in candidates if c.provider_id not in exclude and self._admits(c)]
         if not usable:
             return None
         preferred = max(usable, key=lambda c: _rendezvous(affinity, c.provider_id))
         if self.outstanding.get(preferred.provider_id, 0) == 0 or len(usable) == 1:
-            return self._take(preferred.provider_id)
+            return self._take(preferred)
         pair = random.sample(usable, 2)
         best = min(pair, key=lambda c: self.outstanding.get(c.provider_id, 0) / c.concurrency)
-        return self._take(best.provider_id)
+        return self._take(best)
 
     def _admits(self, candidate: Candidate) -> bool:
         if self.outstanding.get(candidate.provider_id, 0) >= candidate.concurrency:
@@ -53,9 +56,9 @@ class Router:
         breaker.probing = True  # half-open: one request probes whether it recovered
         return True
 
-    def _take(self, provider_id: int) -> int:
-        self.outstanding[provider_id] = self.outstanding.get(provider_id, 0) + 1
-        return provider_id
+    def _take(self, candidate: Candidate) -> Candidate:
+        self.outstanding[candidate.provider_id] = self.outstanding.get(candidate.provider_id, 0) + 1
+        return candidate
 
     def release(self, provider_id: int, *, ok: bool) -> None:
         self.outstanding[provider_id] = max(0, self.outstanding.get(provider_id, 1) - 1)

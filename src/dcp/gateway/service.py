@@ -22,11 +22,12 @@ from dcp.gateway.allowance import Allowances, Reservation
 from dcp.gateway.billing import Outcome, write_outcomes
 from dcp.gateway.errors import ModelNotFound, NoCapacity, ProviderUnavailable, RateLimited, UpstreamTimeout
 from dcp.gateway.metrics import GatewayMetrics
-from dcp.gateway.pool import PoolCache, Server
+from dcp.gateway.pool import PoolCache
 from dcp.gateway.ratelimit import Limiter
 from dcp.gateway.routing import Candidate, Router
 from dcp.gateway.schemas import ChatRequest, CompletionRequest
-from dcp.jobs.link import LinkRegistry, RelayError
+from dcp.jobs.link import LinkRegistry
+from dcp.jobs.relay import RelayError
 from dcp.kit.clock import Clock
 from dcp.kit.errors import BadRequest, v1_envelope
 
@@ -152,13 +153,12 @@ async def reserve(gateway: Gateway, admitted: Admitted) -> None:
 
 
 async def _candidates(gateway: Gateway, model: str, *, now: datetime) -> list[Candidate]:
-    """The providers serving ``model`` whose link to this process is up (the pool may be a second old)."""
+    """The providers serving ``model`` whose link is up here or on another replica (the pool may be a second
+    old)."""
     cache, links, settings = gateway.pool_cache, gateway.links, gateway.settings
 
-    def linked(servers: list[Server]) -> list[Candidate]:
-        return [
-            Candidate(s.provider_id, s.concurrency) for s in servers if links.get(s.provider_id) is not None
-        ]
+    def linked(servers: list[Candidate]) -> list[Candidate]:
+        return [s for s in servers if links.reachable(s.provider_id, s.replica)]
 
     servers = cache.peek(model, now=now)
     if servers is not None and (found := linked(servers)):
@@ -208,11 +208,12 @@ async def connect(gateway: Gateway, admitted: Admitted, *, path: str, body: dict
     tried: set[int] = set()
     last_error: Exception = NoCapacity("No serving provider has capacity now; retry shortly")
     for attempt in range(1, gateway.settings.gateway.max_attempts + 1):
-        provider_id = gateway.router.choose(admitted.candidates, affinity=admitted.affinity, exclude=tried)
-        if provider_id is None:
+        candidate = gateway.router.choose(admitted.candidates, affinity=admitted.affinity, exclude=tried)
+        if candidate is None:
             break
+        provider_id = candidate.provider_id
         tried.add(provider_id)
-        link = gateway.links.get(provider_id)
+        link = gateway.links.reach(provider_id, candidate.replica, concurrency=candidate.concurrency)
         try:
             if link is None:
                 raise RelayError("the provider disconnected")

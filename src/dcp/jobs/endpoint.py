@@ -10,8 +10,10 @@ from dcp.auth import CurrentRenter
 from dcp.db.session import SessionDep, end_transaction
 from dcp.jobs import repository
 from dcp.jobs.errors import JobNotFound
-from dcp.jobs.link import LinkRegistry, RelayError
+from dcp.jobs.link import LinkRegistry
+from dcp.jobs.relay import RelayError
 from dcp.kit.errors import AppError, Conflict, NotFound, error_responses
+from dcp.models import Provider
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 _MAX_BODY_CHARS = 1024 * 1024
@@ -59,10 +61,10 @@ async def _relay(
         raise NotFound("Only the OpenAI-compatible /v1 paths are served here")
     if job.status != "running" or not (job.result or {}).get("endpoint_url"):
         raise Conflict(f"The endpoint is not serving (the job is {job.status})")
-    provider_id = job.provider_id
+    provider = await session.get(Provider, job.provider_id) if job.provider_id is not None else None
     await end_transaction(session)  # nothing is held while the provider answers
     links: LinkRegistry = request.app.state.links
-    link = links.get(provider_id) if provider_id is not None else None
+    link = links.reach(provider.id, provider.link_replica) if provider is not None else None
     if link is None:
         raise ProviderUnreachable("The provider serving this endpoint is not connected right now")
     body = (await request.body()).decode(errors="replace")[:_MAX_BODY_CHARS]

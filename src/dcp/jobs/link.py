@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 from sqlalchemy import select, update
@@ -35,6 +36,7 @@ from dcp.db.engine import Database
 from dcp.jobs import dispatch
 from dcp.jobs.events import EventHub
 from dcp.jobs.queue_watch import QueueWatcher
+from dcp.jobs.relay import RelayError, RemoteLink, http_client, replica_token
 from dcp.key_cache import KeyCache, KeyHolder
 from dcp.kit import keys
 from dcp.kit.clock import Clock
@@ -54,17 +56,17 @@ log = logging.getLogger("dcp.link")
 _RELAY_START_SECONDS = 60.0
 
 
-class RelayError(Exception):
-    """The provider could not be reached through its link, or it refused the request."""
-
-
 class LinkRegistry:
-    """The provider links connected to this server process (a provider's link lands on one replica), and
-    the one queue watcher that wakes them while any is connected."""
+    """The provider links connected to this server process (a provider's link lands on one replica), the
+    one queue watcher that wakes them while any is connected, and the way to the links other replicas hold
+    (``relay``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, replica_url: str = "", secret: bytes = b"") -> None:
+        self.replica_url = replica_url.rstrip("/")
+        self._token = replica_token(secret)
         self._links: dict[int, _Link] = {}
         self._watcher: QueueWatcher | None = None
+        self._http: httpx.AsyncClient | None = None  # for other replicas, made when first needed
 
     def add(self, link: _Link) -> None:
         self._links[link.provider_id] = link
@@ -81,6 +83,30 @@ class LinkRegistry:
 
     def get(self, provider_id: int) -> _Link | None:
         return self._links.get(provider_id)
+
+    def reachable(self, provider_id: int, replica: str | None) -> bool:
+        """Whether ``reach`` finds a way to the provider, whose link ``replica`` recorded."""
+        return provider_id in self._links or self._elsewhere(replica)
+
+    def reach(
+        self, provider_id: int, replica: str | None, *, concurrency: int | None = None
+    ) -> _Link | RemoteLink | None:
+        """The provider's link if it is here, else the way to it through ``replica``; None when neither."""
+        if (link := self._links.get(provider_id)) is not None:
+            return link
+        if replica is None or not self._elsewhere(replica):
+            return None
+        if self._http is None:
+            self._http = http_client()
+        return RemoteLink(self._http, replica, provider_id, token=self._token, concurrency=concurrency)
+
+    def _elsewhere(self, replica: str | None) -> bool:
+        # A link this replica recorded but no longer holds has closed: its provider is not reachable.
+        return bool(replica) and replica != self.replica_url
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
 
 
 @router.websocket("/providers/link")
@@ -102,7 +128,7 @@ async def provider_link(websocket: WebSocket) -> None:
     registry: LinkRegistry = app.state.links
     registry.add(link)
     try:
-        await _present(db, provider.id, link.link_id, lost_at=None)
+        await _present(db, provider.id, link.link_id, lost_at=None, replica=registry.replica_url)
         await link.run()
     finally:
         registry.remove(link)
@@ -115,10 +141,14 @@ async def provider_link(websocket: WebSocket) -> None:
             log.warning("could not record that provider %s's link closed", provider.id, exc_info=True)
 
 
-async def _present(db: Database, provider_id: int, link_id: str, *, lost_at: datetime | None) -> None:
-    """Record a link that opened (``lost_at`` None) or that closed at ``lost_at``."""
+async def _present(
+    db: Database, provider_id: int, link_id: str, *, lost_at: datetime | None, replica: str = ""
+) -> None:
+    """Record a link that opened here (``lost_at`` None; ``replica``: this replica's address) or that
+    closed at ``lost_at``."""
     if lost_at is None:
-        change = update(Provider).where(Provider.id == provider_id).values(link_id=link_id, link_lost_at=None)
+        held = {"link_id": link_id, "link_lost_at": None, "link_replica": replica or None}
+        change = update(Provider).where(Provider.id == provider_id).values(**held)
     else:
         change = (
             update(Provider)

@@ -89,7 +89,9 @@ _SIGN_UP_PATHS = frozenset(
 ) | {"/renter/register", "/provider/register"}
 _SIGN_IN_PATHS = frozenset({"/signin"})
 _CREDENTIAL_HEADERS = (b"x-renter-key", b"x-provider-key", b"x-api-key", b"x-admin-token", b"authorization")
-_UNLIMITED = ("/static/", "/v1/", "/metrics")  # /v1 has its own per-key limits in the gateway
+# /v1 has its own per-key limits in the gateway; /api/internal/ is other replicas relaying their callers'
+# requests (limited where they arrived), refused without their token.
+_UNLIMITED = ("/static/", "/v1/", "/metrics", "/api/internal/")
 
 
 class AbuseLimits:

@@ -59,6 +59,9 @@ class Provider(Base):
     # latest heartbeat is offline at once, not only once that heartbeat is older than the threshold.
     link_id: Mapped[str | None] = mapped_column(String(32))
     link_lost_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The replica that holds the link (its DCP_REPLICA_URL; None with one replica): requests for this
+    # provider arriving at another replica are relayed there.
+    link_replica: Mapped[str | None] = mapped_column(String(300))
 
 
 class ProviderHeartbeat(Base):
