@@ -104,7 +104,7 @@ def create_app(
         )
         yield
         await app.state.gateway.aclose()  # settle what /v1 requests used, hand their allowances back
-        await app.state.links.aclose()
+        app.state.links.close()
         stop.set()
         await sweeper
         for shared in (app.state.gateway.limiter, app.state.abuse_buckets):
@@ -153,12 +153,12 @@ def create_app(
     for prefix in API_PREFIXES:
         for hot in (heartbeat_router, jobs.submit_router):
             app.include_router(hot, prefix=prefix, include_in_schema=prefix == API_PREFIXES[0])
+    app.include_router(relay.router)  # each relayed /v1 request: ahead of the /api routers too
     app.include_router(gateway_api.router)
     routes = api_router()
     app.include_router(routes, prefix=API_PREFIXES[0])
     app.include_router(routes, prefix=API_PREFIXES[1], include_in_schema=False)
     app.include_router(gateway_metrics.router)
-    app.include_router(relay.router)
     app.include_router(openapi.router)
     app.openapi = lambda: openapi.build_spec(app)  # type: ignore[method-assign]
     install_error_handlers(app)

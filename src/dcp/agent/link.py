@@ -13,7 +13,7 @@ import httpx
 import websockets
 
 from dcp.agent import DAEMON_VERSION
-from dcp.agent.engine_http import EngineClient, EngineError
+from dcp.kit.http11 import Http11Client, Http11Error
 
 log = logging.getLogger("dcp.agent.link")
 PROTOCOL = "dcp-link/1"
@@ -106,7 +106,7 @@ class Link:
         self._relays: set[asyncio.Task[None]] = set()
         # One client for the local engines, its connections kept for the next request. No cap on connections:
         # the server already limits what it sends to this provider's declared concurrency.
-        self._engines = EngineClient()
+        self._engines = Http11Client()
 
     @property
     def ws_url(self) -> str:
@@ -196,7 +196,7 @@ class Link:
                 async for text in answer.text:
                     await self._send({"type": "http_chunk", "id": request_id, "data": text})
             await self._send({"type": "http_end", "id": request_id})
-        except EngineError as exc:
+        except Http11Error as exc:
             await self._send({"type": "http_error", "id": request_id, "error": f"engine error: {exc}"})
 
     async def _long_poll_once(self) -> None:

@@ -25,7 +25,6 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-import httpx
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 from sqlalchemy import select, update
@@ -40,6 +39,7 @@ from dcp.jobs.relay import RelayError, RemoteLink, http_client, replica_token
 from dcp.key_cache import KeyCache, KeyHolder
 from dcp.kit import keys
 from dcp.kit.clock import Clock
+from dcp.kit.http11 import Http11Client
 from dcp.models import Job, Provider
 from dcp.providers.heartbeats import HeartbeatWriter, ProviderGone
 from dcp.providers.schemas import Heartbeat
@@ -63,10 +63,10 @@ class LinkRegistry:
 
     def __init__(self, *, replica_url: str = "", secret: bytes = b"") -> None:
         self.replica_url = replica_url.rstrip("/")
-        self._token = replica_token(secret)
+        self.token = replica_token(secret)  # what this replica and its peers show each other
         self._links: dict[int, _Link] = {}
         self._watcher: QueueWatcher | None = None
-        self._http: httpx.AsyncClient | None = None  # for other replicas, made when first needed
+        self._http: Http11Client | None = None  # for other replicas, made when first needed
 
     def add(self, link: _Link) -> None:
         self._links[link.provider_id] = link
@@ -98,15 +98,15 @@ class LinkRegistry:
             return None
         if self._http is None:
             self._http = http_client()
-        return RemoteLink(self._http, replica, provider_id, token=self._token, concurrency=concurrency)
+        return RemoteLink(self._http, replica, provider_id, token=self.token, concurrency=concurrency)
 
     def _elsewhere(self, replica: str | None) -> bool:
         # A link this replica recorded but no longer holds has closed: its provider is not reachable.
         return bool(replica) and replica != self.replica_url
 
-    async def aclose(self) -> None:
+    def close(self) -> None:
         if self._http is not None:
-            await self._http.aclose()
+            self._http.close()
 
 
 @router.websocket("/providers/link")

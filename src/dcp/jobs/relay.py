@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import AsyncIterator
-from typing import Annotated
+from contextlib import AsyncExitStack
 
-import httpx
-from fastapi import APIRouter, Header, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
 
 from dcp.gateway.routing import Candidate
 from dcp.kit.errors import AppError, BadRequest, Forbidden, NotFound
+from dcp.kit.http11 import Answer, Http11Client, Http11Error
 
 INTERNAL_PATH = "/api/internal/relay"
 _START_SECONDS = 60.0  # as for a link's own frames: a body silent this long has ended
@@ -48,7 +49,7 @@ class RemoteLink:
     """A provider's link held by another replica; relays as a link of this replica's own does."""
 
     def __init__(
-        self, http: httpx.AsyncClient, replica: str, provider_id: int, *, token: str, concurrency: int | None
+        self, http: Http11Client, replica: str, provider_id: int, *, token: str, concurrency: int | None
     ) -> None:
         self.http, self.replica, self.provider_id = http, replica.rstrip("/"), provider_id
         self.token, self.concurrency = token, concurrency
@@ -56,68 +57,74 @@ class RemoteLink:
     async def relay(
         self, *, job_id: str, method: str, path: str, body: str, content_type: str
     ) -> tuple[int, str, AsyncIterator[str]]:
-        headers = {
-            "x-dcp-replica-token": self.token,
-            "x-dcp-provider": str(self.provider_id),
-            "x-dcp-job": job_id,
-            "x-dcp-method": method,
-            "x-dcp-path": path,
-            "content-type": content_type,
-        }
+        headers = [
+            ("x-dcp-replica-token", self.token),
+            ("x-dcp-provider", str(self.provider_id)),
+            ("x-dcp-job", job_id),
+            ("x-dcp-method", method),
+            ("x-dcp-path", path),
+        ]
         if self.concurrency is not None:
-            headers["x-dcp-concurrency"] = str(self.concurrency)
-        url = self.replica + INTERNAL_PATH
-        request = self.http.build_request("POST", url, content=body.encode(), headers=headers)
+            headers.append(("x-dcp-concurrency", str(self.concurrency)))
+        request = self.http.request(
+            "POST",
+            self.replica + INTERNAL_PATH,
+            body=body.encode(),
+            content_type=content_type,
+            headers=headers,
+        )
+        held = AsyncExitStack()  # the answer's connection, until its body is read or abandoned
         try:
-            answer = await self.http.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise RelayError(f"the provider's replica is unreachable ({type(exc).__name__})") from exc
-        status = answer.headers.get("x-dcp-status", "")
-        if not status.isdigit():  # the replica's own refusal, not the engine's answer
-            try:
-                await answer.aread()
-                reason = str(answer.json().get("error", answer.status_code))
-            except (httpx.HTTPError, ValueError, AttributeError):
-                reason = str(answer.status_code)
-            finally:
-                await answer.aclose()
-            raise RelayError(f"the provider's replica refused: {reason}"[:300])
+            answer = await held.enter_async_context(request)
+            status = answer.headers.get("x-dcp-status", "")
+            if not status.isdigit():  # the replica's own refusal, not the engine's answer
+                raise RelayError(f"the provider's replica refused: {await _reason(answer)}"[:300])
+        except Http11Error as exc:
+            await held.aclose()
+            raise RelayError(f"the provider's replica is unreachable ({exc})") from exc
+        except BaseException:
+            await held.aclose()
+            raise
 
         async def chunks() -> AsyncIterator[str]:
             try:
-                async for text in answer.aiter_text():
+                async for text in answer.text:
                     yield text
-            except httpx.HTTPError:
+            except Http11Error:
                 return  # ended early, as a link that goes quiet: the caller sees an unfinished body
             finally:
-                await answer.aclose()
+                await held.aclose()
 
         return int(status), answer.headers.get("x-dcp-content-type", "application/json"), chunks()
 
 
-def http_client() -> httpx.AsyncClient:
-    """The client a replica relays with: connections kept (no cap on their number: routing already holds
-    each provider to its declared concurrency), a body silent for a minute ended."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(_START_SECONDS, connect=5.0),
-        limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
-    )
+async def _reason(answer: Answer) -> str:
+    text = "".join([piece async for piece in answer.text])
+    try:
+        return str(json.loads(text).get("error", answer.status))
+    except (ValueError, AttributeError):
+        return str(answer.status)
+
+
+def http_client() -> Http11Client:
+    """The client a replica relays with: connections kept, a body silent for a minute ended. No cap on
+    connections: routing already holds each provider to its declared concurrency."""
+    return Http11Client(connect_seconds=5.0, read_seconds=_START_SECONDS)
 
 
 @router.post(INTERNAL_PATH, include_in_schema=False)
-async def relay_in(
-    request: Request,
-    provider: Annotated[str, Header(alias="x-dcp-provider")] = "",
-    job: Annotated[str, Header(alias="x-dcp-job")] = "",
-    method: Annotated[str, Header(alias="x-dcp-method")] = "POST",
-    path: Annotated[str, Header(alias="x-dcp-path")] = "",
-    concurrency: Annotated[str, Header(alias="x-dcp-concurrency")] = "",
-    token: Annotated[str, Header(alias="x-dcp-replica-token")] = "",
-) -> StreamingResponse:
-    """Another replica's request for a provider whose link is here."""
-    app = request.app
-    if not hmac.compare_digest(token, replica_token(app.state.settings.secret_bytes)):
+async def relay_in(request: Request) -> Response:
+    """Another replica's request for a provider whose link is here. Its headers are read directly (not
+    declared): the route is internal, and FastAPI's parameter solving cost more than the rest of it."""
+    app, headers = request.app, request.headers
+    if not hmac.compare_digest(headers.get("x-dcp-replica-token", ""), app.state.links.token):
         raise Forbidden("Only DCP replicas may relay requests")
+    provider, job, path = (
+        headers.get("x-dcp-provider", ""),
+        headers.get("x-dcp-job"),
+        headers.get("x-dcp-path"),
+    )
+    concurrency = headers.get("x-dcp-concurrency", "")
     if not provider.isdigit() or not job or not path or (concurrency and not concurrency.isdigit()):
         raise BadRequest("A relayed request names its provider, job and path")
     provider_id, limit = int(provider), int(concurrency) if concurrency else None
@@ -128,16 +135,19 @@ async def relay_in(
     routing = app.state.gateway.router
     if limit is not None and not routing.choose([Candidate(provider_id, limit)], affinity="", exclude=set()):
         raise _Busy("The provider is busy")
-    body = (await request.body()).decode(errors="replace")
-    content_type = request.headers.get("content-type", "application/json")
     try:
         status, media_type, chunks = await link.relay(
-            job_id=job, method=method, path=path, body=body, content_type=content_type
+            job_id=job,
+            method=headers.get("x-dcp-method", "POST"),
+            path=path,
+            body=(await request.body()).decode(errors="replace"),
+            content_type=headers.get("content-type", "application/json"),
         )
     except RelayError as exc:
         if limit is not None:
             routing.release(provider_id, ok=False)
         raise _Unreachable(str(exc)) from exc
+    answered = {"x-dcp-status": str(status), "x-dcp-content-type": media_type}
 
     async def passed_on() -> AsyncIterator[str]:
         try:
@@ -147,5 +157,7 @@ async def relay_in(
             if limit is not None:
                 routing.release(provider_id, ok=status < 500 and status != 429)
 
-    headers = {"x-dcp-status": str(status), "x-dcp-content-type": media_type}
-    return StreamingResponse(passed_on(), media_type=media_type, headers=headers)
+    if media_type.startswith("text/event-stream"):
+        return StreamingResponse(passed_on(), media_type=media_type, headers=answered)
+    # Anything else is one short answer: sent whole, without a streaming response's task group.
+    return Response("".join([text async for text in passed_on()]), media_type=media_type, headers=answered)

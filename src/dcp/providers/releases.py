@@ -24,7 +24,7 @@ from dcp.kit.errors import NotFound
 log = logging.getLogger("dcp.providers.releases")
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 # What the daemon imports: its own package and the two pure helpers it shares with the server.
-_DAEMON_FILES = ("__init__.py", "agent", "kit/__init__.py", "kit/keys.py", "kit/signing.py")
+_DAEMON_FILES = ("__init__.py", "agent", "kit/__init__.py", "kit/http11.py", "kit/keys.py", "kit/signing.py")
 
 
 class UpdatesNotOffered(NotFound):
