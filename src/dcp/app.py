@@ -24,6 +24,7 @@ from dcp.gateway.service import Gateway
 from dcp.jobs import api as jobs
 from dcp.jobs import endpoint, link, relay
 from dcp.jobs import provider_api as provider_jobs
+from dcp.jobs.event_bus import RedisBus
 from dcp.jobs.events import EventHub
 from dcp.jobs.submits import SubmitWriter
 from dcp.jobs.sweeper import run_forever
@@ -98,6 +99,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        bus = app.state.event_bus = RedisBus(settings.redis_url, hub) if settings.redis_url else None
+        if bus is not None:
+            bus.start()
         stop = asyncio.Event()
         sweeper = asyncio.create_task(
             run_forever(database, settings=settings, clock=the_clock.now, hub=hub, stop=stop)
@@ -107,8 +111,8 @@ def create_app(
         app.state.links.close()
         stop.set()
         await sweeper
-        for shared in (app.state.gateway.limiter, app.state.abuse_buckets):
-            if isinstance(shared, RedisRateLimiter | RedisBuckets):
+        for shared in (app.state.gateway.limiter, app.state.abuse_buckets, bus):
+            if isinstance(shared, RedisRateLimiter | RedisBuckets | RedisBus):
                 await shared.aclose()
         if db is None:  # a database handed in belongs to the caller
             await database.dispose()

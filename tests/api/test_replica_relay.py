@@ -7,24 +7,19 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import update
 
-from dcp.app import create_app
-from dcp.billing.invariants import all_problems
 from dcp.gateway.routing import _rendezvous
 from dcp.jobs.relay import INTERNAL_PATH, replica_token
 from dcp.models import Provider
-from tests.conftest import SECRET, LiveServer, empty_tables, serving
-from tests.support.factories import Account, funded_renter, heartbeat, register_provider, submit
-from tests.support.fake_engine import FakeEngine
+from tests.conftest import SECRET, LiveServer
+from tests.support.factories import Account, funded_renter, heartbeat, submit
 from tests.support.postgres import free_port
 from tests.support.provider_client import Leased, TestProvider
+from tests.support.replicas import Replicas, two_replicas
 
 CHAT = {
     "model": "fake-model",
@@ -33,39 +28,11 @@ CHAT = {
 }
 
 
-@dataclass
-class Replicas:
-    a: LiveServer
-    b: LiveServer
-    engines: list[FakeEngine] = field(default_factory=list)
-
-    async def link(self, server: LiveServer, **kwargs: Any) -> FakeEngine:
-        """A new serving provider whose link lands on ``server``."""
-        async with httpx.AsyncClient(base_url=server.url) as http:
-            provider = await register_provider(http)
-        engine = await FakeEngine(server.url, provider, **kwargs).start()
-        self.engines.append(engine)
-        return engine
-
-
 @pytest.fixture
 async def replicas(settings, database, clock) -> AsyncIterator[Replicas]:
-    """Replicas a and b, each started with its own address as ``DCP_REPLICA_URL``."""
-    await empty_tables(database)
     settings.gateway.first_token_timeout_seconds = 2.0
-    async with AsyncExitStack() as stack:
-        servers = []
-        for _ in range(2):
-            url = f"http://127.0.0.1:{(port := free_port())}"
-            own = settings.model_copy(update={"replica_url": url, "public_url": url})
-            app = create_app(own, db=database, clock=clock)
-            servers.append(await stack.enter_async_context(serving(app, port)))
-        both = Replicas(*servers)
+    async with two_replicas(settings, database, clock) as both:
         yield both
-        for engine in both.engines:
-            await engine.stop()
-    async with database.reader() as session:
-        assert await all_problems(session) == []
 
 
 async def _settled(server: LiveServer, renter: Account) -> dict[str, int]:

@@ -1,4 +1,5 @@
-"""In-process signals: live job events for SSE followers, and nudges that wake provider links.
+"""Signals: live job events for SSE followers, and nudges that wake provider links. Handed out in this
+process, and to the other replicas through ``share`` when they have a bus (``jobs/event_bus.py``).
 
 Nothing here must survive a restart: job state lives in the database, a follower re-reads it when it
 reconnects, and every provider link also re-checks the queue on a timer.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,8 +20,14 @@ class EventHub:
     def __init__(self) -> None:
         self._followers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
         self._wakeups: dict[int, set[asyncio.Event]] = defaultdict(set)
+        self.share: Callable[[dict[str, Any]], None] | None = None  # to the other replicas
 
     def publish(self, job_id: str, event: dict[str, Any]) -> None:
+        self.publish_here(job_id, event)
+        if self.share is not None:
+            self.share({"kind": "event", "job_id": job_id, "event": event})
+
+    def publish_here(self, job_id: str, event: dict[str, Any]) -> None:
         for queue in self._followers.get(job_id, ()):
             if queue.qsize() < _QUEUE_LIMIT:  # a follower that stopped reading loses events, not memory
                 queue.put_nowait(event)
@@ -38,6 +45,11 @@ class EventHub:
 
     def nudge(self, provider_id: int | None = None) -> None:
         """Wake one provider's links (a job was placed on it) or all of them (shared queue)."""
+        self.nudge_here(provider_id)
+        if self.share is not None:
+            self.share({"kind": "nudge", "provider_id": provider_id})
+
+    def nudge_here(self, provider_id: int | None = None) -> None:
         targets = self._wakeups.values() if provider_id is None else [self._wakeups.get(provider_id, set())]
         for events in targets:
             for event in events:

@@ -71,10 +71,10 @@ class QueueWatcher:
         here = sorted(self.connected())
         for provider_id in here:
             if provider_id in waiting:
-                self.hub.nudge(provider_id)
+                self.hub.nudge_here(provider_id)
         if shared and here:
             for n in range(
                 min(len(here), shared + _SPARE_WAKEUPS)
             ):  # in turns, so every link gets its chance
-                self.hub.nudge(here[(self._turn + n) % len(here)])
+                self.hub.nudge_here(here[(self._turn + n) % len(here)])
             self._turn += shared + _SPARE_WAKEUPS
