@@ -27,15 +27,18 @@ _POOL = [sys.executable, "-m", "bench.fake_pool", "--concurrency", str(PROVIDER_
 @dataclass(frozen=True)
 class Server:
     port: int
-    pid: int
+    pids: tuple[int, ...]  # the server the requests go to first, then any other replica
     renter_headers: dict[str, str]
 
 
 @asynccontextmanager
-async def running(folder: Path, *, upstream_port: int, free_model: bool = False) -> AsyncIterator[Server]:
+async def running(
+    folder: Path, *, upstream_port: int, free_model: bool = False, relayed: bool = False
+) -> AsyncIterator[Server]:
     """A server with its pool connected, relaying to the engine on ``upstream_port``. ``free_model`` prices
     the model at 0, so a request holds and settles nothing: a diagnostic that shows what the ledger's
-    per-request writes cost."""
+    per-request writes cost. ``relayed``: a second replica on the same database takes the requests and
+    relays each to the first, which holds the pool's links."""
     await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     port = free_port()
     env = {
@@ -50,12 +53,16 @@ async def running(folder: Path, *, upstream_port: int, free_model: bool = False)
     }
     if free_model:
         env |= {"DCP_PRICING__DEFAULT_INPUT_PER_MILLION": "0", "DCP_PRICING__DEFAULT_OUTPUT_PER_MILLION": "0"}
-    command = [sys.executable, "-m", "dcp.cli", "serve", "--port", str(port)]
-    server = await start(command, core=SERVER_CORE, env=env, cwd=str(folder), log=folder / "server.log")
+    base, front = f"http://127.0.0.1:{port}", port
+    servers = [await _serve(port, {**env, "DCP_REPLICA_URL": base}, folder, "server")]
     pool = None
     try:
-        base = f"http://127.0.0.1:{port}"
-        await ready(f"{base}/docs/openapi.json", process=server)
+        await ready(f"{base}/docs/openapi.json", process=servers[0])
+        if relayed:  # started once the first has migrated the database
+            front = free_port()
+            replica = {**env, "DCP_REPLICA_URL": f"http://127.0.0.1:{front}"}
+            servers.insert(0, await _serve(front, replica, folder, "replica"))
+            await ready(f"http://127.0.0.1:{front}/docs/openapi.json", process=servers[0])
         renter_key, provider_keys = await _accounts(base)
         ready_file = folder / "pool.ready"
         upstream = f"http://127.0.0.1:{upstream_port}"
@@ -67,11 +74,19 @@ async def running(folder: Path, *, upstream_port: int, free_model: bool = False)
             log=folder / "pool.log",
         )
         await _wait_for(ready_file, process=pool)
-        yield Server(port, server.pid, {"authorization": f"Bearer {renter_key}"})
+        yield Server(
+            front, tuple(server.pid for server in servers), {"authorization": f"Bearer {renter_key}"}
+        )
     finally:
         if pool:
             stop(pool)
-        stop(server)
+        for server in servers:
+            stop(server)
+
+
+async def _serve(port: int, env: dict[str, str], folder: Path, name: str) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "dcp.cli", "serve", "--port", str(port)]
+    return await start(command, core=SERVER_CORE, env=env, cwd=str(folder), log=folder / f"{name}.log")
 
 
 async def _accounts(base: str) -> tuple[str, list[str]]:

@@ -46,7 +46,7 @@ class Endpoint:
     name: str
     port: int
     headers: dict[str, str]
-    pid: int
+    pids: tuple[int, ...]  # its processes, the one the requests reach first profiled
 
     def target(self, mode: str) -> loadgen.Target:
         return loadgen.Target(self.name, self.port, PATH, self.headers, MODES[mode])
@@ -81,20 +81,25 @@ async def _upstream(stack: AsyncExitStack) -> Endpoint:
     )
     stack.callback(stop, process)
     await wait_listening(port, process=process)
-    return Endpoint("direct", port, {}, process.pid)
+    return Endpoint("direct", port, {}, (process.pid,))
 
 
 async def _gateways(
     stack: AsyncExitStack, folder: Path, *, upstream_port: int
 ) -> tuple[list[Endpoint], dict[str, Any]]:
-    """DCP, DCP with a free model (diagnostic), and LiteLLM when it can be installed and started."""
+    """DCP; as diagnostics DCP with a free model and DCP relaying each request to the replica that holds the
+    pool's links; and LiteLLM when it can be installed and started."""
     print("starting DCP (core 0) with its pool providers (core 1) ...", flush=True)
     endpoints = []
-    for name, free in (("dcp", False), ("dcp_free_model", True)):
+    for name, free, relayed in (
+        ("dcp", False, False),
+        ("dcp_free_model", True, False),
+        ("dcp_relayed", False, True),
+    ):
         server = await stack.enter_async_context(
-            dcp_server.running(folder / name, upstream_port=upstream_port, free_model=free)
+            dcp_server.running(folder / name, upstream_port=upstream_port, free_model=free, relayed=relayed)
         )
-        endpoints.append(Endpoint(name, server.port, server.renter_headers, server.pid))
+        endpoints.append(Endpoint(name, server.port, server.renter_headers, server.pids))
     print(f"starting LiteLLM {litellm_proxy.VERSION} (core 0) ...", flush=True)
     try:
         proxy = await stack.enter_async_context(
@@ -103,7 +108,7 @@ async def _gateways(
     except (litellm_proxy.Unavailable, OSError) as exc:
         print(f"LiteLLM is left out of this run: {exc}", flush=True)
         return endpoints, {"unavailable": str(exc)}
-    endpoints.append(Endpoint("litellm", proxy.port, proxy.headers, proxy.pid))
+    endpoints.append(Endpoint("litellm", proxy.port, proxy.headers, (proxy.pid,)))
     return endpoints, {"version": litellm_proxy.VERSION}
 
 
@@ -158,13 +163,13 @@ async def _throughput(mode: str, gateways: list[Endpoint]) -> dict[str, Any]:
     totals = {endpoint.name: {"requests": 0, "failed": 0, "wall": 0.0, "cpu": 0.0} for endpoint in gateways}
     for round_ in range(THROUGHPUT_ROUNDS):
         for endpoint in gateways:
-            async with profile.recording(endpoint.pid, f"gateway-{mode}-{endpoint.name}-{round_}"):
+            async with profile.recording(endpoint.pids[0], f"gateway-{mode}-{endpoint.name}-{round_}"):
                 block = await loadgen.closed_loop(
                     endpoint.target(mode),
                     connections=CONNECTIONS,
                     warmup=THROUGHPUT_WARMUP_SECONDS,
                     seconds=THROUGHPUT_BLOCK_SECONDS,
-                    cpu=lambda pid=endpoint.pid: cpu_seconds(pid),
+                    cpu=lambda pids=endpoint.pids: sum(cpu_seconds(pid) for pid in pids),
                 )
             total = totals[endpoint.name]
             total["requests"] += block["requests"]

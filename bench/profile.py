@@ -29,7 +29,9 @@ async def recording(pid: int, name: str) -> AsyncIterator[None]:
         return
     FOLDER.mkdir(parents=True, exist_ok=True)
     out = FOLDER / f"{name}.txt"
-    command = [PY_SPY, "record", "--pid", str(pid), "--rate", "250", "--format", "raw", "-o", str(out)]
+    # --gil: only the thread holding the GIL, so idle threads (aiosqlite's, waiting) are not counted as work.
+    record = ["record", "--pid", str(pid), "--rate", "250", "--gil", "--format", "raw", "-o", str(out)]
+    command = [PY_SPY, *record]
     spy = await asyncio.to_thread(
         subprocess.Popen, command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

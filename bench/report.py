@@ -14,7 +14,7 @@ TARGETS = {"added_p50_ms": 1.0, "added_p99_ms": 5.0, "ttft_overhead_p50_ms": 2.0
 def summary(
     latency: dict[str, Any], throughput: dict[str, Any], *, litellm: dict[str, Any], rate: int
 ) -> dict[str, Any]:
-    figures = {name: _figures(name, latency, throughput) for name in ("dcp", "litellm")}
+    figures = {name: _figures(name, latency, throughput) for name in ("dcp", "dcp_relayed", "litellm")}
     result: dict[str, Any] = {
         "date": datetime.now(UTC).date().isoformat(),
         "machine": f"{os.cpu_count()} cores; servers on core {SERVER_CORE}, load and fakes on {LOAD_CORE}",
@@ -23,6 +23,9 @@ def summary(
         "dcp_free_model_requests_per_core_second": {
             mode: throughput[mode]["dcp_free_model"]["requests_per_core_second"] for mode in throughput
         },
+        # Requests taken by a replica without the pool's links, relayed to the one with them (no target;
+        # CPU per request counts both replicas).
+        "dcp_relayed": figures["dcp_relayed"],
     }
     if "unavailable" in litellm:
         result["litellm"] = f"not measured: {litellm['unavailable'][:300]}"
