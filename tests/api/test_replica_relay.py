@@ -92,6 +92,23 @@ async def test_the_replica_holding_the_link_counts_the_providers_concurrency(rep
     assert (await _settled(a, renter)) == {"balance_halala": 10_000, "held_halala": 0}  # neither cost
 
 
+async def test_a_silent_provider_is_let_go_on_both_replicas(replicas, admin):
+    a, b = replicas.a, replicas.b
+    engine = await replicas.link(a, behaviour="silent", concurrency=1)
+    async with httpx.AsyncClient(base_url=b.url, timeout=30) as http:
+        renter = await funded_renter(http, admin)
+        answer = await http.post("/v1/chat/completions", headers=_bearer(renter), json=CHAT)
+    assert answer.status_code in (502, 504)  # whichever replica's first-token timeout ends it first
+    outstanding = a.app.state.gateway.router.outstanding
+    for _ in range(100):  # a gives the slot back at its own timeout, not a minute later
+        if outstanding[engine.account.id] == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert outstanding[engine.account.id] == 0
+    await _settled(a, renter)
+    assert await _settled(b, renter) == {"balance_halala": 10_000, "held_halala": 0}
+
+
 async def test_an_unreachable_replica_fails_over_to_another_provider(replicas, admin, database):
     a, b = replicas.a, replicas.b
     stranded, local = await replicas.link(a), await replicas.link(b)

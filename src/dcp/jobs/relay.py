@@ -10,6 +10,7 @@ its own; the one holding the link also counts the request against the provider's
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -135,18 +136,22 @@ async def relay_in(request: Request) -> Response:
     routing = app.state.gateway.router
     if limit is not None and not routing.choose([Candidate(provider_id, limit)], affinity="", exclude=set()):
         raise _Busy("The provider is busy")
+    # A /v1 request waits here no longer than the replica that took it waits for its first token, so that a
+    # silent provider's slot is not held after that replica gave up.
+    first_token = app.state.settings.gateway.first_token_timeout_seconds if limit is not None else None
     try:
-        status, media_type, chunks = await link.relay(
-            job_id=job,
-            method=headers.get("x-dcp-method", "POST"),
-            path=path,
-            body=(await request.body()).decode(errors="replace"),
-            content_type=headers.get("content-type", "application/json"),
-        )
-    except RelayError as exc:
+        async with asyncio.timeout(first_token):
+            status, media_type, chunks = await link.relay(
+                job_id=job,
+                method=headers.get("x-dcp-method", "POST"),
+                path=path,
+                body=(await request.body()).decode(errors="replace"),
+                content_type=headers.get("content-type", "application/json"),
+            )
+    except (RelayError, TimeoutError) as exc:
         if limit is not None:
             routing.release(provider_id, ok=False)
-        raise _Unreachable(str(exc)) from exc
+        raise _Unreachable(str(exc) or "the provider did not answer in time") from exc
     answered = {"x-dcp-status": str(status), "x-dcp-content-type": media_type}
 
     async def passed_on() -> AsyncIterator[str]:
