@@ -30,6 +30,7 @@ class Market:
         self.base, self.tmp_path = base, tmp_path
         self.http = httpx.AsyncClient(base_url=base, timeout=30)
         self.daemons: list[subprocess.Popen] = []
+        self.env: dict[str, str] = {}  # the server's settings, for a second replica
 
     async def provider(self, name: str, *extra: str) -> tuple[dict, subprocess.Popen]:
         registered = (
@@ -113,9 +114,11 @@ async def market(tmp_path, database_url):
         "DCP_JOBS__SWEEP_INTERVAL_SECONDS": "0.5",
     }
     port = free_port()
+    env["DCP_REPLICA_URL"] = f"http://127.0.0.1:{port}"
     server = _start(tmp_path, port, env)
     _wait_ready(f"http://127.0.0.1:{port}", server)
     market = Market(f"http://127.0.0.1:{port}", tmp_path)
+    market.env = env
     yield market
     await market.close()
     output = _stop(server)
@@ -353,3 +356,42 @@ async def test_openai_client_through_the_v1_gateway_with_the_real_model(market):
         await asyncio.sleep(0.05)
     assert usage["total"] == 3 and {row["status"] for row in usage["requests"]} == {"completed"}
     assert all(row["cost_halala"] >= 1 and row["completion_tokens"] > 0 for row in usage["requests"])
+
+
+async def test_openai_client_through_another_replica_with_the_real_model(market, tmp_path):
+    """The daemon's link lands on the market's server; the renter's client calls a second replica on the same
+    database, which relays each request to the first."""
+    import openai
+
+    await market.provider("theta", "--serve-pool")
+    renter = await market.renter()
+    port = free_port()
+    (tmp_path / "second").mkdir()
+    second = _start(tmp_path / "second", port, {**market.env, "DCP_REPLICA_URL": f"http://127.0.0.1:{port}"})
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}", second)
+        client = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=renter["api_key"])
+        deadline = time.monotonic() + 60
+        while not (await client.models.list()).data:  # the engine loads, then the next heartbeat says ready
+            assert time.monotonic() < deadline, "the pool never became ready"
+            await asyncio.sleep(0.5)
+        chat = await client.chat.completions.create(
+            model="gemma3-270m",
+            messages=[{"role": "user", "content": "What is the capital of France?"}],
+            max_tokens=16,
+        )
+        assert chat.choices[0].message.content.strip() and chat.usage.completion_tokens > 0
+        stream = await client.chat.completions.create(
+            model="gemma3-270m",
+            messages=[{"role": "user", "content": "Name a fruit."}],
+            max_tokens=12,
+            stream=True,
+        )
+        pieces = [chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices]
+        assert "".join(pieces).strip()
+        await client.close()
+    finally:
+        _stop(second)  # settles what it billed as it stops
+    usage = (await market.http.get("/api/renters/usage", headers={"x-renter-key": renter["api_key"]})).json()
+    assert usage["total"] == 2 and {row["status"] for row in usage["requests"]} == {"completed"}
+    assert all(row["cost_halala"] >= 1 for row in usage["requests"])
