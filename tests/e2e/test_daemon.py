@@ -312,14 +312,10 @@ async def test_image_job_returns_a_png_of_the_asked_size(market):
     assert output["result"]["steps"] == 8
 
 
-async def test_openai_client_through_the_v1_gateway_with_the_real_model(market):
-    import openai
-
-    _, _ = await market.provider("eta", "--serve-pool")
-    renter = await market.renter()
-    client = openai.AsyncOpenAI(base_url=f"{market.base}/v1", api_key=renter["api_key"])
+async def _chat_once_the_pool_is_ready(client) -> None:
+    """Wait for the pool (the engine loads, then the next heartbeat says ready); one chat with real text."""
     deadline = time.monotonic() + 60
-    while not (await client.models.list()).data:  # the engine loads, then the next heartbeat says ready
+    while not (await client.models.list()).data:
         assert time.monotonic() < deadline, "the pool never became ready"
         await asyncio.sleep(0.5)
     chat = await client.chat.completions.create(
@@ -328,6 +324,15 @@ async def test_openai_client_through_the_v1_gateway_with_the_real_model(market):
         max_tokens=16,
     )
     assert chat.choices[0].message.content.strip() and chat.usage.completion_tokens > 0
+
+
+async def test_openai_client_through_the_v1_gateway_with_the_real_model(market):
+    import openai
+
+    _, _ = await market.provider("eta", "--serve-pool")
+    renter = await market.renter()
+    client = openai.AsyncOpenAI(base_url=f"{market.base}/v1", api_key=renter["api_key"])
+    await _chat_once_the_pool_is_ready(client)
     completion = await client.completions.create(model="gemma3-270m", prompt="One, two, three,", max_tokens=8)
     assert completion.choices[0].text
     pieces = []
@@ -371,16 +376,7 @@ async def test_openai_client_through_another_replica_with_the_real_model(market,
     try:
         _wait_ready(f"http://127.0.0.1:{port}", second)
         client = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=renter["api_key"])
-        deadline = time.monotonic() + 60
-        while not (await client.models.list()).data:  # the engine loads, then the next heartbeat says ready
-            assert time.monotonic() < deadline, "the pool never became ready"
-            await asyncio.sleep(0.5)
-        chat = await client.chat.completions.create(
-            model="gemma3-270m",
-            messages=[{"role": "user", "content": "What is the capital of France?"}],
-            max_tokens=16,
-        )
-        assert chat.choices[0].message.content.strip() and chat.usage.completion_tokens > 0
+        await _chat_once_the_pool_is_ready(client)
         stream = await client.chat.completions.create(
             model="gemma3-270m",
             messages=[{"role": "user", "content": "Name a fruit."}],
