@@ -73,6 +73,10 @@ async def test_v1_requests_reach_a_provider_linked_to_the_other_replica(replicas
     # Each request billed once, by b: 11 + 3 tokens at 100 and 300 per million come to 1 halala.
     assert await _settled(b, renter) == {"balance_halala": 10_000 - 2, "held_halala": 0}
     assert a.app.state.gateway.router.outstanding[engine.account.id] == 0  # a counted both, and let go
+    for server, direction in ((b, "out"), (a, "in")):
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            metrics = (await http.get("/metrics", headers=admin)).text
+        assert f'dcp_gateway_relayed_total{{direction="{direction}"}} 2.0' in metrics
 
 
 async def test_the_replica_holding_the_link_counts_the_providers_concurrency(replicas, admin):

@@ -42,6 +42,13 @@ class GatewayMetrics:
         self.failovers = Counter(
             "dcp_gateway_failovers", "Requests moved to another provider", registry=self.registry
         )
+        self.relayed = Counter(
+            "dcp_gateway_relayed",
+            "Requests relayed between replicas: out, to the replica holding the provider's link; in, put "
+            "on a link here for another replica",
+            ["direction"],
+            registry=self.registry,
+        )
         circuits = Gauge(
             "dcp_gateway_open_circuits", "Providers whose circuit breaker is open", registry=self.registry
         )

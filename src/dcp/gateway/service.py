@@ -27,7 +27,7 @@ from dcp.gateway.ratelimit import Limiter
 from dcp.gateway.routing import Candidate, Router
 from dcp.gateway.schemas import ChatRequest, CompletionRequest
 from dcp.jobs.link import LinkRegistry
-from dcp.jobs.relay import RelayError
+from dcp.jobs.relay import RelayError, RemoteLink
 from dcp.kit.clock import Clock
 from dcp.kit.errors import BadRequest, v1_envelope
 
@@ -214,6 +214,8 @@ async def connect(gateway: Gateway, admitted: Admitted, *, path: str, body: dict
         provider_id = candidate.provider_id
         tried.add(provider_id)
         link = gateway.links.reach(provider_id, candidate.replica, concurrency=candidate.concurrency)
+        if isinstance(link, RemoteLink):
+            gateway.metrics.relayed.labels("out").inc()
         try:
             if link is None:
                 raise RelayError("the provider disconnected")

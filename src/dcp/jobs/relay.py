@@ -132,6 +132,7 @@ async def relay_in(request: Request) -> Response:
     link = app.state.links.get(provider_id)
     if link is None:
         raise NotFound("The provider's link is not on this replica")
+    app.state.gateway.metrics.relayed.labels("in").inc()
     # A /v1 request counts against the provider's concurrency here too, with this replica's own requests.
     routing = app.state.gateway.router
     if limit is not None and not routing.choose([Candidate(provider_id, limit)], affinity="", exclude=set()):
