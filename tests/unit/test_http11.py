@@ -116,3 +116,14 @@ async def test_headers_go_out_and_come_back() -> None:
     client.close()
     assert (a.status, a.content_type, a.headers["x-dcp-status"]) == (201, "application/json", "429")
     assert b"x-dcp-job: pool" in heads[0] and b"content-type: text/plain" in heads[0]
+
+
+async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
+    answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"  # keep-alive, then closed anyway
+    client = Http11Client()
+    async with _engine(answer, close=True) as (url, connections):
+        assert await _ask(client, url) == (200, "application/json", ["{}"])
+        await asyncio.sleep(0.05)  # the server's close arrives while the connection idles
+        assert await _ask(client, url) == (200, "application/json", ["{}"])
+        assert connections == [2]
+    client.close()

@@ -56,6 +56,10 @@ class _Connection:
             return True
         return False
 
+    def closed_by_server(self) -> bool:
+        """The server closed it while it idled (its keep-alive ran out): the event loop has read the end."""
+        return self.reader.at_eof() or self.writer.is_closing()
+
     def close(self) -> None:
         self.writer.close()
 
@@ -117,7 +121,12 @@ class Http11Client:
         idle = self._idle.get(where, [])
         while idle:
             connection = idle.pop()
-            if time.monotonic() - connection.used_at < self.keepalive_seconds:
+            # An engine may keep connections for less time than we would (llama.cpp's server closed one after
+            # about a second): a request sent on one it closed would fail.
+            if (
+                time.monotonic() - connection.used_at < self.keepalive_seconds
+                and not connection.closed_by_server()
+            ):
                 return connection
             connection.close()
         return None
