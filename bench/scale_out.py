@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from bench import httpload, plots, postgres, seed, stack
+from bench import httpload, plots, postgres, redis_server, seed, stack
 from bench.processes import cpu_seconds
 
 PROVIDERS = 16
@@ -50,12 +50,20 @@ async def run() -> dict[str, Any]:
     if not postgres.available():
         return {"summary": {"skipped": "PostgreSQL is not installed"}}
     setups: dict[str, dict[str, Any]] = {}
-    async with postgres.running() as database:
-        for replicas in (1, 2):
-            name = f"{replicas}_replica{'s' if replicas > 1 else ''}"
-            url = database.url.rsplit("/", 1)[0] + f"/scale{replicas}"
-            await _create_database(database.url, f"scale{replicas}")
-            setups[name] = await _setup(url, replicas, postgres_pid=database.pid())
+    async with AsyncExitStack() as exits:
+        database = await exits.enter_async_context(postgres.running())
+        # Two replicas also with Redis, when it is installed: job events and nudges then reach the other
+        # replica's waiting daemons at once (src/dcp/jobs/event_bus.py).
+        shared = await exits.enter_async_context(redis_server.running()) if redis_server.available() else None
+        plan: list[tuple[str, int, redis_server.Redis | None]] = [
+            ("1_replica", 1, None),
+            ("2_replicas", 2, None),
+        ]
+        plan += [("2_replicas_redis", 2, shared)] if shared else []
+        for n, (name, replicas, redis) in enumerate(plan):
+            url = database.url.rsplit("/", 1)[0] + f"/scale{n}"
+            await _create_database(database.url, f"scale{n}")
+            setups[name] = await _setup(url, replicas, postgres_pid=database.pid(), redis=redis)
             print(f"  scale-out {name}: {setups[name]['completed_per_second']} jobs/s completed", flush=True)
     return _result(setups)
 
@@ -70,7 +78,9 @@ async def _create_database(url: str, name: str) -> None:
         await connection.close()
 
 
-async def _setup(url: str, replicas: int, *, postgres_pid: int) -> dict[str, Any]:
+async def _setup(
+    url: str, replicas: int, *, postgres_pid: int, redis: redis_server.Redis | None
+) -> dict[str, Any]:
     await seed.migrate(url)
     fleet = await seed.providers(url, PROVIDERS, secret=stack.SECRET.encode(), now=datetime.now(UTC))
     async with AsyncExitStack() as exits:
@@ -78,10 +88,12 @@ async def _setup(url: str, replicas: int, *, postgres_pid: int) -> dict[str, Any
         servers = []
         for n in range(replicas):  # each starts after the one before it migrated the database
             env = stack.server_env(folder / f"r{n}", database_url=url)
+            env |= {"DCP_REDIS_URL": redis.url} if redis else {}
             servers.append(await exits.enter_async_context(stack.dcp(folder / f"r{n}", env)))
         bases = [server.base for server in servers]
         renters = [(await stack.funded_renter(bases[0], name=f"scale{n}"))[1] for n in range(RENTERS)]
-        cpu = lambda: cpu_seconds(postgres_pid) + sum(cpu_seconds(s.pid) for s in servers)  # noqa: E731
+        pids = [postgres_pid, *(s.pid for s in servers), *([redis.pid] if redis else [])]
+        cpu = lambda: sum(cpu_seconds(pid) for pid in pids)  # noqa: E731
         with httpload.on_load_core():
             seen, rate, cpu_used = await _load(bases, renters, [key for _, key in fleet], cpu)
     return {"replicas": replicas, **_tally(seen, rate, cpu_used), "check_ledger": await _check_ledger(url)}
@@ -195,13 +207,20 @@ def _result(setups: dict[str, dict[str, Any]]) -> dict[str, Any]:
     correct = all(
         s["lost"] == 0 and s["claimed_twice"] == 0 and s["completed_twice"] == 0 for s in setups.values()
     )
-    summary = {
+    summary: dict[str, Any] = {
         "one_replica_completed_per_second": one["completed_per_second"],
         "two_replicas_completed_per_second": two["completed_per_second"],
         "ratio_two_to_one": round(two["completed_per_second"] / max(one["completed_per_second"], 0.1), 2),
         "ratio_cpu_per_job_two_to_one": round(
             two["server_cpu_ms_per_job"] / max(one["server_cpu_ms_per_job"], 0.001), 2
         ),
+    }
+    if shared := setups.get("2_replicas_redis"):
+        summary["two_replicas_redis_completed_per_second"] = shared["completed_per_second"]
+        summary["ratio_two_redis_to_one"] = round(
+            shared["completed_per_second"] / max(one["completed_per_second"], 0.1), 2
+        )
+    summary |= {
         "jobs": {name: s["submitted"] for name, s in setups.items()},
         "every_job_completed_exactly_once": correct,
         "check_ledger": {name: s["check_ledger"] for name, s in setups.items()},
@@ -212,7 +231,11 @@ def _result(setups: dict[str, dict[str, Any]]) -> dict[str, Any]:
     summary["plot"] = plots.save(
         "scale-out",
         "Jobs completed per second: one replica vs two on one PostgreSQL",
-        bars={"1 replica": one["completed_per_second"], "2 replicas": two["completed_per_second"]},
+        bars={
+            "1 replica": one["completed_per_second"],
+            "2 replicas": two["completed_per_second"],
+            **({"2 replicas + Redis": shared["completed_per_second"]} if shared else {}),
+        },
         bar_label="jobs/s (submit, claim, start, result)",
     )
     return {"summary": summary, "setups": setups}
