@@ -13,7 +13,7 @@ from dcp.app import create_app
 from dcp.config import Settings
 from dcp.db.engine import Database
 from dcp.kit.clock import ManualClock
-from dcp.kit.limits import LocalBuckets
+from dcp.kit.limits import LocalBuckets, RedisBuckets
 from tests.support.factories import register_renter
 from tests.support.redis_server import running_redis
 
@@ -147,3 +147,20 @@ async def test_a_body_that_trickles_in_is_cut_off(
     await asyncio.wait_for(app(scope, receive, send), timeout=5)
     assert sent[0]["status"] == 408
     assert b"not received within 0.2 s" in sent[1]["body"]
+
+
+async def test_takes_that_arrive_together_go_to_redis_in_one_call() -> None:
+    import redis as redis_client
+
+    with running_redis() as url:
+        buckets = RedisBuckets(url)
+        await buckets.take("ip:warm", capacity=5, window_seconds=60)  # the script is loaded
+        stats = redis_client.Redis.from_url(url)
+        before = stats.info("commandstats")["cmdstat_evalsha"]["calls"]
+        a = [buckets.take("ip:a", capacity=5, window_seconds=60) for _ in range(8)]
+        waits = await asyncio.gather(*a, buckets.take("ip:b", capacity=5, window_seconds=60))
+        calls = stats.info("commandstats")["cmdstat_evalsha"]["calls"] - before
+        stats.close()
+        await buckets.aclose()
+    assert waits[:5] == [0, 0, 0, 0, 0] and all(wait > 0 for wait in waits[5:8]) and waits[8] == 0
+    assert calls == 1
