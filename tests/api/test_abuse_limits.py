@@ -164,3 +164,25 @@ async def test_takes_that_arrive_together_go_to_redis_in_one_call() -> None:
         await buckets.aclose()
     assert waits[:5] == [0, 0, 0, 0, 0] and all(wait > 0 for wait in waits[5:8]) and waits[8] == 0
     assert calls == 1
+
+
+async def test_while_redis_is_away_each_replica_limits_on_its_own(
+    settings: Settings, database: Database, clock: ManualClock, caplog
+) -> None:
+    from dcp.gateway.ratelimit import RedisRateLimiter
+    from tests.support.postgres import free_port
+
+    settings.redis_url = f"redis://127.0.0.1:{free_port()}/0"  # nothing answers there
+    settings.limits.requests_per_minute_per_ip = 2
+    app = create_app(settings, db=database, clock=clock)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as http:
+        statuses = [(await http.get("/api/renters/available-providers")).status_code for _ in range(3)]
+    await app.state.abuse_buckets.aclose()
+    await app.state.gateway.limiter.aclose()
+    assert statuses == [200, 200, 429]  # served, and still limited, by this process's buckets
+    limiter = RedisRateLimiter(settings.redis_url, requests_per_minute=1, tokens_per_minute=1_000)
+    assert await limiter.check("renter", tokens=10) == 0
+    assert await limiter.check("renter", tokens=10) > 0
+    await limiter.aclose()
+    outages = [r.getMessage() for r in caplog.records if "Redis is not answering" in r.getMessage()]
+    assert len(outages) == 2  # once for the abuse limits, once for /v1's: not once per request

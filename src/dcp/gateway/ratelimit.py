@@ -6,6 +6,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from redis.exceptions import RedisError
+
+from dcp.kit.limits import RedisOutage
+
 
 @dataclass
 class _Bucket:
@@ -79,12 +83,20 @@ class RedisRateLimiter:
         self.requests_per_minute, self.tokens_per_minute = requests_per_minute, tokens_per_minute
         self._redis = redis.from_url(url)
         self._script = self._redis.register_script(_REDIS_BUCKETS)
+        # While Redis does not answer, this process's own buckets stand in (a /v1 request is not failed).
+        self._local = RateLimiter(requests_per_minute, tokens_per_minute)
+        self._outage = RedisOutage("/v1 rate limits use")
 
     async def check(self, key: str, *, tokens: int) -> float:
-        wait_ms = await self._script(
-            keys=[f"dcp:rl:{key}:requests", f"dcp:rl:{key}:tokens"],
-            args=[self.requests_per_minute, self.tokens_per_minute, tokens],
-        )
+        try:
+            wait_ms = await self._script(
+                keys=[f"dcp:rl:{key}:requests", f"dcp:rl:{key}:tokens"],
+                args=[self.requests_per_minute, self.tokens_per_minute, tokens],
+            )
+        except (RedisError, OSError) as exc:
+            self._outage.failed(exc)
+            return await self._local.check(key, tokens=tokens)
+        self._outage.answered()
         return int(wait_ms) / 1000
 
     async def aclose(self) -> None:

@@ -6,16 +6,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from redis.exceptions import RedisError
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dcp.config import LimitSettings
+
+log = logging.getLogger("dcp.limits")
 
 
 class Buckets(Protocol):
@@ -74,9 +78,27 @@ return waits
 """
 
 
+class RedisOutage:
+    """Says once that Redis stopped answering, and once that it answers again, not once per request."""
+
+    def __init__(self, what: str) -> None:
+        self.what, self.down = what, False
+
+    def failed(self, exc: Exception) -> None:
+        if not self.down:
+            self.down = True
+            log.warning("Redis is not answering (%r): %s this process's own until it does", exc, self.what)
+
+    def answered(self) -> None:
+        if self.down:
+            self.down = False
+            log.warning("Redis answers again: %s shared again", self.what)
+
+
 class RedisBuckets:
     """The same buckets in Redis (``DCP_REDIS_URL``), on Redis's clock, shared by every replica. The takes
-    that arrive while one call is out go together in the next, in arrival order."""
+    that arrive while one call is out go together in the next, in arrival order. While Redis does not answer,
+    this process's own buckets stand in: an outage of Redis must not refuse (or fail) every request."""
 
     def __init__(self, url: str) -> None:
         import redis.asyncio as redis
@@ -85,6 +107,8 @@ class RedisBuckets:
         self._script = self._redis.register_script(_REDIS_TAKE)
         self._waiting: list[tuple[str, int, int, asyncio.Future[float]]] = []
         self._sender: asyncio.Task[None] | None = None
+        self._local = LocalBuckets()
+        self._outage = RedisOutage("abuse limits use")
 
     async def take(self, key: str, *, capacity: int, window_seconds: int) -> float:
         future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
@@ -99,14 +123,17 @@ class RedisBuckets:
             try:
                 keys = [key for key, _, _, _ in batch]
                 waits = await self._script(keys=keys, args=[n for _, *limit, _ in batch for n in limit])
-            except Exception as exc:  # each take raises it, as one call of its own would have
-                for *_, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (*_, future), wait_ms in zip(batch, waits, strict=True):
+                answers = [int(wait_ms) / 1000 for wait_ms in waits]
+                self._outage.answered()
+            except (RedisError, OSError) as exc:
+                self._outage.failed(exc)
+                answers = [
+                    await self._local.take(key, capacity=capacity, window_seconds=window)
+                    for key, capacity, window, _ in batch
+                ]
+            for (*_, future), answer in zip(batch, answers, strict=True):
                 if not future.done():  # its request may have gone meanwhile
-                    future.set_result(int(wait_ms) / 1000)
+                    future.set_result(answer)
 
     async def aclose(self) -> None:
         await self._redis.aclose()
