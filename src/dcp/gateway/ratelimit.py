@@ -81,13 +81,15 @@ class RedisRateLimiter:
         import redis.asyncio as redis
 
         self.requests_per_minute, self.tokens_per_minute = requests_per_minute, tokens_per_minute
-        self._redis = redis.from_url(url)
+        self._redis = redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
         self._script = self._redis.register_script(_REDIS_BUCKETS)
         # While Redis does not answer, this process's own buckets stand in (a /v1 request is not failed).
         self._local = RateLimiter(requests_per_minute, tokens_per_minute)
         self._outage = RedisOutage("/v1 rate limits use")
 
     async def check(self, key: str, *, tokens: int) -> float:
+        if self._outage.skip():
+            return await self._local.check(key, tokens=tokens)
         try:
             wait_ms = await self._script(
                 keys=[f"dcp:rl:{key}:requests", f"dcp:rl:{key}:tokens"],

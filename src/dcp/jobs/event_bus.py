@@ -31,7 +31,7 @@ class RedisBus:
     def __init__(self, url: str, hub: EventHub) -> None:
         self.hub = hub
         self.origin = secrets.token_hex(8)  # this process: what it published comes back to it too
-        self._redis = redis.from_url(url)
+        self._redis = redis.from_url(url, socket_connect_timeout=1.0)  # no read timeout: it listens
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self.subscribed = asyncio.Event()

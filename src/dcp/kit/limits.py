@@ -79,12 +79,18 @@ return waits
 
 
 class RedisOutage:
-    """Says once that Redis stopped answering, and once that it answers again, not once per request."""
+    """Says once that Redis stopped answering, and once that it answers again, not once per request; after a
+    failure, Redis is asked again only every ``retry_seconds`` (a Redis that does not even refuse would
+    otherwise hold every request for the connect timeout)."""
 
-    def __init__(self, what: str) -> None:
-        self.what, self.down = what, False
+    def __init__(self, what: str, *, retry_seconds: float = 5.0) -> None:
+        self.what, self.retry_seconds, self.down, self._failed_at = what, retry_seconds, False, 0.0
+
+    def skip(self) -> bool:
+        return self.down and time.monotonic() - self._failed_at < self.retry_seconds
 
     def failed(self, exc: Exception) -> None:
+        self._failed_at = time.monotonic()
         if not self.down:
             self.down = True
             log.warning("Redis is not answering (%r): %s this process's own until it does", exc, self.what)
@@ -103,7 +109,7 @@ class RedisBuckets:
     def __init__(self, url: str) -> None:
         import redis.asyncio as redis
 
-        self._redis = redis.from_url(url)
+        self._redis = redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
         self._script = self._redis.register_script(_REDIS_TAKE)
         self._waiting: list[tuple[str, int, int, asyncio.Future[float]]] = []
         self._sender: asyncio.Task[None] | None = None
@@ -120,13 +126,8 @@ class RedisBuckets:
     async def _send(self) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting, []
-            try:
-                keys = [key for key, _, _, _ in batch]
-                waits = await self._script(keys=keys, args=[n for _, *limit, _ in batch for n in limit])
-                answers = [int(wait_ms) / 1000 for wait_ms in waits]
-                self._outage.answered()
-            except (RedisError, OSError) as exc:
-                self._outage.failed(exc)
+            answers = None if self._outage.skip() else await self._from_redis(batch)
+            if answers is None:
                 answers = [
                     await self._local.take(key, capacity=capacity, window_seconds=window)
                     for key, capacity, window, _ in batch
@@ -134,6 +135,18 @@ class RedisBuckets:
             for (*_, future), answer in zip(batch, answers, strict=True):
                 if not future.done():  # its request may have gone meanwhile
                     future.set_result(answer)
+
+    async def _from_redis(
+        self, batch: list[tuple[str, int, int, asyncio.Future[float]]]
+    ) -> list[float] | None:
+        try:
+            keys = [key for key, _, _, _ in batch]
+            waits = await self._script(keys=keys, args=[n for _, *limit, _ in batch for n in limit])
+        except (RedisError, OSError) as exc:
+            self._outage.failed(exc)
+            return None
+        self._outage.answered()
+        return [int(wait_ms) / 1000 for wait_ms in waits]
 
     async def aclose(self) -> None:
         await self._redis.aclose()
