@@ -85,7 +85,7 @@ class RedisRateLimiter:
         self._script = self._redis.register_script(_REDIS_BUCKETS)
         # While Redis does not answer, this process's own buckets stand in (a /v1 request is not failed).
         self._local = RateLimiter(requests_per_minute, tokens_per_minute)
-        self._outage = RedisOutage("/v1 rate limits use")
+        self._outage = RedisOutage("the /v1 rate limits use this process's own buckets")
 
     async def check(self, key: str, *, tokens: int) -> float:
         if self._outage.skip():

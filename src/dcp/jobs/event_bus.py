@@ -19,6 +19,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from dcp.jobs.events import EventHub
+from dcp.kit.limits import RedisOutage
 
 CHANNEL = "dcp:hub"
 _OUTBOX_LIMIT = 10_000  # messages waiting for Redis; past it new ones are dropped, not memory
@@ -35,6 +36,7 @@ class RedisBus:
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self.subscribed = asyncio.Event()
+        self._outage = RedisOutage("job events and wakeups stay within each replica")
 
     def start(self) -> None:
         self.hub.share = self._share
@@ -64,9 +66,11 @@ class RedisBus:
                     for message in batch:
                         pipe.publish(CHANNEL, message)
                     await pipe.execute()
-            except (RedisError, OSError) as exc:
-                log.warning("could not share %d job events with other replicas: %s", len(batch), exc)
+            except (RedisError, OSError) as exc:  # these are lost: best effort, as within one process
+                self._outage.failed(exc)
                 await asyncio.sleep(_RETRY_SECONDS)
+            else:
+                self._outage.answered()
 
     async def _receive(self) -> None:
         while True:
@@ -74,11 +78,12 @@ class RedisBus:
                 async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(CHANNEL)
                     self.subscribed.set()
+                    self._outage.answered()
                     async for message in pubsub.listen():
                         self._deliver(message["data"])
             except (RedisError, OSError) as exc:
                 self.subscribed.clear()
-                log.warning("not receiving other replicas' job events (%s); retrying", exc)
+                self._outage.failed(exc)
                 await asyncio.sleep(_RETRY_SECONDS)
 
     def _deliver(self, data: bytes) -> None:

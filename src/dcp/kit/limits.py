@@ -93,12 +93,12 @@ class RedisOutage:
         self._failed_at = time.monotonic()
         if not self.down:
             self.down = True
-            log.warning("Redis is not answering (%r): %s this process's own until it does", exc, self.what)
+            log.warning("Redis is not answering (%r): %s until it does", exc, self.what)
 
     def answered(self) -> None:
         if self.down:
             self.down = False
-            log.warning("Redis answers again: %s shared again", self.what)
+            log.warning("Redis answers again (meanwhile %s)", self.what)
 
 
 class RedisBuckets:
@@ -114,7 +114,7 @@ class RedisBuckets:
         self._waiting: list[tuple[str, int, int, asyncio.Future[float]]] = []
         self._sender: asyncio.Task[None] | None = None
         self._local = LocalBuckets()
-        self._outage = RedisOutage("abuse limits use")
+        self._outage = RedisOutage("the abuse limits use this process's own buckets")
 
     async def take(self, key: str, *, capacity: int, window_seconds: int) -> float:
         future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
