@@ -186,3 +186,17 @@ async def test_while_redis_is_away_each_replica_limits_on_its_own(
     await limiter.aclose()
     outages = [r.getMessage() for r in caplog.records if "Redis is not answering" in r.getMessage()]
     assert len(outages) == 2  # once for the abuse limits, once for /v1's: not once per request
+
+
+async def test_once_redis_answers_again_the_buckets_are_shared_again(caplog) -> None:
+    from tests.support.postgres import free_port
+
+    port = free_port()
+    buckets = RedisBuckets(f"redis://127.0.0.1:{port}/0", retry_seconds=0.1)
+    assert await buckets.take("ip:a", capacity=1, window_seconds=60) == 0  # this process's bucket, now empty
+    with running_redis(port):
+        await asyncio.sleep(0.2)  # past the retry interval
+        assert await buckets.take("ip:a", capacity=1, window_seconds=60) == 0  # Redis's bucket, full
+        assert await buckets.take("ip:a", capacity=1, window_seconds=60) > 0
+        await buckets.aclose()
+    assert "Redis is not answering" in caplog.text and "Redis answers again" in caplog.text

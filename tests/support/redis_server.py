@@ -14,11 +14,11 @@ from tests.support.postgres import free_port
 
 
 @contextmanager
-def running_redis() -> Iterator[str]:
+def running_redis(port: int | None = None) -> Iterator[str]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed: run the README's test command (it installs it)")
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,

@@ -106,7 +106,7 @@ class RedisBuckets:
     that arrive while one call is out go together in the next, in arrival order. While Redis does not answer,
     this process's own buckets stand in: an outage of Redis must not refuse (or fail) every request."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, retry_seconds: float = 5.0) -> None:
         import redis.asyncio as redis
 
         self._redis = redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
@@ -114,7 +114,8 @@ class RedisBuckets:
         self._waiting: list[tuple[str, int, int, asyncio.Future[float]]] = []
         self._sender: asyncio.Task[None] | None = None
         self._local = LocalBuckets()
-        self._outage = RedisOutage("the abuse limits use this process's own buckets")
+        what = "the abuse limits use this process's own buckets"
+        self._outage = RedisOutage(what, retry_seconds=retry_seconds)
 
     async def take(self, key: str, *, capacity: int, window_seconds: int) -> float:
         future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
