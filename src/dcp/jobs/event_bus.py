@@ -24,6 +24,7 @@ from dcp.kit.limits import RedisOutage
 CHANNEL = "dcp:hub"
 _OUTBOX_LIMIT = 10_000  # messages waiting for Redis; past it new ones are dropped, not memory
 _RETRY_SECONDS = 1.0
+_SEND_SECONDS = 5.0
 
 log = logging.getLogger("dcp.events")
 
@@ -62,11 +63,13 @@ class RedisBus:
             while not self._outbox.empty():
                 batch.append(self._outbox.get_nowait())
             try:
-                async with self._redis.pipeline(transaction=False) as pipe:
+                # The client has no read timeout (the listener waits for messages as long as it takes), so a
+                # Redis that stops answering mid-call is given up on here.
+                async with asyncio.timeout(_SEND_SECONDS), self._redis.pipeline(transaction=False) as pipe:
                     for message in batch:
                         pipe.publish(CHANNEL, message)
                     await pipe.execute()
-            except (RedisError, OSError) as exc:  # these are lost: best effort, as within one process
+            except (RedisError, OSError, TimeoutError) as exc:  # lost: best effort, as within one process
                 self._outage.failed(exc)
                 await asyncio.sleep(_RETRY_SECONDS)
             else:
