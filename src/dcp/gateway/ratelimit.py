@@ -6,8 +6,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from redis.exceptions import RedisError
-
 from dcp.kit.limits import RedisOutage
 
 
@@ -88,17 +86,13 @@ class RedisRateLimiter:
         self._outage = RedisOutage("the /v1 rate limits use this process's own buckets")
 
     async def check(self, key: str, *, tokens: int) -> float:
-        if self._outage.skip():
+        wait_ms = await self._outage.ask(
+            self._script,
+            keys=[f"dcp:rl:{key}:requests", f"dcp:rl:{key}:tokens"],
+            args=[self.requests_per_minute, self.tokens_per_minute, tokens],
+        )
+        if wait_ms is None:
             return await self._local.check(key, tokens=tokens)
-        try:
-            wait_ms = await self._script(
-                keys=[f"dcp:rl:{key}:requests", f"dcp:rl:{key}:tokens"],
-                args=[self.requests_per_minute, self.tokens_per_minute, tokens],
-            )
-        except (RedisError, OSError) as exc:
-            self._outage.failed(exc)
-            return await self._local.check(key, tokens=tokens)
-        self._outage.answered()
         return int(wait_ms) / 1000
 
     async def aclose(self) -> None:

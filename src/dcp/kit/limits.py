@@ -9,9 +9,9 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from redis.exceptions import RedisError
 from starlette.responses import Response
@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from dcp.config import LimitSettings
 
 log = logging.getLogger("dcp.limits")
+T = TypeVar("T")
 
 
 class Buckets(Protocol):
@@ -86,8 +87,18 @@ class RedisOutage:
     def __init__(self, what: str, *, retry_seconds: float = 5.0) -> None:
         self.what, self.retry_seconds, self.down, self._failed_at = what, retry_seconds, False, 0.0
 
-    def skip(self) -> bool:
-        return self.down and time.monotonic() - self._failed_at < self.retry_seconds
+    async def ask(self, call: Callable[..., Awaitable[T]], **arguments: Any) -> T | None:
+        """``call(**arguments)``'s answer from Redis; None when Redis does not answer, or failed too recently
+        to be asked again (the caller then answers with its own buckets)."""
+        if self.down and time.monotonic() - self._failed_at < self.retry_seconds:
+            return None
+        try:
+            answer = await call(**arguments)
+        except (RedisError, OSError) as exc:
+            self.failed(exc)
+            return None
+        self.answered()
+        return answer
 
     def failed(self, exc: Exception) -> None:
         self._failed_at = time.monotonic()
@@ -127,8 +138,12 @@ class RedisBuckets:
     async def _send(self) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting, []
-            answers = None if self._outage.skip() else await self._from_redis(batch)
-            if answers is None:
+            keys = [key for key, _, _, _ in batch]
+            args = [n for _, *limit, _ in batch for n in limit]
+            waits = await self._outage.ask(self._script, keys=keys, args=args)
+            if waits is not None:
+                answers = [int(wait_ms) / 1000 for wait_ms in waits]
+            else:
                 answers = [
                     await self._local.take(key, capacity=capacity, window_seconds=window)
                     for key, capacity, window, _ in batch
@@ -136,18 +151,6 @@ class RedisBuckets:
             for (*_, future), answer in zip(batch, answers, strict=True):
                 if not future.done():  # its request may have gone meanwhile
                     future.set_result(answer)
-
-    async def _from_redis(
-        self, batch: list[tuple[str, int, int, asyncio.Future[float]]]
-    ) -> list[float] | None:
-        try:
-            keys = [key for key, _, _, _ in batch]
-            waits = await self._script(keys=keys, args=[n for _, *limit, _ in batch for n in limit])
-        except (RedisError, OSError) as exc:
-            self._outage.failed(exc)
-            return None
-        self._outage.answered()
-        return [int(wait_ms) / 1000 for wait_ms in waits]
 
     async def aclose(self) -> None:
         await self._redis.aclose()
