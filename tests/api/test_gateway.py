@@ -16,7 +16,7 @@ from dcp.gateway.billing import Outcome
 from dcp.gateway.ratelimit import RateLimiter
 from dcp.gateway.routing import _rendezvous
 from dcp.jobs.sweeper import release_abandoned_holds
-from tests.support.factories import completed_usage, funded_renter, register_provider
+from tests.support.factories import completed_usage, funded_renter, register_provider, settled_money
 from tests.support.fake_engine import FakeEngine
 
 CHAT = {
@@ -53,15 +53,11 @@ async def _renter(http, admin, amount=10_000):
 
 
 @pytest.fixture
-def money(live, http):
+def money(live):
     """A renter's balance once what their requests used is settled and their allowance handed back."""
 
     async def read(renter) -> dict:
-        gateway = live.app.state.gateway
-        await gateway.settle_all()
-        await gateway.allowances.hand_back()
-        found = (await http.get("/api/renters/balance", headers=renter.renter_headers)).json()
-        return {"balance_halala": found["balance_halala"], "held_halala": found["held_halala"]}
+        return await settled_money(live, renter)
 
     return read
 

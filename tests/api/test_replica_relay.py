@@ -15,8 +15,8 @@ from sqlalchemy import update
 from dcp.gateway.routing import _rendezvous
 from dcp.jobs.relay import INTERNAL_PATH, replica_token
 from dcp.models import Provider
-from tests.conftest import SECRET, LiveServer
-from tests.support.factories import Account, funded_renter, heartbeat, submit
+from tests.conftest import SECRET
+from tests.support.factories import Account, funded_renter, heartbeat, settled_money, submit
 from tests.support.postgres import free_port
 from tests.support.provider_client import Leased, TestProvider
 from tests.support.replicas import Replicas, two_replicas
@@ -33,16 +33,6 @@ async def replicas(settings, database, clock) -> AsyncIterator[Replicas]:
     settings.gateway.first_token_timeout_seconds = 2.0
     async with two_replicas(settings, database, clock) as both:
         yield both
-
-
-async def _settled(server: LiveServer, renter: Account) -> dict[str, int]:
-    """The renter's money once ``server`` settled its requests and handed its allowance back."""
-    gateway = server.app.state.gateway
-    await gateway.settle_all()
-    await gateway.allowances.hand_back()
-    async with httpx.AsyncClient(base_url=server.url) as http:
-        found = (await http.get("/api/renters/balance", headers=renter.renter_headers)).json()
-    return {"balance_halala": found["balance_halala"], "held_halala": found["held_halala"]}
 
 
 def _bearer(renter: Account) -> dict[str, str]:
@@ -71,7 +61,7 @@ async def test_v1_requests_reach_a_provider_linked_to_the_other_replica(replicas
 
     assert [json.loads(request["body"])["max_tokens"] for request in engine.requests] == [16, 16]
     # Each request billed once, by b: 11 + 3 tokens at 100 and 300 per million come to 1 halala.
-    assert await _settled(b, renter) == {"balance_halala": 10_000 - 2, "held_halala": 0}
+    assert await settled_money(b, renter) == {"balance_halala": 10_000 - 2, "held_halala": 0}
     assert a.app.state.gateway.router.outstanding[engine.account.id] == 0  # a counted both, and let go
     for server, direction in ((b, "out"), (a, "in")):
         async with httpx.AsyncClient(base_url=server.url) as http:
@@ -92,8 +82,8 @@ async def test_the_replica_holding_the_link_counts_the_providers_concurrency(rep
         assert error["code"] == "provider_unavailable" and "busy" in error["message"]
         assert len(engine.requests) == 1  # b's request never reached the engine
         assert (await at_a).status_code == 504  # the silent engine: a's request timed out
-    await _settled(b, renter)
-    assert (await _settled(a, renter)) == {"balance_halala": 10_000, "held_halala": 0}  # neither cost
+    await settled_money(b, renter)
+    assert (await settled_money(a, renter)) == {"balance_halala": 10_000, "held_halala": 0}  # neither cost
 
 
 async def test_a_silent_provider_is_let_go_on_both_replicas(replicas, admin):
@@ -109,8 +99,8 @@ async def test_a_silent_provider_is_let_go_on_both_replicas(replicas, admin):
             break
         await asyncio.sleep(0.05)
     assert outstanding[engine.account.id] == 0
-    await _settled(a, renter)
-    assert await _settled(b, renter) == {"balance_halala": 10_000, "held_halala": 0}
+    await settled_money(a, renter)
+    assert await settled_money(b, renter) == {"balance_halala": 10_000, "held_halala": 0}
 
 
 async def test_an_unreachable_replica_fails_over_to_another_provider(replicas, admin, database):
@@ -136,7 +126,7 @@ async def test_an_unreachable_replica_fails_over_to_another_provider(replicas, a
     assert answer.status_code == 200, answer.text
     assert answer.headers["x-dcp-provider-attempts"] == "2"
     assert len(local.requests) == 1 and not stranded.requests
-    assert await _settled(b, renter) == {"balance_halala": 10_000 - 1, "held_halala": 0}
+    assert await settled_money(b, renter) == {"balance_halala": 10_000 - 1, "held_halala": 0}
 
 
 async def test_an_endpoint_request_is_relayed_to_the_replica_holding_the_link(replicas, admin):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from tests.conftest import LiveServer
 
 _counter = itertools.count(1)
 
@@ -158,3 +161,14 @@ def completed_usage(
         "error": None,
         "created_at": now,
     }
+
+
+async def settled_money(server: LiveServer, renter: Account) -> dict[str, int]:
+    """The renter's balance and held money once ``server`` settled the /v1 requests it took and handed its
+    allowance back."""
+    gateway = server.app.state.gateway
+    await gateway.settle_all()
+    await gateway.allowances.hand_back()
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        found = (await http.get("/api/renters/balance", headers=renter.renter_headers)).json()
+    return {"balance_halala": found["balance_halala"], "held_halala": found["held_halala"]}
