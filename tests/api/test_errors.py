@@ -14,6 +14,10 @@ class TestContract:
         assert missing.status_code == 404 and missing.json() == {"error": "Not found"}
         wrong = await client.delete("/api/renters/register")
         assert wrong.status_code == 405 and wrong.json() == {"error": "Method not allowed"}
+        # The hottest routes are added to the app flat (kit/fast_route.include_flat): the same answers.
+        for path in ("/api/providers/heartbeat", "/api/dc1/jobs/submit"):
+            wrong = await client.put(path)
+            assert wrong.status_code == 405 and wrong.json() == {"error": "Method not allowed"}
 
     @pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'"text"', b"null"])
     async def test_malformed_bodies(self, client, body):
