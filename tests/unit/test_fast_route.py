@@ -1,14 +1,15 @@
-"""kit/fast_route.include_flat: a router's routes added to the app itself are described and answered exactly as
-``app.include_router`` would have them, fast endpoints included."""
+"""kit/fast_route.include_flat: a router's routes added to the app itself are described and answered exactly
+as ``app.include_router`` would have them, fast endpoints and WebSocket routes included."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import httpx
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, WebSocket
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse, Response
+from starlette.testclient import TestClient
 
 from dcp.kit.fast_route import FastRoute, fast, include_flat
 
@@ -44,6 +45,12 @@ def _router() -> APIRouter:
     async def count() -> dict[str, int]:
         return {"count": 3}
 
+    @router.websocket("/watch")
+    async def watch(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(f"watching {websocket.url.path}")
+        await websocket.close()
+
     return router
 
 
@@ -57,7 +64,13 @@ def _apps() -> tuple[FastAPI, FastAPI]:
 def test_described_as_if_included():
     included, flat = _apps()
     assert flat.openapi() == included.openapi()
-    assert [type(route) for route in flat.router.routes[-2:]] == [FastRoute, FastRoute]
+    assert [type(route) for route in flat.router.routes[-3:-1]] == [FastRoute, FastRoute]
+
+
+def test_websocket_routes_too():
+    for app in _apps():
+        with TestClient(app).websocket_connect("/api/things/watch") as websocket:
+            assert websocket.receive_text() == "watching /api/things/watch"
 
 
 async def test_answered_as_if_included():
