@@ -127,3 +127,32 @@ async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None
         assert await _ask(client, url) == (200, "application/json", ["{}"])
         assert connections == [2]
     client.close()
+
+
+async def test_an_informational_answer_before_the_real_one_is_passed_over() -> None:
+    answer = (
+        b"HTTP/1.1 100 Continue\r\nx-early: 1\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+    )
+    client = Http11Client()
+    async with _engine(answer) as (url, connections):
+        async with client.request("POST", url, body=b"{}", content_type="application/json") as a:
+            assert [text async for text in a.text] == ["{}"]
+        assert (a.status, "x-early" in a.headers) == (200, False)
+        assert await _ask(client, url) == (200, "application/json", ["{}"])
+        assert connections == [1]
+    client.close()
+
+
+@pytest.mark.parametrize("value", ["pool\r\nx-admin: 1", "pool\nx", "مرحبا"])
+async def test_a_header_that_http_cannot_carry_is_refused_before_anything_is_sent(value: str) -> None:
+    heads: list[bytes] = []
+    client = Http11Client()
+    async with _engine(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}", heads=heads) as (url, connections):
+        with pytest.raises(Http11Error):
+            async with client.request(
+                "POST", url, body=b"{}", content_type="application/json", headers=[("x-dcp-path", value)]
+            ):
+                pass
+        assert (heads, connections) == ([], [0])
+    client.close()

