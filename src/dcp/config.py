@@ -130,6 +130,13 @@ class GatewaySettings(BaseModel):
         ge=1,
         description="Most requests whose settlements one write transaction commits",
     )
+    settlement_batch_wait_seconds: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="A finished request's settlement and usage row, when no batch is being written, wait "
+        "this long for others to share their transaction (after the answer: the caller never waits for it)",
+    )
     allowance_halala: int = Field(
         1000,
         ge=1,

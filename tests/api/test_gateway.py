@@ -302,6 +302,35 @@ class TestPerRequestCost:
         assert not [s for s in statements if "renters" in s or "INSERT INTO gateway_allowances" in s]
         assert (await money(renter))["balance_halala"] == 10_000 - 2
 
+    @pytest.fixture
+    def patient_settlements(self, settings):  # set before the app is built (listed before http)
+        settings.gateway.settlement_batch_wait_seconds = 1.0  # each request takes a few ms in-process
+
+    async def test_requests_one_after_the_other_share_a_settlement_transaction(
+        self, patient_settlements, http, admin, engines, live, money
+    ):
+        await engines()
+        renter, auth = await _renter(http, admin)
+        gateway = live.app.state.gateway
+        assert (await http.post("/v1/chat/completions", headers=auth, json=CHAT)).status_code == 200
+        await gateway.settle_all()
+        commits: list[str] = []
+
+        def count(_conn, _cursor, statement, *_args) -> None:
+            if statement.startswith("INSERT INTO gateway_requests"):
+                commits.append(statement)
+
+        event.listen(Engine, "before_cursor_execute", count)
+        try:  # each answered before the next is sent: the settlements wait for company after the answers
+            for _ in range(3):
+                assert (await http.post("/v1/chat/completions", headers=auth, json=CHAT)).status_code == 200
+            await gateway.settle_all()
+        finally:
+            event.remove(Engine, "before_cursor_execute", count)
+        assert len(commits) == 1  # one INSERT of usage rows per transaction
+        settled = await money(renter)
+        assert settled["balance_halala"] == 10_000 - 4 and settled["held_halala"] == 0
+
     async def test_a_free_model_holds_and_bills_nothing_yet_logs_usage(self, http, admin, engines, money):
         await engines(concurrency=64)
         body = {"model": "fake-model", "input_per_million_halala": 0, "output_per_million_halala": 0}

@@ -58,8 +58,13 @@ class Gateway:
         self.pool_cache = PoolCache(limits.pool_cache_seconds)
         self.price_cache = PriceCache(limits.price_cache_seconds)
         self.allowances = Allowances(self.db, limits, self.clock.now)
-        batch = limits.ledger_batch_max
-        self.outcomes = GroupCommit(self.db, write_outcomes, max_batch=batch, name="settlements")
+        self.outcomes = GroupCommit(
+            self.db,
+            write_outcomes,
+            max_batch=limits.ledger_batch_max,
+            name="settlements",
+            gather_seconds=limits.settlement_batch_wait_seconds,
+        )
 
     def in_background(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` off the request's path (a cache refresh); a failure is logged, the cache stays."""
