@@ -6,6 +6,10 @@ for the one being measured; the load generator, the fake upstream and the pool p
 Latency is measured open-loop at a fixed rate, throughput closed-loop, both in short blocks that take turns
 between the targets, so that drift on a shared machine hits all of them alike. Requests per core divide the
 answered requests by the CPU seconds the server process itself used in its blocks.
+
+What limits the added latency is shown beside it: two byte forwarders in the places of DCP's server and its
+provider's daemon (``bench/forwarder.py``: what the topology's two extra hops cost with no work in them), and
+DCP's added latency at higher fixed rates, where its processes have less time to fall asleep between requests.
 """
 
 from __future__ import annotations
@@ -20,12 +24,25 @@ from typing import Any
 
 from bench import dcp_server, litellm_proxy, loadgen, profile
 from bench.fake_upstream import MODEL
-from bench.processes import LOAD_CORE, cpu_seconds, free_port, percentile, start, stop, wait_listening
+from bench.processes import (
+    LOAD_CORE,
+    SERVER_CORE,
+    cpu_seconds,
+    free_port,
+    percentile,
+    start,
+    stop,
+    wait_listening,
+)
 from bench.report import summary
 
 RATE_PER_SECOND = 25
 LATENCY_BLOCK_SECONDS = 5.0
 LATENCY_ROUNDS = 3
+# The same added latency at higher fixed rates (DCP and the forwarders only; LiteLLM's proxy saturates near
+# 170 requests/s): block seconds at each rate, two rounds.
+SWEEP = {100: 3.0, 400: 2.0}
+SWEEP_ROUNDS = 2
 THROUGHPUT_WARMUP_SECONDS = 1.0
 THROUGHPUT_BLOCK_SECONDS = 5.0
 THROUGHPUT_ROUNDS = 2
@@ -60,12 +77,24 @@ async def run() -> dict[str, Any]:
             for endpoint in gateways:
                 for mode in MODES:
                     await _smoke(endpoint.target(mode))
+            floor = await _forwarders(stack, upstream_port=direct.port)
             measured = [endpoint for endpoint in gateways if endpoint.name != "dcp_free_model"]
-            latency = {mode: await _latency(mode, direct, measured) for mode in MODES}
+            latency = {mode: await _latency(mode, direct, [*measured, floor]) for mode in MODES}
+            dcp = next(endpoint for endpoint in gateways if endpoint.name == "dcp")
+            sweep = {
+                rate: {
+                    mode: await _latency(
+                        mode, direct, [dcp, floor], rate=rate, seconds=seconds, rounds=SWEEP_ROUNDS
+                    )
+                    for mode in MODES
+                }
+                for rate, seconds in SWEEP.items()
+            }
             throughput = {mode: await _throughput(mode, gateways) for mode in MODES}
     return {
-        "summary": summary(latency, throughput, litellm=litellm, rate=RATE_PER_SECOND),
+        "summary": summary({RATE_PER_SECOND: latency, **sweep}, throughput, litellm=litellm),
         "latency": latency,
+        "latency_at_higher_rates": sweep,
         "throughput": throughput,
         "litellm": litellm,
     }
@@ -82,6 +111,22 @@ async def _upstream(stack: AsyncExitStack) -> Endpoint:
     stack.callback(stop, process)
     await wait_listening(port, process=process)
     return Endpoint("direct", port, {}, (process.pid,))
+
+
+async def _forwarders(stack: AsyncExitStack, *, upstream_port: int) -> Endpoint:
+    """Two byte forwarders where DCP's server (core 0) and its provider's daemon (core 1) stand, in front of
+    the same fake upstream: the latency of the topology's two extra hops, with no work done in them."""
+    to = upstream_port
+    pids: list[int] = []
+    for core in (LOAD_CORE, SERVER_CORE):  # the daemon's place first: the server's forwards to it
+        port = free_port()
+        command = [sys.executable, "-m", "bench.forwarder", "--port", str(port), "--to", str(to)]
+        process = await start(command, core=core, env=dict(os.environ), cwd=str(Path(__file__).parent.parent))
+        stack.callback(stop, process)
+        await wait_listening(port, process=process)
+        pids.insert(0, process.pid)
+        to = port
+    return Endpoint("forwarders", to, {}, tuple(pids))
 
 
 async def _gateways(
@@ -118,27 +163,34 @@ async def _smoke(target: loadgen.Target) -> None:
         raise RuntimeError(f"{target.name} did not answer {target.path} (stream={target.stream}) correctly")
 
 
-async def _latency(mode: str, direct: Endpoint, gateways: list[Endpoint]) -> dict[str, Any]:
+async def _latency(
+    mode: str,
+    direct: Endpoint,
+    gateways: list[Endpoint],
+    *,
+    rate: int = RATE_PER_SECOND,
+    seconds: float = LATENCY_BLOCK_SECONDS,
+    rounds: int = LATENCY_ROUNDS,
+) -> dict[str, Any]:
     """Blocks at the same open-loop rate, taking turns; each gateway's percentiles minus the direct ones."""
     endpoints = [direct, *gateways]
     samples: dict[str, list[loadgen.Sample]] = {endpoint.name: [] for endpoint in endpoints}
     failed = dict.fromkeys(samples, 0)
-    for _ in range(LATENCY_ROUNDS):
+    for _ in range(rounds):
         for endpoint in endpoints:
-            got, failures = await loadgen.open_loop(
-                endpoint.target(mode), rate=RATE_PER_SECOND, seconds=LATENCY_BLOCK_SECONDS
-            )
+            got, failures = await loadgen.open_loop(endpoint.target(mode), rate=rate, seconds=seconds)
             samples[endpoint.name] += got
             failed[endpoint.name] += failures
     measure = "first" if MODES[mode].get("stream") else "total"
-    figures: dict[str, Any] = {"rate_per_second": RATE_PER_SECOND, "measure": measure}
+    figures: dict[str, Any] = {"rate_per_second": rate, "measure": measure}
     for name, taken in samples.items():
         values = [getattr(sample, measure) for sample in taken]
         figures[name] = {"requests": len(values), "failed": failed[name], **_percentiles(values)}
     for endpoint in gateways:
         for p in ("p50_ms", "p99_ms"):
             figures[endpoint.name][f"added_{p}"] = round(figures[endpoint.name][p] - figures["direct"][p], 3)
-        print(f"  {mode} latency ({measure}) {endpoint.name}: {_brief(figures, endpoint.name)}", flush=True)
+        brief = _brief(figures, endpoint.name)
+        print(f"  {mode} latency ({measure}) at {rate}/s {endpoint.name}: {brief}", flush=True)
     return figures
 
 
