@@ -67,9 +67,8 @@ class _Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, timeout: float) -> None:
         self.reader, self.writer, self.timeout = reader, writer, timeout
         self.message = _Message()
-        self.until_close = (
-            False  # the answer has neither a length nor chunks: its body ends with the connection
-        )
+        # An answer with neither a length nor chunks: its body ends with the connection.
+        self.until_close = False
         self.used_at = time.monotonic()
 
     async def send(self, head: bytes, body: bytes) -> None:
