@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dcp.agent.runtimes.base import JobFailed
-from dcp.agent.runtimes.vllm import Launch, VllmEngines, VllmProcess, stream_completion
+from dcp.agent.runtimes.vllm import Launch, VllmEngines, VllmProcess, _lines, stream_completion
 from tests.support.recording_events import RecordingEvents
 
 STAND_IN = (sys.executable, str(Path(__file__).parents[1] / "support" / "vllm_stand_in.py"))
@@ -176,3 +176,11 @@ class TestEngines:
             ):
                 pass
         assert engines.current is None and lifecycle(folder)[-2:] == ["sigterm", "exit 0"]
+
+
+async def test_stream_lines_are_joined_across_pieces_of_the_body():
+    async def pieces():
+        for piece in ('data: {"a"', ": 1}\r\n\r\ndata: [DO", "NE]\r\n", "tail"):
+            yield piece
+
+    assert [line async for line in _lines(pieces())] == ['data: {"a": 1}', "", "data: [DONE]", "tail"]
