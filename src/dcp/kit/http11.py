@@ -42,6 +42,7 @@ class _Message:
         """Ready for the next answer on the connection."""
         self.headers: list[tuple[bytes, bytes]] = []
         self.head_done = self.done = self.informational = self.keep_alive = False
+        self.until_close = False  # neither a length nor chunks: the body ends with the connection
         self.pieces: list[bytes] = []
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -52,6 +53,8 @@ class _Message:
             self.headers, self.informational = [], True
         else:  # asked now: llhttp forgets it once the message completes
             self.head_done, self.keep_alive = True, self.parser.should_keep_alive()
+            framed = {b"content-length", b"transfer-encoding"} & {name for name, _ in self.headers}
+            self.until_close = not framed and self.parser.get_status_code() not in (204, 304)
 
     def on_body(self, body: bytes) -> None:
         self.pieces.append(body)
@@ -67,8 +70,6 @@ class _Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, timeout: float) -> None:
         self.reader, self.writer, self.timeout = reader, writer, timeout
         self.message = _Message()
-        # An answer with neither a length nor chunks: its body ends with the connection.
-        self.until_close = False
         self.used_at = time.monotonic()
 
     async def send(self, head: bytes, body: bytes) -> None:
@@ -81,10 +82,7 @@ class _Connection:
         while not self.message.head_done:
             if not await self._read():
                 raise Http11Error("the connection closed without an answer")
-        status = self.message.parser.get_status_code()
-        framed = {b"content-length", b"transfer-encoding"} & {name for name, _ in self.message.headers}
-        self.until_close = not framed and status not in (204, 304)
-        return status
+        return self.message.parser.get_status_code()
 
     async def body(self) -> AsyncIterator[bytes]:
         """The body's pieces as they come; Http11Error if the connection ends before the body does."""
@@ -97,7 +95,7 @@ class _Connection:
             if message.done:
                 return
             if not await self._read():
-                if self.until_close:
+                if message.until_close:
                     return
                 raise Http11Error("the answer ended early")
 
@@ -115,8 +113,9 @@ class _Connection:
 
     def reusable(self) -> bool:
         """True, and ready for the next request, once the answer ended and both sides keep the connection."""
-        if self.message.done and not self.until_close and self.message.keep_alive:
-            self.message.reset()
+        message = self.message
+        if message.done and not message.until_close and message.keep_alive:
+            message.reset()
             return True
         return False
 
