@@ -21,6 +21,7 @@ from tests.support.factories import (
     online_provider,
     register_renter,
     submit,
+    waiting_copies,
 )
 
 SEED_FIELDS = {
@@ -320,6 +321,24 @@ class TestPlacement:
         assert urgent["queue_position"] == 1
         again = (await client.get(f"/api/jobs/{jobs[2]['job_id']}", headers=renter.renter_headers)).json()
         assert again["job"]["queue_position"] == 4
+
+    async def test_positions_are_counted_up_to_1001(self, client, admin):
+        renter = await funded_renter(client, admin)
+        await online_provider(client)  # one slot: the first job takes it, the next wait in the shared queue
+        await submit(client, renter, llm_job())
+        first = (await submit(client, renter, llm_job())).json()["job"]
+        await waiting_copies(client._transport.app.state.db, first["job_id"], count=998)
+        made = [(await submit(client, renter, llm_job())).json()["job"] for _ in range(3)]
+        assert [job["queue_position"] for job in made] == [1000, 1001, 1001]  # the last has 1,001 ahead
+        urgent = (await submit(client, renter, llm_job(priority=9))).json()["job"]
+        assert urgent["queue_position"] == 1
+        positions = [
+            (await client.get(f"/api/jobs/{job['job_id']}", headers=renter.renter_headers)).json()["job"][
+                "queue_position"
+            ]
+            for job in (first, *made)
+        ]
+        assert positions == [2, 1001, 1001, 1001]  # the urgent one went ahead of them all
 
     async def test_renter_without_money_or_key(self, client):
         renter = await register_renter(client)

@@ -172,3 +172,17 @@ async def settled_money(server: LiveServer, renter: Account) -> dict[str, int]:
     async with httpx.AsyncClient(base_url=server.url) as http:
         found = (await http.get("/api/renters/balance", headers=renter.renter_headers)).json()
     return {"balance_halala": found["balance_halala"], "held_halala": found["held_halala"]}
+
+
+async def waiting_copies(database, job_id: str, *, count: int) -> None:
+    """``count`` more jobs like ``job_id`` waiting behind it, quoted at 0 (so they hold nothing)."""
+    from sqlalchemy import insert, select
+
+    from dcp.models import Job
+
+    async with database.writer() as session:
+        row = (await session.execute(select(Job.__table__).where(Job.job_id == job_id))).one()._asdict()
+        del row["id"]
+        copies = [{**row, "job_id": f"{job_id}-{n}", "cost_halala": 0} for n in range(count)]
+        await session.execute(insert(Job), copies)
+        await session.commit()

@@ -15,7 +15,7 @@ from playwright.async_api import Page, expect
 from dcp.kit.clock import ManualClock
 from tests.conftest import ADMIN_TOKEN, LiveServer
 from tests.support.daemon import running_daemon
-from tests.support.factories import Account, credit, online_provider, register_renter
+from tests.support.factories import Account, credit, online_provider, register_renter, waiting_copies
 from tests.web.conftest import screenshot
 
 
@@ -146,6 +146,23 @@ class TestJobPage:
         async with httpx.AsyncClient(base_url=live.url) as http:
             balance = (await http.get("/api/renters/balance", headers=renter.renter_headers)).json()
         assert balance == {**balance, "held_halala": 0, "balance_halala": 50_000}
+
+    async def test_the_queue_position_and_a_far_one(self, page: Page, live: LiveServer) -> None:
+        renter = await funded(live)
+        job = {"job_type": "llm_inference", "duration_minutes": 1, "params": {"prompt": "hi"}}
+        async with httpx.AsyncClient(base_url=live.url) as http:
+            await online_provider(http, name="Tabuk")  # one slot: the first job takes it
+            submitted = [
+                (await http.post("/api/jobs/submit", headers=renter.renter_headers, json=job)).json()["job"]
+                for _ in range(2)
+            ]
+            await waiting_copies(live.app.state.db, submitted[1]["job_id"], count=999)
+            far = await http.post("/api/jobs/submit", headers=renter.renter_headers, json=job)
+        await sign_in(page, live, renter.key)
+        await page.goto(f"{live.url}/renter/jobs/{submitted[1]['job_id']}")
+        await expect(page.get_by_text("Position in the queue: 1", exact=True)).to_be_visible()
+        await page.goto(f"{live.url}/renter/jobs/{far.json()['job']['job_id']}")
+        await expect(page.get_by_text("Position in the queue: 1,001 or later")).to_be_visible()
 
     async def test_another_renters_job_is_not_found(self, page: Page, live: LiveServer) -> None:
         owner = await funded(live)

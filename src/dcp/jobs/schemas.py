@@ -27,6 +27,12 @@ PricingClass = Annotated[Literal["priority", "standard", "economy"], lenient_enu
 JobStatus = Literal["pending", "assigned", "running", "completed", "failed", "cancelled"]
 
 
+_QUEUE_POSITION = (
+    "While pending: 1 for the next job its queue hands out. Jobs ahead are counted up to 1,000, so 1001 means"
+    " 1,001st or later. Null once the job left the queue"
+)
+
+
 class ContainerSpec(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -93,7 +99,7 @@ class JobView(BaseModel):
     priority: int
     pricing_class: str
     prewarm_requested: bool = False
-    queue_position: int | None
+    queue_position: int | None = Field(description=_QUEUE_POSITION)
     progress: int
     attempts: int
     error: str | None
@@ -141,7 +147,7 @@ class JobPendingOutput(BaseModel):
     job_id: str
     status: str
     progress: int
-    queue_position: int | None
+    queue_position: int | None = Field(description=_QUEUE_POSITION)
     message: str
 
 

@@ -12,7 +12,6 @@ most of a submit's CPU went to building, compiling and handing statements to the
 from __future__ import annotations
 
 import bisect
-import functools
 import hashlib
 import json
 import secrets
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, func, insert, or_, select
+from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +33,7 @@ from dcp.db.group_commit import GroupCommit
 from dcp.jobs import placement, views
 from dcp.jobs.errors import IdempotencyMismatch, InvalidParams, NoCapacity, ProviderUnavailable
 from dcp.jobs.params import validate_params
+from dcp.jobs.repository import QUEUE_POSITION_CAP
 from dcp.jobs.schemas import JobSubmit, JobView
 from dcp.kit.http import validation_message
 from dcp.models import Job, Provider
@@ -294,21 +294,11 @@ async def _earlier_jobs(session: AsyncSession, items: list[Submission]) -> dict[
 
 
 async def _queue_positions(session: AsyncSession, jobs: list[Job]) -> list[int]:
-    """Each new (pending) job's place in its queue: 1 for the next to be claimed. Ahead of it are the
-    older pending jobs of its queue at its priority or above (one query for the batch), and the batch's
-    jobs of its queue with a higher priority, or the same and a lower id."""
-    queues = {job.provider_id for job in jobs}
-    older = await session.execute(
-        _waiting(shared=None in queues),
-        {
-            "providers": [queue for queue in queues if queue is not None],
-            "before": min(job.id for job in jobs),
-            "priority": min(job.priority for job in jobs),
-        },
-    )
-    waiting: dict[int | None, list[tuple[int, int]]] = {}
-    for queue, priority, count in older:
-        waiting.setdefault(queue, []).append((priority, count))
+    """Each new (pending) job's place in its queue: 1 for the next to be claimed, at most
+    ``QUEUE_POSITION_CAP``. Ahead of it are the older pending jobs of its queue at its priority or above
+    (counted per queue and priority, one query for the providers' queues and one for the shared queue), and
+    the batch's jobs of its queue with a higher priority, or the same and a lower id."""
+    waiting = await _waiting(session, jobs)
     batch: dict[int | None, list[tuple[int, int]]] = {}  # per queue, (-priority, id): claim order
     for job in jobs:
         batch.setdefault(job.provider_id, []).append((-job.priority, job.id))
@@ -319,27 +309,47 @@ async def _queue_positions(session: AsyncSession, jobs: list[Job]) -> list[int]:
         older_ahead = sum(
             count for priority, count in waiting.get(job.provider_id, ()) if priority >= job.priority
         )
-        positions.append(
-            older_ahead + bisect.bisect_left(batch[job.provider_id], (-job.priority, job.id)) + 1
-        )
+        in_batch_ahead = bisect.bisect_left(batch[job.provider_id], (-job.priority, job.id))
+        positions.append(min(older_ahead + in_batch_ahead + 1, QUEUE_POSITION_CAP))
     return positions
 
 
-@functools.cache
-def _waiting(*, shared: bool) -> Select[int | None, int, int]:
-    """Pending jobs older than ``before`` at ``priority`` or above, per queue and priority: in the queues of
-    ``providers``, and (``shared``) in the shared queue."""
-    queues = Job.provider_id.in_(bindparam("providers", expanding=True))
-    return (
-        select(Job.provider_id, Job.priority, func.count())
-        .where(
-            Job.status == "pending",
-            Job.id < bindparam("before"),
-            or_(queues, Job.provider_id.is_(None)) if shared else queues,
-            Job.priority >= bindparam("priority"),
-        )
-        .group_by(Job.provider_id, Job.priority)
-    )
+async def _waiting(session: AsyncSession, jobs: list[Job]) -> dict[int | None, list[tuple[int, int]]]:
+    """Per queue of ``jobs``, (priority, count) of its pending jobs older than the batch at the batch's
+    lowest priority or above. The shared queue's are counted only up to the cap, highest priorities first
+    (the prefix any of the batch's jobs can have ahead of it); a provider's own queue is short (placement
+    fills it to its slots, renters who name it add theirs) and is counted whole."""
+    params = {"before": min(job.id for job in jobs), "priority": min(job.priority for job in jobs)}
+    providers = list({job.provider_id for job in jobs if job.provider_id is not None})
+    waiting: dict[int | None, list[tuple[int, int]]] = {}
+    if providers:
+        found = await session.execute(_WAITING_FOR_PROVIDERS, {**params, "providers": providers})
+        for queue, priority, count in found:
+            waiting.setdefault(queue, []).append((priority, count))
+    if any(job.provider_id is None for job in jobs):
+        shared = await session.execute(_WAITING_SHARED, {**params, "counted": QUEUE_POSITION_CAP - 1})
+        waiting[None] = [(priority, count) for priority, count in shared]
+    return waiting
+
+
+_OLDER_PENDING = (
+    Job.status == "pending",
+    Job.id < bindparam("before"),
+    Job.priority >= bindparam("priority"),
+)
+_WAITING_FOR_PROVIDERS = (
+    select(Job.provider_id, Job.priority, func.count())
+    .where(*_OLDER_PENDING, Job.provider_id.in_(bindparam("providers", expanding=True)))
+    .group_by(Job.provider_id, Job.priority)
+)
+_shared_prefix = (
+    select(Job.priority)
+    .where(*_OLDER_PENDING, Job.provider_id.is_(None))
+    .order_by(Job.priority.desc())
+    .limit(bindparam("counted"))
+    .subquery()
+)
+_WAITING_SHARED = select(_shared_prefix.c.priority, func.count()).group_by(_shared_prefix.c.priority)
 
 
 def new_job_id(now: datetime) -> str:

@@ -151,7 +151,14 @@ async def job_page(job_id: str, page: RenterPage, session: SessionDep) -> Respon
     settled = await settlement_of(session, job.job_id)
     view = await views.job_view(session, job)
     output = views.output(job, settled) if job.result else None
-    return page.render("renter/job.html", job=view, output=output, result=job.result or {}, settled=settled)
+    return page.render(
+        "renter/job.html",
+        job=view,
+        output=output,
+        result=job.result or {},
+        settled=settled,
+        queue_position_cap=repository.QUEUE_POSITION_CAP,
+    )
 
 
 @router.get("/{job_id}/events")
