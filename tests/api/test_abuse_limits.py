@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import Any
 
 import httpx
 
@@ -164,6 +165,28 @@ async def test_takes_that_arrive_together_go_to_redis_in_one_call() -> None:
         await buckets.aclose()
     assert waits[:5] == [0, 0, 0, 0, 0] and all(wait > 0 for wait in waits[5:8]) and waits[8] == 0
     assert calls == 1
+
+
+async def test_a_fault_in_a_redis_call_fails_its_takes_instead_of_leaving_them_waiting() -> None:
+    from tests.support.postgres import free_port
+
+    buckets = RedisBuckets(f"redis://127.0.0.1:{free_port()}/0")
+    answers: list[Any] = [ValueError("not a number"), [0]]  # a fault, then one answer for two takes
+
+    async def script(**_: Any) -> list[int]:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    buckets._script = script
+    takes = [buckets.take(f"ip:{n}", capacity=5, window_seconds=60) for n in range(2)]
+    faults = await asyncio.wait_for(asyncio.gather(*takes, return_exceptions=True), timeout=5)
+    assert [type(fault) for fault in faults] == [ValueError, ValueError]
+    takes = [buckets.take(f"ip:{n}", capacity=5, window_seconds=60) for n in range(2)]
+    faults = await asyncio.wait_for(asyncio.gather(*takes, return_exceptions=True), timeout=5)
+    assert [str(fault) for fault in faults] == ["Redis answered 1 takes for 2"] * 2
+    await buckets.aclose()
 
 
 async def test_while_redis_is_away_each_replica_limits_on_its_own(

@@ -138,19 +138,30 @@ class RedisBuckets:
     async def _send(self) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting, []
-            keys = [key for key, _, _, _ in batch]
-            args = [n for _, *limit, _ in batch for n in limit]
-            waits = await self._outage.ask(self._script, keys=keys, args=args)
-            if waits is not None:
-                answers = [int(wait_ms) / 1000 for wait_ms in waits]
-            else:
-                answers = [
-                    await self._local.take(key, capacity=capacity, window_seconds=window)
-                    for key, capacity, window, _ in batch
-                ]
-            for (*_, future), answer in zip(batch, answers, strict=True):
-                if not future.done():  # its request may have gone meanwhile
-                    future.set_result(answer)
+            try:
+                answers: list[float] | Exception = await self._answers(batch)
+            except Exception as exc:  # a fault that is not an outage: its requests fail, not wait for good
+                answers = exc
+            for n, (*_, future) in enumerate(batch):
+                if future.done():  # its request may have gone meanwhile
+                    continue
+                if isinstance(answers, Exception):
+                    future.set_exception(answers)
+                else:
+                    future.set_result(answers[n])
+
+    async def _answers(self, batch: list[tuple[str, int, int, asyncio.Future[float]]]) -> list[float]:
+        keys = [key for key, _, _, _ in batch]
+        args = [n for _, *limit, _ in batch for n in limit]
+        waits = await self._outage.ask(self._script, keys=keys, args=args)
+        if waits is None:
+            return [
+                await self._local.take(key, capacity=capacity, window_seconds=window)
+                for key, capacity, window, _ in batch
+            ]
+        if len(waits) != len(batch):
+            raise RuntimeError(f"Redis answered {len(waits)} takes for {len(batch)}")
+        return [int(wait_ms) / 1000 for wait_ms in waits]
 
     async def aclose(self) -> None:
         await self._redis.aclose()
