@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import text
 
@@ -22,6 +21,7 @@ from dcp.db.base import Base
 from dcp.db.engine import Database, open_database
 from dcp.db.migrate import upgrade
 from dcp.kit.clock import ManualClock
+from dcp.server import Server
 from tests.support.postgres import free_port, running_postgres
 
 ADMIN_TOKEN = "dc1-admin-" + "t" * 40
@@ -120,9 +120,7 @@ class LiveServer:
 @asynccontextmanager
 async def serving(app: FastAPI, port: int) -> AsyncIterator[LiveServer]:
     """``app`` served by a real uvicorn on a loopback ``port`` until the block ends."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
+    server = Server(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

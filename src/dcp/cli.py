@@ -81,17 +81,16 @@ def _migrate(settings: Settings) -> None:
 
 
 def _serve(settings: Settings) -> int:
-    import uvicorn
-
     from dcp.app import create_app
     from dcp.kit.heap import settle_for_serving
     from dcp.kit.logs import access_log_after_responses, redact_access_log
+    from dcp.server import Server
 
     _migrate(settings)
     print(f"DCP serving on {settings.public_url}  (API under /api and /api/dc1)")
     # No per-message deflate on the provider links: their frames are small JSON, and compressing and
     # inflating each one cost more time on a relayed /v1 request than its bytes take on the wire.
-    config = uvicorn.Config(
+    server = Server(
         create_app(settings),
         host=settings.host,
         port=settings.port,
@@ -101,7 +100,7 @@ def _serve(settings: Settings) -> int:
     redact_access_log()
     access_log_after_responses()
     settle_for_serving()
-    uvicorn.Server(config).run()
+    server.run()
     return 0
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 from dcp.agent.config import AgentConfig
 from dcp.agent.daemon import Daemon
@@ -19,13 +18,14 @@ from dcp.agent.runtimes.llm import MODEL_ID, assemble_model, model_available
 from dcp.app import create_app
 from dcp.config import Settings
 from dcp.kit.logs import redact_access_log
+from dcp.server import Server
 
 DEMO_BALANCE_HALALA = 50_000  # 500 SAR to try things with
 
 
 async def up(settings: Settings) -> None:
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning"))
+    server = Server(app, host=settings.host, port=settings.port, log_level="warning")
     redact_access_log()
     serving = asyncio.create_task(server.serve())
     while not server.started:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ import time
 import httpx
 import pytest
 
+from tests.support.factories import funded_renter, llm_job, online_provider, submit
 from tests.support.postgres import create_database, free_port
 
 
@@ -151,3 +153,26 @@ def test_check_ledger_command(tmp_path):
         timeout=60,
     )
     assert done.returncode == 0 and "ledger: ok" in done.stdout
+
+
+async def test_stopping_ends_the_streams_of_waiting_jobs(served, tmp_path):
+    base, process = served
+    admin_token = json.loads((tmp_path / "data" / "secrets.json").read_text())["admin_token"]
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        renter = await funded_renter(http, {"x-admin-token": admin_token})
+        await online_provider(http)
+        await submit(http, renter, llm_job())  # takes the provider's one slot
+        waiting = (await submit(http, renter, llm_job())).json()["job"]
+        path = f"/api/jobs/{waiting['job_id']}/events"
+        async with http.stream("GET", path, headers=renter.renter_headers) as stream:
+            lines = stream.aiter_lines()
+            assert await anext(lines) == "event: status"
+            process.terminate()
+            # Without an end, keep-alives every 15 s would hold the stream open, and the server, for good.
+            rest = await asyncio.wait_for(_all(lines), timeout=15)
+    assert rest[0].startswith("data: ") and not any(line.startswith("event:") for line in rest)
+    process.communicate(timeout=15)  # it ended too
+
+
+async def _all(lines) -> list[str]:
+    return [line async for line in lines]

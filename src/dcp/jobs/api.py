@@ -17,7 +17,7 @@ from dcp.db.session import SessionDep, end_transaction
 from dcp.deps import NowDep, SettingsDep
 from dcp.jobs import lifecycle, repository, views
 from dcp.jobs.errors import AlreadyFinished, JobNotFound
-from dcp.jobs.events import EventHub
+from dcp.jobs.events import SERVER_STOPPING, EventHub
 from dcp.jobs.schemas import (
     CancelAnswer,
     JobGone,
@@ -214,6 +214,8 @@ async def job_event_stream(db: Database, hub: EventHub, job_id: str, *, keepaliv
             except TimeoutError:
                 yield ": keep-alive\n\n"
                 continue
+            if event is SERVER_STOPPING:
+                return  # the follower reconnects and reads the job again
             yield _sse(event["type"], event)
             if event["type"] == "status" and event.get("status") in TERMINAL_STATUSES:
                 yield _sse("done", {"status": event["status"]})

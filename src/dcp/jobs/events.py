@@ -14,6 +14,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 _QUEUE_LIMIT = 1000
+# The last event a follower gets when the server stops: its stream ends (``EventHub.end_streams``).
+SERVER_STOPPING = {"type": "server_stopping"}
 
 
 class EventHub:
@@ -21,6 +23,7 @@ class EventHub:
         self._followers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
         self._wakeups: dict[int, set[asyncio.Event]] = defaultdict(set)
         self.share: Callable[[dict[str, Any]], None] | None = None  # to the other replicas
+        self._stopping = False
 
     def publish(self, job_id: str, event: dict[str, Any]) -> None:
         self.publish_here(job_id, event)
@@ -32,9 +35,19 @@ class EventHub:
             if queue.qsize() < _QUEUE_LIMIT:  # a follower that stopped reading loses events, not memory
                 queue.put_nowait(event)
 
+    def end_streams(self) -> None:
+        """The server is stopping: every follower, and any that starts from now on, gets
+        ``SERVER_STOPPING`` after what its queue already holds."""
+        self._stopping = True
+        for queues in self._followers.values():
+            for queue in queues:
+                queue.put_nowait(SERVER_STOPPING)
+
     @asynccontextmanager
     async def follow(self, job_id: str) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        if self._stopping:
+            queue.put_nowait(SERVER_STOPPING)
         self._followers[job_id].add(queue)
         try:
             yield queue
