@@ -6,6 +6,8 @@ import httpx
 import pytest
 
 from dcp.app import create_app
+from tests.support.factories import funded_renter, llm_job, online_provider, submit
+from tests.support.provider_client import TestProvider
 
 
 class TestContract:
@@ -76,6 +78,72 @@ class TestContract:
         assert body["error"] == "internal error" and body["request_id"] == answer.headers["x-request-id"]
         assert "secret internals" not in answer.text
         assert body["request_id"] in caplog.text
+
+
+class TestTextNoDatabaseStores:
+    """NUL characters, unpaired surrogates, NaN and Infinity: each reached SQL and was a 500 on one database
+    or the other. Now a 400 that changes nothing, on every route."""
+
+    @pytest.mark.parametrize(
+        ("name", "problem"),
+        [
+            (r'"Bad\ud800Name"', "unpaired surrogates"),
+            (r'"Bad\udc80"', "unpaired surrogates"),
+            (r'"Nul\u0000Name"', "NUL characters"),
+            ("NaN", "NaN is not a JSON number"),
+            ("-Infinity", "-Infinity is not a JSON number"),
+        ],
+    )
+    async def test_sign_up(self, client, name, problem):
+        body = f'{{"name": {name}, "email": "odd@example.com"}}'.encode()
+        answer = await client.post(
+            "/api/renters/register", content=body, headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 400 and problem in answer.json()["error"]
+        again = await client.post("/api/renters/register", json={"name": "Odd", "email": "odd@example.com"})
+        assert again.status_code == 201  # the refused sign-up left nothing behind
+
+    async def test_what_looks_odd_but_is_text_passes(self, client):
+        body = rb'{"name": "NaN \u00e9 \ud83d\ude80 \\u0000", "email": "fine@example.com"}'
+        answer = await client.post(
+            "/api/renters/register", content=body, headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 201, answer.text
+
+    async def test_a_heartbeat_a_result_a_url_and_a_form(self, client, admin):
+        provider = await online_provider(client)
+        beat = rb'{"provider_hostname": "rig\u0000", "gpu_status": {"gpu_name": "RTX"}}'
+        headers = {**provider.provider_headers, "content-type": "application/json"}
+        answer = await client.post("/api/providers/heartbeat", content=beat, headers=headers)
+        assert answer.status_code == 400 and "NUL" in answer.json()["error"]
+        renter = await funded_renter(client, admin)
+        await submit(client, renter, llm_job())
+        daemon = TestProvider(client, provider)
+        leased = await daemon.claim()
+        await daemon.start(leased)
+        path = f"/api/providers/jobs/{leased.job_id}/result"
+        body = f'{{"lease_token": "{leased.lease_token}", "status": "completed", "result": {{"p": NaN}}}}'
+        answer = await client.post(path, content=body.encode(), headers=headers)
+        assert answer.status_code == 400 and "NaN" in answer.json()["error"]
+        assert (await daemon.result(leased, result={"response": "Riyadh"})).status_code == 200
+        answer = await client.get("/api/jobs/job%00x", headers=renter.renter_headers)
+        assert answer.status_code == 404
+        answer = await client.get("/api/admin/renters", params={"q": "a\x00"}, headers=admin)
+        assert answer.status_code == 400 and "NUL" in answer.json()["error"]
+        form = await client.post(
+            "/renter/register",
+            content=b"name=Nul%00&email=form%40example.com",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert form.status_code == 400
+
+    async def test_v1_answers_in_its_envelope(self, client):
+        body = rb'{"model": "m", "messages": [{"role": "user", "content": "hi\u0000"}]}'
+        answer = await client.post(
+            "/v1/chat/completions", content=body, headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 400
+        assert answer.json()["error"]["code"] == "invalid_request_error"
 
 
 class TestOpenApi:

@@ -28,7 +28,7 @@ from dcp.db.session import SessionDep
 from dcp.deps import NowDep, SettingsDep
 from dcp.kit.clock import iso
 from dcp.kit.errors import BadRequest, NotFound, error_responses
-from dcp.kit.fields import IdPath
+from dcp.kit.fields import IdPath, NoNul
 from dcp.kit.pagination import PageDep
 from dcp.models import ModelPrice
 from dcp.providers import service as provider_service
@@ -39,7 +39,9 @@ from dcp.renters import service as renter_service
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep])
 _ERRORS = error_responses(401, 403)
 _ONE_ERRORS = error_responses(400, 401, 403, 404)
-SearchText = Annotated[str | None, Query(max_length=100, description="Substring of name, email, GPU or org")]
+SearchText = Annotated[
+    str | None, Query(max_length=100, description="Substring of name, email, GPU or org"), NoNul
+]
 
 
 @router.get("/dashboard", responses=_ERRORS, summary="Platform metrics for operations and finance")
@@ -179,7 +181,9 @@ async def set_model_price(body: ModelPriceBody, session: SessionDep, now: NowDep
     summary="Return a model to the default prices",
 )
 async def reset_model_price(
-    session: SessionDep, settings: SettingsDep, model: Annotated[str, Query(min_length=1, max_length=200)]
+    session: SessionDep,
+    settings: SettingsDep,
+    model: Annotated[str, Query(min_length=1, max_length=200), NoNul],
 ) -> ModelPriceList:
     if not await token_prices.reset_price(session, model):
         raise NotFound("This model has no price of its own")

@@ -16,6 +16,7 @@ from dcp.db.session import SessionDep
 from dcp.kit.audit import actor_var, client_ip_var
 from dcp.kit.clock import Clock, iso
 from dcp.kit.errors import error_responses
+from dcp.kit.fields import NoNul
 from dcp.kit.http import request_id_var
 from dcp.kit.pagination import PageDep
 from dcp.models import AuditEvent
@@ -92,7 +93,9 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep])
 async def audit_trail(
     session: SessionDep,
     page: PageDep,
-    actor: Annotated[str | None, Query(max_length=40, description="Only this actor, e.g. admin")] = None,
+    actor: Annotated[
+        str | None, Query(max_length=40, description="Only this actor, e.g. admin"), NoNul
+    ] = None,
 ) -> AuditList:
     query = select(AuditEvent)
     if actor:

@@ -34,6 +34,16 @@ Email = Annotated[
 Phone = Annotated[str, BeforeValidator(_strip), StringConstraints(max_length=30), AfterValidator(_phone)]
 
 
+def _no_nul(value: str | None) -> str | None:
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain NUL characters (%00)")
+    return value
+
+
+# For text from a URL that reaches SQL: PostgreSQL refuses NUL (bodies are checked by ``kit.storable``).
+NoNul = AfterValidator(_no_nul)
+
+
 def lenient_enum(aliases: dict[str, str]) -> BeforeValidator:
     """Accept the seeds' other spellings of an enum value, case- and separator-insensitively."""
 

@@ -1,4 +1,4 @@
-"""HTTP plumbing: request ids, the body size limit, and rendering every error as JSON."""
+"""HTTP plumbing: request ids, the body size limit, text no database stores, and every error as JSON."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dcp.kit.audit import actor_var, client_ip_var
 from dcp.kit.errors import AppError, v1_envelope
+from dcp.kit.storable import unstorable
 
 log = logging.getLogger("dcp.http")
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
@@ -28,7 +29,8 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class RequestContext:
-    """Gives every request an id (kept from a sane ``x-request-id``) and caps the body's size and time."""
+    """Gives every request an id (kept from a sane ``x-request-id``), caps the body's size and time, and
+    refuses text no database stores (``kit.storable``)."""
 
     def __init__(
         self, app: ASGIApp, *, max_body_bytes: int, max_header_bytes: int, body_timeout_seconds: float
@@ -70,6 +72,13 @@ class RequestContext:
         if body is None:
             await self._reject(scope, receive, send, 413, self._too_large(), request_id)
             return
+        if "\x00" in scope["path"]:  # no name holds one; PostgreSQL would refuse it in a lookup
+            await self._reject(scope, receive, send, 404, "Not found", request_id)
+            return
+        problem = unstorable(body, headers.get(b"content-type", b""))
+        if problem is not None:
+            await self._reject(scope, receive, send, 400, f"Invalid request: {problem}", request_id)
+            return
         receive = _replay(body, receive)
 
         async def send_with_id(message: Message) -> None:
@@ -98,7 +107,9 @@ class RequestContext:
     async def _reject(
         scope: Scope, receive: Receive, send: Send, status: int, message: str, request_id: str
     ) -> None:
-        response = JSONResponse({"error": message}, status, headers={"x-request-id": request_id})
+        v1 = scope["path"] == "/v1" or scope["path"].startswith("/v1/")
+        content = v1_envelope(status, message) if v1 else {"error": message}
+        response = JSONResponse(content, status, headers={"x-request-id": request_id})
         await response(scope, receive, send)
 
     def _too_large(self) -> str:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from dcp.billing.statements import StatementLine
 from dcp.jobs.schemas import JobView
-from dcp.kit.fields import Email, Name, Phone, Text200, lenient_enum
+from dcp.kit.fields import Email, Name, NoNul, Phone, Text200, lenient_enum
 
 OperatingSystem = Annotated[
     Literal["linux", "windows", "macos"],
@@ -25,7 +25,7 @@ OperatingSystem = Annotated[
     ),
 ]
 Version = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)]
-ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul]
 
 
 class ProviderRegister(BaseModel):

@@ -16,14 +16,14 @@ from dcp.admin.service import ApprovalStatus, RenterStatus
 from dcp.db.session import SessionDep
 from dcp.deps import NowDep
 from dcp.kit.errors import AppError
-from dcp.kit.fields import IdPath
+from dcp.kit.fields import IdPath, NoNul
 from dcp.kit.pagination import PageDep as ListPageDep
 from dcp.web.admin_outcome import back_with_notice, here, notice
 from dcp.web.context import AdminPage, FormDep, Page
 from dcp.web.forms import field_errors
 
 router = APIRouter()
-SearchText = Annotated[str | None, Query(max_length=100)]
+SearchText = Annotated[str | None, Query(max_length=100), NoNul]
 # People type amounts with Arabic or Latin separators; Decimal reads Arabic-Indic digits by itself.
 _SEPARATORS = str.maketrans({"\u066b": ".", "\u066c": "", ",": ""})
 
