@@ -3,10 +3,13 @@ And each failure: a stale or foreign lease, a vanished provider, retries spent, 
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
 
+from dcp.jobs import lifecycle, repository
+from dcp.jobs.api import job_event_stream
 from dcp.jobs.events import EventHub
 from dcp.jobs.sweeper import sweep_once
 from tests.support.factories import funded_renter, llm_job, online_provider, submit
@@ -88,6 +91,22 @@ class TestHappyPath:
             gone.json()["error"] == "CUDA out of memory" and gone.json()["billing"]["refunded_halala"] == 45
         )
         assert await _money(client, renter, provider) == (1000, 0, 0)
+
+    async def test_a_result_the_output_could_not_show_is_refused(self, client, clock, market):
+        renter, _provider, daemon = market
+        job = (await submit(client, renter, llm_job())).json()["job"]
+        leased = await daemon.claim()
+        await daemon.start(leased)
+        for result in ({"response": {"text": "Riyadh"}}, {"model": 7}, {"width": "512"}, {"height": 1.5}):
+            refused = await daemon.result(leased, result=result)
+            assert refused.status_code == 400, result
+            assert f"result.{next(iter(result))} must be" in refused.json()["error"]
+        assert (await _job(client, renter, job["job_id"]))["status"] == "running"  # nothing changed
+        clock.advance(seconds=4)
+        done = await daemon.result(leased, result={"response": "Riyadh", "usage": {"n": 1}})
+        assert done.status_code == 200
+        output = await client.get(f"/api/jobs/{job['job_id']}/output", headers=renter.renter_headers)
+        assert output.status_code == 200 and output.json()["response"] == "Riyadh"
 
     async def test_signed_spec_and_idle_poll(self, client, market):
         renter, provider, daemon = market
@@ -214,6 +233,27 @@ async def test_job_signals_are_given_in_the_event_loop(client, market, monkeypat
     assert set(threads) == {threading.main_thread()}
 
 
+async def test_a_follower_that_fell_behind_still_gets_the_end(client, clock, market):
+    renter, _provider, daemon = market
+    job = (await submit(client, renter, llm_job())).json()["job"]
+    leased = await daemon.claim()
+    await daemon.start(leased)
+    app = client._transport.app
+    stream = job_event_stream(app.state.db, app.state.hub, job["job_id"], keepalive=60)
+    assert (await anext(stream)).startswith("event: status")  # following; then it reads nothing for a while
+    for _ in range(5):  # 1,280 log lines: more than a follower's queue keeps
+        await daemon.events(leased, logs=["a line"] * 256)
+    clock.advance(seconds=5)
+    await daemon.result(leased, result={"response": "Riyadh"})
+    rest = await asyncio.wait_for(_all(stream), timeout=10)
+    assert rest[-1] == 'event: done\ndata: {"status": "completed"}\n\n'
+    assert rest[-2].startswith("event: status") and '"status": "completed"' in rest[-2]
+
+
+async def _all(stream) -> list[str]:
+    return [chunk async for chunk in stream]
+
+
 class TestCancel:
     async def test_pending_and_assigned_are_refunded(self, client, market):
         renter, provider, daemon = market
@@ -244,6 +284,23 @@ class TestCancel:
         assert again.status_code == 409
         gone = await client.get(f"/api/jobs/{job['job_id']}/output", headers=renter.renter_headers)
         assert gone.status_code == 410 and gone.json()["status"] == "cancelled"
+
+    async def test_a_start_that_came_after_the_cancel_read_the_job_is_billed(self, client, clock, market):
+        renter, provider, daemon = market
+        job = (await submit(client, renter, llm_job())).json()["job"]
+        leased = await daemon.claim()
+        db, settings = client._transport.app.state.db, client._transport.app.state.settings
+        async with db.reader() as session:
+            read = await repository.by_job_id(session, job["job_id"])  # assigned, not started
+        await daemon.start(leased)  # committed between the cancel's read and its write
+        clock.advance(seconds=20)
+        async with db.writer() as session:
+            stale = await session.merge(read, load=False)
+            assert await lifecycle.cancel(session, stale, now=clock.now(), settings=settings)
+            await session.commit()
+        ended = await _job(client, renter, job["job_id"])
+        assert ended["status"] == "cancelled" and ended["actual_cost_halala"] == 5  # 20 s it ran
+        assert await _money(client, renter, provider) == (995, 0, 3)
 
     async def test_completed_cannot_be_cancelled(self, client, market):
         renter, _, daemon = market

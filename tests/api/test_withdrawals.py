@@ -57,6 +57,7 @@ class TestRequest:
         ("body", "fragment"),
         [
             ({"amount_halala": 5000, "iban": "SA0380000000608010167518"}, "iban"),
+            ({"amount_halala": 5000, "iban": "SA9933237829919098460414"}, "iban"),  # 99: never issued
             ({"amount_halala": 5000, "iban": "DE89370400440532013000"}, "iban"),
             ({"amount_halala": 5000, "iban": "SA03800000006080101675"}, "iban"),
             ({"amount_halala": 5000, "iban": "SA" + "٠٣٨٠٠٠٠٠٠٠٦٠٨٠١٠١٦٧٥١٩"}, "iban"),

@@ -32,7 +32,9 @@ class EventHub:
 
     def publish_here(self, job_id: str, event: dict[str, Any]) -> None:
         for queue in self._followers.get(job_id, ()):
-            if queue.qsize() < _QUEUE_LIMIT:  # a follower that stopped reading loses events, not memory
+            # A follower that stopped reading loses events (tokens, logs), not memory; but never a status
+            # (a handful per job): its stream ends on the last one.
+            if queue.qsize() < _QUEUE_LIMIT or event["type"] == "status":
                 queue.put_nowait(event)
 
     def end_streams(self) -> None:

@@ -137,7 +137,6 @@ async def fail(
 
 async def cancel(session: AsyncSession, job: Job, *, now: datetime, settings: Settings) -> bool:
     """Cancelled before it ran: full refund. Cancelled while running: billed for the time it ran."""
-    was_running = job.status == "running"
     ended = await _transition(
         session,
         job,
@@ -148,7 +147,9 @@ async def cancel(session: AsyncSession, job: Job, *, now: datetime, settings: Se
     )
     if not ended:
         return False
-    if was_running:
+    # Decided on the row the cancel ended, not on ``job`` as read before: a start (or a requeue) may have
+    # been committed in between, and PostgreSQL's UPDATE ends the job as it is now.
+    if job.started_at is not None:
         await _bill(session, job, now=now, settings=settings)
     else:
         await _refund(session, job, reason="cancelled before it ran", now=now)

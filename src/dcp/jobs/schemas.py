@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from dcp.kit.errors import ErrorBody
 from dcp.kit.fields import lenient_enum
@@ -188,6 +188,18 @@ class JobEvents(BaseModel):
     )
 
 
+def _shown_fields(result: dict[str, Any]) -> dict[str, Any]:
+    """The result's fields the output and the job page show must have their types: a ``response`` that was
+    not text made every read of the job's output a 500."""
+    for key in ("response", "output", "image_base64", "endpoint_url", "model"):
+        if result.get(key) is not None and not isinstance(result[key], str):
+            raise ValueError(f"result.{key} must be text")
+    for key in ("width", "height"):
+        if result.get(key) is not None and type(result[key]) is not int:
+            raise ValueError(f"result.{key} must be a whole number")
+    return result
+
+
 class JobResult(BaseModel):
     """The provider's report. What the renter pays is computed by the server, not taken from here."""
 
@@ -195,7 +207,7 @@ class JobResult(BaseModel):
 
     lease_token: LeaseToken
     status: Literal["completed", "failed"]
-    result: dict[str, Any] = Field(default_factory=dict)
+    result: Annotated[dict[str, Any], AfterValidator(_shown_fields)] = Field(default_factory=dict)
     tokens_generated: int | None = Field(None, ge=0, le=10_000_000)
     execution_time_ms: int | None = Field(None, ge=0, le=10**9)
     error: Annotated[str, StringConstraints(max_length=2000)] | None = None

@@ -1,4 +1,4 @@
-"""Saudi IBAN validation: ``SA`` + 22 digits with a valid ISO 13616 mod-97 check."""
+"""Saudi IBAN validation: ``SA`` + 22 digits with valid ISO 13616 check digits (02 to 98, mod-97)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ def normalize_iban(value: str) -> str:
 
 
 def is_valid_saudi_iban(iban: str) -> bool:
-    if not _SAUDI.fullmatch(iban):
+    # Check digits are issued from 02 to 98: 00, 01 and 99 pass the mod-97 test for 97, 98 and 02's numbers.
+    if not _SAUDI.fullmatch(iban) or not 2 <= int(iban[2:4]) <= 98:
         return False
     rearranged = iban[4:] + iban[:4]
     digits = "".join(str(int(char, 36)) for char in rearranged)
