@@ -211,6 +211,60 @@ class TestFailover:
         assert (await money(renter))["held_halala"] == 0
 
 
+class TestClientsAndProvidersThatMisbehave:
+    async def test_a_client_that_leaves_mid_stream_frees_the_slot_and_its_money(
+        self, http, admin, engines, money
+    ):
+        engine = await engines("hold", concurrency=1)
+        renter, auth = await _renter(http, admin)
+        body = {**CHAT, "stream": True}
+        async with (
+            httpx.AsyncClient(base_url=http.base_url, timeout=30) as leaving,
+            leaving.stream("POST", "/v1/chat/completions", headers=auth, json=body) as stream,
+        ):
+            assert (await anext(stream.aiter_lines())).startswith("data: ")  # then "stop generating"
+        engine.proceed.set()  # the provider finishes its answer for nobody
+
+        async def served() -> bool:  # its one slot free again: answered, not 503
+            return (await http.post("/v1/chat/completions", headers=auth, json=CHAT)).status_code == 200
+
+        await _until(served)
+        assert (await money(renter))["held_halala"] == 0
+
+    @pytest.mark.parametrize(
+        "usage",
+        [None, "lots", {"prompt_tokens": "11"}, {"prompt_tokens": -5_000_000, "completion_tokens": 3}],
+    )
+    async def test_usage_that_is_not_token_counts_costs_nothing(self, http, admin, engines, money, usage):
+        await engines(usage=usage)
+        await _price_per_token(http, admin)
+        renter, auth = await _renter(http, admin)
+        for body in (CHAT, {**CHAT, "stream": True}):
+            assert (await http.post("/v1/chat/completions", headers=auth, json=body)).status_code == 200
+        assert await money(renter) == {**await money(renter), "balance_halala": 10_000, "held_halala": 0}
+        rows = (await http.get("/api/renters/usage", headers=auth)).json()
+        assert [row["cost_halala"] for row in rows["requests"]] == [0, 0]
+
+    async def test_refusals_in_each_engine_s_shape_and_an_answer_cut_short(self, http, admin, engines, money):
+        renter, auth = await _renter(http, admin)
+        refusing = await engines("bad_request_tgi")
+        answer = await http.post("/v1/chat/completions", headers=auth, json=CHAT)
+        assert answer.status_code == 400 and answer.json()["error"]["message"] == "context too long"
+        await refusing.stop()
+        await engines("cut")
+        answer = await http.post("/v1/chat/completions", headers=auth, json=CHAT)
+        assert answer.status_code == 502 and answer.json()["error"]["retryable"] is True
+        assert (await money(renter))["balance_halala"] == 10_000  # neither cost anything
+
+
+async def _until(check, within=5.0):
+    for _ in range(int(within / 0.05)):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("it never came to pass")
+
+
 class TestMetrics:
     async def test_prometheus_metrics_for_admins(self, http, admin, engines):
         await engines("error500")

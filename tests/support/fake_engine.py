@@ -13,10 +13,14 @@ import websockets
 
 from tests.support.factories import Account
 
+_USAGE = {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}
+
 
 class FakeEngine:
     """``behaviour``: ok, error500, error429, hangup (drops its link), silent (never answers), cut (stops
-    mid-stream), bad_request."""
+    mid-stream, or half an answer), hold (a stream waits after its first chunk until ``proceed`` is set),
+    bad_request, bad_request_tgi (refuses as TGI does, ``{"error": "..."}``).
+    ``usage``: what it reports (default 11 prompt and 3 completion tokens)."""
 
     def __init__(
         self,
@@ -26,8 +30,10 @@ class FakeEngine:
         model: str = "fake-model",
         behaviour: str = "ok",
         concurrency: int = 4,
+        usage: Any = _USAGE,
     ) -> None:
-        self.base, self.account, self.model = base, account, model
+        self.base, self.account, self.model, self.usage = base, account, model, usage
+        self.proceed = asyncio.Event()
         self.behaviour, self.concurrency = behaviour, concurrency
         self.requests: list[dict[str, Any]] = []
         self.tasks: asyncio.Queue[dict[str, Any]] = asyncio.Queue()  # jobs pushed over the link
@@ -88,19 +94,19 @@ class FakeEngine:
             )
             await ws.send(json.dumps({"type": "http_end", "id": rid}))
             return
-        if self.behaviour == "bad_request":
+        if self.behaviour in ("bad_request", "bad_request_tgi"):
             await ws.send(
                 json.dumps(
                     {"type": "http_start", "id": rid, "status": 400, "content_type": "application/json"}
                 )
             )
-            await ws.send(
-                json.dumps({"type": "http_chunk", "id": rid, "data": '{"error": {"message": "bad stop"}}'})
-            )
+            refusal = {"message": "bad stop"} if self.behaviour == "bad_request" else "context too long"
+            chunk = {"type": "http_chunk", "id": rid, "data": json.dumps({"error": refusal})}
+            await ws.send(json.dumps(chunk))
             await ws.send(json.dumps({"type": "http_end", "id": rid}))
             return
         chat = message["path"].endswith("chat/completions")
-        usage = {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}
+        usage = self.usage
         if not body.get("stream"):
             choice = (
                 {"index": 0, "message": {"role": "assistant", "content": "Riyadh"}, "finish_reason": "stop"}
@@ -119,7 +125,9 @@ class FakeEngine:
                     {"type": "http_start", "id": rid, "status": 200, "content_type": "application/json"}
                 )
             )
-            await ws.send(json.dumps({"type": "http_chunk", "id": rid, "data": json.dumps(answer)}))
+            whole = json.dumps(answer)
+            cut = whole[: len(whole) // 2] if self.behaviour == "cut" else whole
+            await ws.send(json.dumps({"type": "http_chunk", "id": rid, "data": cut}))
             await ws.send(json.dumps({"type": "http_end", "id": rid}))
             return
         await ws.send(
@@ -139,6 +147,8 @@ class FakeEngine:
             if self.behaviour == "cut" and index == 1:
                 await ws.send(json.dumps({"type": "http_end", "id": rid}))
                 return
+            if self.behaviour == "hold" and index == 0:
+                await self.proceed.wait()
         final = {
             "id": "cmpl-1",
             "object": "chat.completion.chunk",

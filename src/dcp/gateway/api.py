@@ -100,7 +100,8 @@ async def _complete(
     text = upstream.first + "".join([piece async for piece in upstream.rest])
     answer = service._json(text) or {}
     ok = upstream.status == 200 and "choices" in answer
-    gateway.router.release(upstream.provider_id, ok=ok or upstream.status < 500)
+    broken = upstream.status == 200 and not ok  # a 200 whose completion broke off (the link dropped)
+    gateway.router.release(upstream.provider_id, ok=ok or (upstream.status < 500 and not broken))
     service.finish(
         gateway,
         admitted,
@@ -109,8 +110,18 @@ async def _complete(
         error=None if ok else f"upstream answered {upstream.status}",
         attempts=upstream.attempts,
     )
+    if broken:
+        message = "The provider's answer broke off before it was complete; retry"
+        return JSONResponse(v1_envelope(502, message), status_code=502)
     if not ok:
-        message = str((answer.get("error") or {}).get("message", "the provider refused the request"))[:500]
-        return JSONResponse(v1_envelope(400, message), status_code=400)
+        return JSONResponse(v1_envelope(400, _refusal(answer)), status_code=400)
     # The provider's own bytes: parsed above for its usage, not serialised again.
     return Response(text, media_type="application/json", headers=headers)
+
+
+def _refusal(answer: dict[str, Any]) -> str:
+    """Why the provider refused, as engines say it: ``{"error": {"message": …}}`` (vLLM, llama.cpp),
+    ``{"error": "…"}`` (TGI), or ``{"message": …}``."""
+    error = answer.get("error")
+    message = error.get("message") if isinstance(error, dict) else error
+    return str(message or answer.get("message") or "the provider refused the request")[:500]

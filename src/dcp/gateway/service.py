@@ -284,8 +284,10 @@ def _finish_now(
     attempts: int,
 ) -> None:
     now = gateway.clock.now()
-    prompt_tokens = int((usage or {}).get("prompt_tokens", 0))
-    completion_tokens = min(int((usage or {}).get("completion_tokens", 0)), admitted.max_tokens)
+    counts = _token_counts(usage)
+    if counts is None:  # billed as none reported: the renter is not charged for what cannot be read
+        error, counts = error or "the provider reported usage that is not token counts", (0, 0)
+    prompt_tokens, completion_tokens = counts[0], min(counts[1], admitted.max_tokens)
     cost = 0
     if admitted.reserved and provider_id is not None and error is None:
         price = admitted.price
@@ -333,6 +335,19 @@ def _finish_now(
     )
 
 
+def _token_counts(usage: Any) -> tuple[int, int] | None:
+    """The prompt and completion tokens in a provider's ``usage`` (none: 0 and 0); None when they are not
+    counts (a string, a negative number), which failed the settlement and kept the renter's money held."""
+    if usage is None:
+        return 0, 0
+    if not isinstance(usage, dict):
+        return None
+    counts = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+    if any(type(count) is not int or count < 0 for count in counts):
+        return None
+    return counts
+
+
 def _settled(gateway: Gateway, reservation: Reservation, done: asyncio.Future[None]) -> None:
     gateway.allowances.settled(reservation)
     if not done.cancelled() and (problem := done.exception()) is not None:
@@ -347,55 +362,57 @@ async def relay_stream(
     first byte ends the stream with an error event, never a silent cut. Billing is queued before the
     final ``[DONE]``, or when the client goes away first."""
     usage: dict[str, Any] | None = None
-    completed, buffer, error, billed = False, "", None, False
+    completed, buffer, error, ended = False, "", None, False
     try:
-        async for piece in _pieces(upstream):
-            buffer += piece
-            while "\n\n" in buffer:
-                event, buffer = buffer.split("\n\n", 1)
-                data = event.removeprefix("data: ").strip()
-                if data == "[DONE]":
-                    completed = True
-                    continue
-                # Only an event that names usage is parsed: the others pass through as they came.
-                parsed = _json(data) if '"usage"' in data else None
-                if parsed is not None and parsed.get("usage"):
-                    usage = parsed["usage"]
-                    if not client_wants_usage:
-                        if not parsed.get("choices"):
-                            continue
-                        parsed.pop("usage")
-                        event = "data: " + json.dumps(parsed)
-                yield event + "\n\n"
-        if not completed:
-            error = "the provider's stream ended early"
-    except RelayError as exc:
-        error = f"the provider failed mid-stream: {exc}"
-    if error:
-        envelope = v1_envelope(
-            502, f"Provider failed after streaming started: {error}", code="provider_unavailable"
-        )
-        failure = {
-            "object": chunk_object,
-            "model": admitted.model,
-            "choices": [{"index": 0, "delta": {}, "text": "", "finish_reason": "error"}],
-            **envelope,
-        }
-        yield "data: " + json.dumps(failure) + "\n\n"
-    try:
-        gateway.router.release(upstream.provider_id, ok=error is None)
-        # Billed for the usage the provider reported, even if the stream broke after it.
-        _finish_stream(gateway, admitted, upstream, usage, error)
-        billed = True
+        try:
+            async for piece in _pieces(upstream):
+                buffer += piece
+                while "\n\n" in buffer:
+                    event, buffer = buffer.split("\n\n", 1)
+                    data = event.removeprefix("data: ").strip()
+                    if data == "[DONE]":
+                        completed = True
+                        continue
+                    # Only an event that names usage is parsed: the others pass through as they came.
+                    parsed = _json(data) if '"usage"' in data else None
+                    if parsed is not None and parsed.get("usage"):
+                        usage = parsed["usage"]
+                        if not client_wants_usage:
+                            if not parsed.get("choices"):
+                                continue
+                            parsed.pop("usage")
+                            event = "data: " + json.dumps(parsed)
+                    yield event + "\n\n"
+            if not completed:
+                error = "the provider's stream ended early"
+        except RelayError as exc:
+            error = f"the provider failed mid-stream: {exc}"
+        if error:
+            envelope = v1_envelope(
+                502, f"Provider failed after streaming started: {error}", code="provider_unavailable"
+            )
+            failure = {
+                "object": chunk_object,
+                "model": admitted.model,
+                "choices": [{"index": 0, "delta": {}, "text": "", "finish_reason": "error"}],
+                **envelope,
+            }
+            yield "data: " + json.dumps(failure) + "\n\n"
+        ended = True
+        _end_stream(gateway, admitted, upstream, usage, error)
         yield "data: [DONE]\n\n"
     finally:
-        if not billed:  # the client left early: bill what was reported, without the client
-            _finish_stream(gateway, admitted, upstream, usage, error)
+        # The client left first (a closed connection, "stop generating"): wherever that cut the stream,
+        # the provider's slot is freed and what it reported is billed, without the client.
+        if not ended:
+            _end_stream(gateway, admitted, upstream, usage, error)
 
 
-def _finish_stream(
+def _end_stream(
     gateway: Gateway, admitted: Admitted, upstream: Upstream, usage: dict[str, Any] | None, error: str | None
 ) -> None:
+    """Free the provider's slot and bill the usage it reported (even if the stream broke after it)."""
+    gateway.router.release(upstream.provider_id, ok=error is None)
     finish(
         gateway,
         admitted,
