@@ -118,6 +118,9 @@ class TestRenters:
         await credit(client, admin, renter, 250)
         found = (await client.get("/api/admin/renters", headers=admin, params={"q": "acme"})).json()
         assert found["total"] == 1 and found["renters"][0]["balance_halala"] == 250
+        for literal in ("%", "_", "acme%"):  # searched for as typed, not as wildcards
+            found = (await client.get("/api/admin/renters", headers=admin, params={"q": literal})).json()
+            assert found["total"] == 0, literal
         one = (await client.get(f"/api/admin/renters/{renter.id}", headers=admin)).json()
         assert one["renter"]["organization"] == "Acme"
         rotated = await client.post(f"/api/admin/renters/{renter.id}/rotate-key", headers=admin)

@@ -90,6 +90,8 @@ async def test_bad_filters(client):
         {"format": "pdf"},
         {"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"},
         {"from": "2026-01-01T00:00:00"},
+        {"from": "0001-01-01T00:00:00+14:00"},  # before year 1 in UTC
+        {"to": "9999-12-31T23:59:59-14:00"},  # after 9999 in UTC
     ):
         answer = await client.get("/api/renters/transactions", headers=renter.renter_headers, params=params)
         assert answer.status_code == 400, params

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, Response
@@ -85,9 +85,20 @@ async def _statement_filter(
     until: Annotated[AwareDatetime | None, Query(alias="to", description="ISO 8601, exclusive")] = None,
     format: Annotated[Literal["json", "csv"], Query(description="csv downloads a spreadsheet")] = "json",
 ) -> StatementFilter:
+    since, until = _in_utc(since, "from"), _in_utc(until, "to")
     if since and until and until <= since:
         raise BadRequest("Invalid to: must be after from")
     return StatementFilter(since=since, until=until, csv=format == "csv")
+
+
+def _in_utc(moment: datetime | None, name: str) -> datetime | None:
+    """``moment`` in UTC, as the database compares it; one past year 1 or 9999 there is refused."""
+    if moment is None:
+        return None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise BadRequest(f"Invalid {name}: out of range") from None
 
 
 StatementFilterDep = Annotated[StatementFilter, Depends(_statement_filter)]

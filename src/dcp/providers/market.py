@@ -37,10 +37,10 @@ async def listing(
     if min_vram_gb is not None:
         where.append(func.coalesce(Provider.gpu_vram_mib, 0) >= min_vram_gb * _MIB_PER_GIB)
     if gpu_model:
-        pattern = f"%{gpu_model.lower()}%"
+        text = gpu_model.lower()
         where.append(
-            func.lower(Provider.gpu_model).like(pattern)
-            | func.lower(func.coalesce(Provider.gpu_name, "")).like(pattern)
+            func.lower(Provider.gpu_model).contains(text, autoescape=True)
+            | func.lower(func.coalesce(Provider.gpu_name, "")).contains(text, autoescape=True)
         )
     providers, total = await repository.listing(session, where=where, limit=limit, offset=offset)
     shares = await uptime.online_shares(session, providers, now=now, threshold_seconds=threshold)

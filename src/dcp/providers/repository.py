@@ -34,11 +34,12 @@ async def listing(
 
 
 def search_clause(text: str) -> ColumnElement[bool]:
-    pattern = f"%{text.lower()}%"
+    """``text`` within the name, email or GPU model, literally (``%`` and ``_`` are not wildcards)."""
+    text = text.lower()
     return or_(
-        func.lower(Provider.name).like(pattern),
-        func.lower(Provider.email).like(pattern),
-        func.lower(Provider.gpu_model).like(pattern),
+        func.lower(Provider.name).contains(text, autoescape=True),
+        func.lower(Provider.email).contains(text, autoescape=True),
+        func.lower(Provider.gpu_model).contains(text, autoescape=True),
     )
 
 

@@ -27,9 +27,10 @@ async def listing(
 
 
 def search_clause(text: str) -> ColumnElement[bool]:
-    pattern = f"%{text.lower()}%"
+    """``text`` within the name, email or organisation, literally (``%`` and ``_`` are not wildcards)."""
+    text = text.lower()
     return or_(
-        func.lower(Renter.name).like(pattern),
-        func.lower(Renter.email).like(pattern),
-        func.lower(func.coalesce(Renter.organization, "")).like(pattern),
+        func.lower(Renter.name).contains(text, autoescape=True),
+        func.lower(Renter.email).contains(text, autoescape=True),
+        func.lower(func.coalesce(Renter.organization, "")).contains(text, autoescape=True),
     )
