@@ -145,6 +145,20 @@ class TestCompletions:
             assert any("usage" in c for c in chunks) is include
         assert (await money(renter))["held_halala"] == 0
 
+    async def test_content_as_a_list_of_text_parts(self, http, admin, engines):
+        engine = await engines()
+        _renter_account, auth = await _renter(http, admin)
+        parts = [{"type": "text", "text": "Capital of "}, {"type": "text", "text": "Saudi Arabia?"}]
+        body = {**CHAT, "messages": [{"role": "user", "content": parts}]}
+        answer = await http.post("/v1/chat/completions", headers=auth, json=body)
+        assert answer.status_code == 200
+        sent = json.loads(engine.requests[0]["body"])["messages"][0]["content"]
+        assert sent == "Capital of Saudi Arabia?"  # every engine takes text as a string
+        image = [{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]
+        body = {**CHAT, "messages": [{"role": "user", "content": image}]}
+        refused = await http.post("/v1/chat/completions", headers=auth, json=body)
+        assert refused.status_code == 400 and "text parts" in refused.json()["error"]["message"]
+
     async def test_legacy_completions(self, http, admin, engines):
         await engines()
         _, auth = await _renter(http, admin)

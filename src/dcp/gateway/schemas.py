@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 Text = Annotated[str, StringConstraints(max_length=400_000)]
 Stop = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -17,11 +17,29 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+class TextPart(BaseModel):
+    type: Literal["text"]
+    text: str
+
+
+def _joined_text_parts(value: object) -> object:
+    """Content as OpenAI's list of parts (as many SDKs send it): its text parts, joined. No other kind of
+    part (images, audio) is served."""
+    if not isinstance(value, list):
+        return value
+    if not value or not all(
+        isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
+        for part in value
+    ):
+        raise ValueError('parts must be text parts, {"type": "text", "text": "..."}')
+    return "".join(part["text"] for part in value)
+
+
 class Message(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["system", "developer", "user", "assistant"]
-    content: Text
+    content: Annotated[Text, BeforeValidator(_joined_text_parts, json_schema_input_type=str | list[TextPart])]
     name: Annotated[str, StringConstraints(max_length=64)] | None = None
 
 
