@@ -18,6 +18,7 @@ from dcp.gateway.routing import _rendezvous
 from dcp.jobs.sweeper import release_abandoned_holds
 from tests.support.factories import completed_usage, funded_renter, register_provider, settled_money
 from tests.support.fake_engine import FakeEngine
+from tests.support.polling import until
 
 CHAT = {
     "model": "fake-model",
@@ -242,7 +243,7 @@ class TestClientsAndProvidersThatMisbehave:
         async def served() -> bool:  # its one slot free again: answered, not 503
             return (await http.post("/v1/chat/completions", headers=auth, json=CHAT)).status_code == 200
 
-        await _until(served)
+        await until(served)
         assert (await money(renter))["held_halala"] == 0
 
     @pytest.mark.parametrize(
@@ -269,14 +270,6 @@ class TestClientsAndProvidersThatMisbehave:
         answer = await http.post("/v1/chat/completions", headers=auth, json=CHAT)
         assert answer.status_code == 502 and answer.json()["error"]["retryable"] is True
         assert (await money(renter))["balance_halala"] == 10_000  # neither cost anything
-
-
-async def _until(check, within=5.0):
-    for _ in range(int(within / 0.05)):
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("it never came to pass")
 
 
 class TestMetrics:

@@ -14,6 +14,7 @@ from dcp.jobs.sweeper import sweep_once
 from dcp.kit.signing import signing_key_for, verify
 from dcp.models import ProviderHeartbeat
 from tests.support.factories import funded_renter, heartbeat, llm_job, online_provider, submit
+from tests.support.polling import until
 
 
 async def _connect(live, provider, **extra):
@@ -68,21 +69,13 @@ async def _online(http, provider) -> bool:
     return bool(me["is_online"])
 
 
-async def _until(check, within=5.0):
-    for _ in range(int(within / 0.02)):
-        if await check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("it never came to pass")
-
-
 async def test_a_closed_link_takes_its_provider_offline_at_once(live, http, admin, clock):
     provider = await online_provider(http)
     renter = await funded_renter(http, admin)
     async with await _connect(live, provider) as ws:
         await _next(ws, "hello")
         assert await _online(http, provider)
-    await _until(lambda: _offline(http, provider))  # its last heartbeat is seconds old, not 90 s
+    await until(lambda: _offline(http, provider))  # its last heartbeat is seconds old, not 90 s
     refused = await submit(http, renter, llm_job())
     assert refused.status_code == 409 and "No online provider" in refused.json()["error"]
     live_only = (await http.get("/api/renters/available-providers", params={"live_only": "true"})).json()
@@ -101,7 +94,7 @@ async def test_a_new_link_counts_and_an_old_one_closing_later_does_not(live, htt
         await old.close()  # the old link's end is noticed only now
         await asyncio.sleep(0.2)
         assert await _online(http, provider)
-    await _until(lambda: _offline(http, provider))
+    await until(lambda: _offline(http, provider))
 
 
 async def test_jobs_waiting_on_a_provider_whose_link_closed_go_back_to_the_shared_queue(live, http, admin):
@@ -113,7 +106,7 @@ async def test_jobs_waiting_on_a_provider_whose_link_closed_go_back_to_the_share
     async with await _connect(live, provider) as ws:
         await _next(ws, "hello")
         assert (await _next(ws, "job"))["task"]["spec"]["job_id"] == first["job_id"]
-    await _until(lambda: _offline(http, provider))
+    await until(lambda: _offline(http, provider))
     app = live.app
     await sweep_once(app.state.db, settings=app.state.settings, now=app.state.clock.now(), hub=app.state.hub)
     again = (await http.get(f"/api/jobs/{waiting['job_id']}", headers=renter.renter_headers)).json()["job"]
@@ -166,7 +159,7 @@ async def test_a_heartbeat_flood_is_refused_and_cut(live, http, database):
     async def both_written() -> bool:  # the link writes an accepted heartbeat apart from its loop
         return await written() >= 2
 
-    await _until(both_written)
+    await until(both_written)
     assert await written() == 2  # the registration's first heartbeat and the link's first one
 
 

@@ -4,12 +4,10 @@ and the GPU (Stable Diffusion runs its real code path on the CPU with tiny rando
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import json
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from PIL import Image
 
 from tests.e2e import test_daemon
 from tests.e2e.test_daemon import Market, _submit
+from tests.support.polling import until
 from tests.support.tiny_sd import build_sd
 
 market = test_daemon.market  # the same fixture: a server process and daemons started as separate processes
@@ -70,13 +69,6 @@ async def output(market: Market, renter: dict, job_id: str) -> dict:
     return answer.json()
 
 
-async def until(check, *, within: float = 30, what: str = "it") -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, f"{what} never happened"
-        await asyncio.sleep(0.1)
-
-
 async def test_vllm_serve_and_llm_jobs_run_on_vllm(market, tmp_path):
     import openai
 
@@ -96,7 +88,7 @@ async def test_vllm_serve_and_llm_jobs_run_on_vllm(market, tmp_path):
     async def endpoint_ready() -> bool:
         return bool((await output(market, renter, job["job_id"])).get("result", {}).get("endpoint_url"))
 
-    await until(endpoint_ready, what="the endpoint")
+    await until(endpoint_ready, within=30, what="the endpoint")
     argv = json.loads(lifecycle(chat)[0].removeprefix("argv "))
     assert argv[argv.index("--max-model-len") + 1] == "2048" and argv[argv.index("--dtype") + 1] == "float16"
     endpoint_url = f"{market.base}/api/jobs/{job['job_id']}/endpoint/v1"
@@ -123,7 +115,7 @@ async def test_vllm_serve_and_llm_jobs_run_on_vllm(market, tmp_path):
     async def stopped() -> bool:  # the job's end stops vLLM: SIGTERM, and it exits
         return lifecycle(chat)[-2:] == ["sigterm", "exit 0"]
 
-    await until(stopped, what="vLLM's stop")
+    await until(stopped, within=30, what="vLLM's stop")
 
     llm = await _submit(
         market,

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
 
 import httpx
 import websockets
@@ -22,18 +21,11 @@ from tests.process.test_replicas import ADMIN, _database_for
 from tests.process.test_serve import _start, _wait_ready
 from tests.support.factories import Account, funded_renter, register_provider
 from tests.support.fake_engine import FakeEngine
+from tests.support.polling import until
 from tests.support.postgres import free_port
 
 CHAT = {"model": "fake-model", "messages": [{"role": "user", "content": "Capital?"}], "max_tokens": 16}
 ANSWERED, IN_FLIGHT = 5, 20
-
-
-async def _until(check: Callable[[], Awaitable[bool]], *, seconds: float = 30) -> None:
-    """Poll ``check`` until it is true (the server's sweeper runs on its own clock)."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "not reached in time"
-        await asyncio.sleep(0.1)
 
 
 async def _answer_then_hang(
@@ -52,7 +44,7 @@ async def _answer_then_hang(
         usage = await http.get("/api/renters/usage", headers=renter.renter_headers)
         return usage.json()["total"] == ANSWERED
 
-    await _until(all_settled)
+    await until(all_settled, within=30)
     waiting = [
         asyncio.create_task(http.post("/v1/chat/completions", headers=auth, json=CHAT))
         for _ in range(IN_FLIGHT)
@@ -61,7 +53,7 @@ async def _answer_then_hang(
     async def all_waiting() -> bool:
         return len(silent.requests) == IN_FLIGHT
 
-    await _until(all_waiting)
+    await until(all_waiting, within=30)
     return waiting, silent
 
 
@@ -100,7 +92,7 @@ async def test_sigkill_with_requests_in_flight(tmp_path, database_url):
             async def released() -> bool:
                 return (await money())["held_halala"] == 0
 
-            await _until(released)
+            await until(released, within=30)
             # 1 halala per answered request; the requests cut by the kill cost nothing.
             assert (await money())["balance_halala"] == 10_000 - ANSWERED
             usage = (await http.get("/api/renters/usage", headers=renter.renter_headers)).json()
@@ -143,7 +135,7 @@ async def test_sigkill_while_answering_many(tmp_path, database_url):
                     answered.append(got.status_code)
 
             askers = [asyncio.create_task(keep_asking()) for _ in range(16)]
-            await _until(lambda: _at_least(answered, 60))
+            await until(lambda: _at_least(answered, 60), within=30)
             os.kill(servers[0].pid, signal.SIGKILL)
             servers[0].communicate(timeout=10)
             await asyncio.gather(*askers)
@@ -161,7 +153,7 @@ async def test_sigkill_while_answering_many(tmp_path, database_url):
                 balance = await http.get("/api/renters/balance", headers=renter.renter_headers)
                 return balance.json()["held_halala"] == 0
 
-            await _until(released)
+            await until(released, within=30)
             balance = (await http.get("/api/renters/balance", headers=renter.renter_headers)).json()
             usage = (await http.get("/api/renters/usage?limit=1", headers=renter.renter_headers)).json()
     finally:
