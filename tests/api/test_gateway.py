@@ -392,6 +392,16 @@ class TestPerRequestCost:
         settled = await money(renter)
         assert settled["balance_halala"] == 10_000 - 4 and settled["held_halala"] == 0
 
+    async def test_a_short_chat_is_billed_for_the_tokens_its_template_adds(self, http, admin, engines, money):
+        await engines(usage={"prompt_tokens": 40, "completion_tokens": 1})  # 36 of them the template's
+        await _price_per_token(http, admin)
+        renter, auth = await _renter(http, admin)
+        roles_and_texts = [("system", ""), ("user", "a"), ("assistant", ""), ("user", "b")]
+        messages = [{"role": role, "content": text} for role, text in roles_and_texts]
+        body = {**CHAT, "messages": messages, "max_tokens": 1}
+        assert (await http.post("/v1/chat/completions", headers=auth, json=body)).status_code == 200
+        assert (await money(renter))["balance_halala"] == 10_000 - 41  # not capped at the 2 bytes of text
+
     async def test_a_free_model_holds_and_bills_nothing_yet_logs_usage(self, http, admin, engines, money):
         await engines(concurrency=64)
         body = {"model": "fake-model", "input_per_million_halala": 0, "output_per_million_halala": 0}
@@ -438,8 +448,9 @@ class TestConcurrentRequests:
     async def test_many_requests_at_once_never_overspend(self, http, admin, engines, money):
         await engines(concurrency=64)
         await _price_per_token(http, admin)
-        # The worst case of a request is 24 prompt bytes + 16 tokens = 40 halala; 100 covers two at a time.
-        renter, auth = await _renter(http, admin, amount=100)
+        # The worst case of a request is 24 prompt bytes + 72 tokens of chat template + 16 tokens = 112
+        # halala; 250 covers two at a time.
+        renter, auth = await _renter(http, admin, amount=250)
         answers = await asyncio.gather(
             *(http.post("/v1/chat/completions", headers=auth, json=CHAT) for _ in range(30))
         )
@@ -450,7 +461,7 @@ class TestConcurrentRequests:
             a.json()["error"]["code"] == "insufficient_balance" for a in answers if a.status_code == 402
         )
         money = await money(renter)
-        assert money["balance_halala"] == 100 - 14 * served >= 0 and money["held_halala"] == 0
+        assert money["balance_halala"] == 250 - 14 * served >= 0 and money["held_halala"] == 0
         usage = (await http.get("/api/renters/usage?limit=100", headers=renter.renter_headers)).json()
         assert usage["total"] == served  # a refused request leaves no usage row
 

@@ -26,8 +26,11 @@ from tests.support.postgres import free_port
 
 CHAT, _price_per_token, _renter = gateway_tests.CHAT, gateway_tests._price_per_token, gateway_tests._renter
 http, engines, money = gateway_tests.http, gateway_tests.engines, gateway_tests.money  # the same fixtures
-# 11 bytes of prompt and 3 tokens at most: at 1 halala a token its worst case, 14, is what it costs.
+# At 1 halala a token, CHAT's worst case is 112 (24 bytes of prompt, 72 tokens of chat template, 16 to
+# generate) and it costs 14 (the fake engine counts 11 and 3). EXACT's worst case, 86 (11 + 72 + 3), is what
+# it costs from an engine that counts all of that (EXACT_USAGE).
 EXACT = {**CHAT, "messages": [{"role": "user", "content": "Hello world"}], "max_tokens": 3}
+EXACT_USAGE = {"prompt_tokens": 83, "completion_tokens": 3}
 
 
 async def _rows(live) -> list[GatewayAllowance]:
@@ -74,39 +77,39 @@ class TestAllowance:
     async def test_a_short_allowance_is_topped_up(self, http, admin, engines, live, settings, money):
         await engines()
         await _price_per_token(http, admin)
-        settings.gateway.allowance_halala = 50  # a request's worst case is 40, its cost 14
+        settings.gateway.allowance_halala = 130  # a request's worst case is 112, its cost 14
         renter, auth = await _renter(http, admin)
-        for _ in range(3):
+        for _ in range(3):  # the third finds 102 free: another 130 is taken
             assert (await http.post("/v1/chat/completions", headers=auth, json=CHAT)).status_code == 200
         await live.app.state.gateway.settle_all()
         [row] = await _rows(live)
-        assert (row.held_halala, row.spent_halala) == (100, 42) and row.closed_at is None
+        assert (row.held_halala, row.spent_halala) == (260, 42) and row.closed_at is None
         assert await _holds(live) == 2
         assert await money(renter) == {"balance_halala": 10_000 - 42, "held_halala": 0}
 
     async def test_a_balance_below_the_chunk_is_spent_to_zero_then_402(self, http, admin, engines, money):
-        await engines()
+        await engines(usage=EXACT_USAGE)
         await _price_per_token(http, admin)
-        renter, auth = await _renter(http, admin, amount=42)
+        renter, auth = await _renter(http, admin, amount=3 * 86)
         answers = [await http.post("/v1/chat/completions", headers=auth, json=EXACT) for _ in range(4)]
         assert [a.status_code for a in answers] == [200, 200, 200, 402]
         error = answers[3].json()["error"]
         assert error["code"] == "insufficient_balance" and error["type"] and error["retryable"] is False
         # The request's worst case, and all the renter still has (nothing: the allowance spent it).
-        assert (error["required_halala"], error["available_halala"]) == (14, 0)
+        assert (error["required_halala"], error["available_halala"]) == (86, 0)
         assert await money(renter) == {"balance_halala": 0, "held_halala": 0}
 
     async def test_a_402_counts_what_the_allowance_still_has(self, http, admin, engines, money):
         await engines()
         await _price_per_token(http, admin)
-        renter, auth = await _renter(http, admin, amount=50)  # worst case 40: 10 stay in the allowance
+        renter, auth = await _renter(http, admin, amount=120)  # worst case 112: 8 stay in the allowance
         assert (await http.post("/v1/chat/completions", headers=auth, json=CHAT)).status_code == 200
         refused = await http.post("/v1/chat/completions", headers=auth, json=CHAT)
         assert refused.status_code == 402
         error = refused.json()["error"]
-        assert (error["required_halala"], error["available_halala"]) == (40, 50 - 14)
-        assert "0.40 SAR needed, 0.36 SAR available" in error["message"]
-        assert await money(renter) == {"balance_halala": 50 - 14, "held_halala": 0}
+        assert (error["required_halala"], error["available_halala"]) == (112, 120 - 14)
+        assert "1.12 SAR needed, 1.06 SAR available" in error["message"]
+        assert await money(renter) == {"balance_halala": 120 - 14, "held_halala": 0}
 
     async def test_handed_back_when_idle(self, http, admin, engines, settings):
         settings.gateway.allowance_idle_seconds = 0.1
@@ -142,21 +145,21 @@ class TestReplicas:
     ):
         await engines()
         await _price_per_token(http, admin)
-        renter, auth = await _renter(http, admin, amount=100)  # a request's worst case is 40, its cost 14
+        renter, auth = await _renter(http, admin, amount=150)  # a request's worst case is 112, its cost 14
         async with (
             _another_replica(settings, database, clock) as base,
             httpx.AsyncClient(base_url=base, timeout=30) as other,
         ):
             engine = await FakeEngine(base, await register_provider(other)).start()
             assert (await other.post("/v1/chat/completions", headers=auth, json=CHAT)).status_code == 200
-            # The other replica's allowance holds all 100: this one has nothing to take.
+            # The other replica's allowance holds all 150: this one has nothing to take.
             refused = await http.post("/v1/chat/completions", headers=auth, json=CHAT)
             assert refused.status_code == 402
             assert refused.json()["error"]["code"] == "insufficient_balance"
             await engine.stop()
         # Stopping hands it back; then this replica serves the renter.
         assert (await http.post("/v1/chat/completions", headers=auth, json=CHAT)).status_code == 200
-        assert await money(renter) == {"balance_halala": 100 - 28, "held_halala": 0}
+        assert await money(renter) == {"balance_halala": 150 - 28, "held_halala": 0}
 
 
 class TestWhenTheProcessStops:

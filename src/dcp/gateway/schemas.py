@@ -69,11 +69,24 @@ class _Sampling(BaseModel):
         return body
 
 
+# A token is at least one byte of text, so a prompt's bytes bound its tokens before it is tokenised; but
+# engines add their own: a chat template's role markers around each message, and per request the
+# beginning-of-text token, the assistant's turn, and in some templates a system header (Llama 3.1's dated
+# one is about 30 tokens). Billing is capped at the bound, so one too low under-billed every short chat.
+TEMPLATE_TOKENS_PER_MESSAGE = 8
+TEMPLATE_TOKENS_PER_CHAT = 64
+
+
 class ChatRequest(_Sampling):
     messages: list[Message] = Field(min_length=1, max_length=512)
 
     def prompt_text(self) -> str:
         return "\n".join(message.content for message in self.messages)
+
+    def prompt_bound(self) -> int:
+        """At least as many tokens as the engine will count for the prompt."""
+        text = sum(len(m.content.encode()) + len((m.name or "").encode()) for m in self.messages)
+        return text + TEMPLATE_TOKENS_PER_MESSAGE * len(self.messages) + TEMPLATE_TOKENS_PER_CHAT
 
 
 class CompletionRequest(_Sampling):
@@ -81,3 +94,7 @@ class CompletionRequest(_Sampling):
 
     def prompt_text(self) -> str:
         return self.prompt if isinstance(self.prompt, str) else "\n".join(self.prompt)
+
+    def prompt_bound(self) -> int:
+        """At least as many tokens as the engine will count for the prompt: its text and a BOS token."""
+        return len(self.prompt_text().encode()) + 1

@@ -130,7 +130,7 @@ async def admit(
     if max_tokens > limits.max_tokens_limit:
         raise BadRequest(f"Invalid max_tokens: at most {limits.max_tokens_limit}")
     prompt = body.prompt_text()
-    prompt_bound = len(prompt.encode())  # a token is at least one byte: a safe upper bound before tokenising
+    prompt_bound = body.prompt_bound()
     if wait := await gateway.limiter.check(str(renter_id), tokens=prompt_bound + max_tokens):
         raise RateLimited(wait)
     candidates = await _candidates(gateway, body.model, now=now)
