@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+from dcp.billing import statements
 from tests.support.factories import credit, register_provider, register_renter, settled_work
 
 
@@ -35,11 +36,22 @@ async def test_renter_statement_and_csv(client, admin, database, clock):
     )
     assert recent.json()["total"] == 2
     exported = await client.get(
-        "/api/renters/transactions", headers=renter.renter_headers, params={"format": "csv"}
+        "/api/renters/transactions", headers=renter.renter_headers, params={"format": "csv", "limit": 1}
     )
     assert exported.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(exported.text)))
-    assert [row["amount_halala"] for row in rows] == ["180", "-300", "1000"]
+    assert [row["amount_halala"] for row in rows] == ["180", "-300", "1000"]  # every line, not one page
+
+
+async def test_a_download_too_long_for_one_file_asks_for_narrower_dates(client, admin, monkeypatch):
+    renter = await register_renter(client)
+    for _ in range(3):
+        await credit(client, admin, renter, 100)
+    monkeypatch.setattr(statements, "CSV_MAX_LINES", 2)
+    answer = await client.get(
+        "/api/renters/transactions", headers=renter.renter_headers, params={"format": "csv"}
+    )
+    assert answer.status_code == 400 and "narrow the dates" in answer.json()["error"]
 
 
 async def test_provider_earnings_statement(client, admin, database, clock):

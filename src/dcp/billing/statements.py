@@ -18,6 +18,8 @@ from dcp.kit.errors import BadRequest
 from dcp.kit.pagination import Page
 from dcp.models import LedgerAccount, LedgerEntry, LedgerTransaction
 
+CSV_MAX_LINES = 100_000
+
 
 class StatementLine(BaseModel):
     transaction_id: int
@@ -31,7 +33,8 @@ class StatementLine(BaseModel):
 async def lines(
     session: AsyncSession, *, account: Account, owner_id: int, query: StatementFilter, page: Page
 ) -> tuple[list[StatementLine], int]:
-    """The account's movements in the filter's dates, newest first, one page, and how many match in all."""
+    """The account's movements in the filter's dates, newest first, one page (a CSV download: all of them),
+    and how many match in all."""
     since, until, limit, offset = query.since, query.until, page.limit, page.offset
     movements = (
         select(LedgerTransaction, LedgerEntry.amount)
@@ -44,6 +47,11 @@ async def lines(
     if until is not None:
         movements = movements.where(LedgerTransaction.created_at < until)
     total = (await session.execute(select(func.count()).select_from(movements.subquery()))).scalar_one()
+    if query.csv:  # a download is the whole statement of its dates, not the page a listing shows
+        if total > CSV_MAX_LINES:
+            message = f"Too many lines for one file ({total:,}, at most {CSV_MAX_LINES:,}): narrow the dates"
+            raise BadRequest(message)
+        limit, offset = CSV_MAX_LINES, 0
     rows = await session.execute(movements.order_by(LedgerTransaction.id.desc()).limit(limit).offset(offset))
     return [
         StatementLine(
@@ -83,7 +91,10 @@ class StatementFilter(BaseModel):
 async def _statement_filter(
     since: Annotated[AwareDatetime | None, Query(alias="from", description="ISO 8601, inclusive")] = None,
     until: Annotated[AwareDatetime | None, Query(alias="to", description="ISO 8601, exclusive")] = None,
-    format: Annotated[Literal["json", "csv"], Query(description="csv downloads a spreadsheet")] = "json",
+    format: Annotated[
+        Literal["json", "csv"],
+        Query(description="csv downloads every line of the dates (limit and offset do not apply)"),
+    ] = "json",
 ) -> StatementFilter:
     since, until = _in_utc(since, "from"), _in_utc(until, "to")
     if since and until and until <= since:
