@@ -30,6 +30,14 @@ class TestContract:
         assert set(answer.json()) == {"error"}
         assert "Traceback" not in answer.text and "pydantic" not in answer.text
 
+    async def test_messages_name_the_field_as_sent(self, client):
+        empty = await client.post("/api/renters/register", headers={"content-type": "application/json"})
+        assert empty.status_code == 400 and empty.json() == {"error": "Missing request body: JSON expected"}
+        renter = (await client.post("/api/renters/register", json={"name": "A", "email": "a@x.co"})).json()
+        body = {"model": "m", "prompt": [1, 2]}  # prompt is text, or a list of one text
+        answer = await client.post("/v1/completions", headers={"x-renter-key": renter["api_key"]}, json=body)
+        assert answer.json()["error"]["message"] == "Invalid prompt: Input should be a valid string"
+
     async def test_body_too_large(self, client, settings):
         big = b'{"name": "' + b"x" * settings.max_body_bytes + b'"}'
         answer = await client.post(

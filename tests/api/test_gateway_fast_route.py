@@ -30,7 +30,7 @@ async def test_the_checks_and_their_order(http, admin, engines):
     assert await error(headers={**auth, **json_type}, content=b"") == (
         400,
         "invalid_request_error",
-        "Missing required fields: ",
+        "Missing request body: JSON expected",
     )
     status, code, message = await error(headers={**auth, **json_type}, content=b'{"model": "fake-model"}')
     assert (status, code, message) == (400, "invalid_request_error", "Missing required fields: messages")

@@ -131,7 +131,7 @@ class TestHeartbeat:
             401,
             "A provider API key is required (x-provider-key header or ?key=)",
         )
-        assert await error(key, b"") == (400, "Missing required fields: ")
+        assert await error(key, b"") == (400, "Missing request body: JSON expected")
         assert await error({**key, **as_json}, b"\x9a\x00\xff") == (
             400,
             "There was an error parsing the body",

@@ -260,8 +260,10 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 def validation_message(errors: Any) -> str:
     """One readable sentence for pydantic's error list, naming fields the way the seed does."""
     missing = [_field(e["loc"]) for e in errors if e.get("type") == "missing"]
+    if missing == [""]:
+        return "Missing request body: JSON expected"
     if missing:
-        return "Missing required fields: " + ", ".join(dict.fromkeys(missing))
+        return "Missing required fields: " + ", ".join(dict.fromkeys(name for name in missing if name))
     first = errors[0]
     if first.get("type") == "json_invalid":
         return "Invalid JSON body"
@@ -271,5 +273,10 @@ def validation_message(errors: Any) -> str:
 
 
 def _field(loc: Any) -> str:
+    """The field's dotted name: not where it came from, nor the member of a union pydantic tried
+    (``constrained-str``, ``list[...]``, ``TextPart``)."""
     parts = [str(part) for part in loc if part not in ("body", "query", "path", "header")]
-    return ".".join(parts)
+    return ".".join(part for part in parts if not _UNION_MEMBER.search(part))
+
+
+_UNION_MEMBER = re.compile(r"^constrained-|\[|^[A-Z]")
