@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import ValidationError
 
 from dcp.web.i18n import Locale
@@ -9,12 +11,17 @@ from dcp.web.i18n import Locale
 _SKIPPED_LOC_PARTS = ("body", "params")
 
 
+# Latin or Arabic-Indic digits, as people type them; not every character Python calls a digit ("²", which
+# int() refuses), nor more than any field takes (int() refuses past 4,300 digits): each was a 500.
+_WHOLE_NUMBER = re.compile(r"-?[0-9\u0660-\u0669\u06f0-\u06f9]{1,18}")
+
+
 def whole_number(text: str | None) -> int | str | None:
     """An int for digits, the text itself otherwise (so validation names the field), None for empty."""
     if not text:
         return None
     stripped = text.strip()
-    return int(stripped) if stripped.lstrip("-").isdigit() else stripped
+    return int(stripped) if _WHOLE_NUMBER.fullmatch(stripped) else stripped
 
 
 def field_errors(error: ValidationError, locale: Locale) -> dict[str, str]:
