@@ -46,15 +46,9 @@ async def providers(
         listing=listing,
         q=q or "",
         current=approval_status or "",
-        filters=_given(q=q, approval_status=approval_status),
         here=here(page),
         notice=notice(page),
     )
-
-
-def _given(**query: str | None) -> dict[str, str]:
-    """The list's query parameters that were given, for its page links to keep."""
-    return {name: value for name, value in query.items() if value}
 
 
 @router.post("/providers/{provider_id}/approve", response_class=HTMLResponse)
@@ -93,7 +87,6 @@ async def renters(
         listing=listing,
         q=q or "",
         current=status or "",
-        filters=_given(q=q, status=status),
         notice=notice(page),
     )
 

@@ -47,7 +47,6 @@ async def withdrawals(
         summary=await repository.by_status(session),
         statuses=STATUSES,
         current=status or "",
-        filters={"status": status} if status else {},
         notice=notice(page),
     )
 

@@ -1,0 +1,30 @@
+"""The pages' lists: their page links keep the list's filters."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from tests.support.factories import funded_renter, llm_job, online_provider, submit
+from tests.web.test_security import _csrf
+
+
+async def _signed_in(client: httpx.AsyncClient, key: str) -> None:
+    answer = await client.post("/signin", data={"csrf": await _csrf(client, "/signin"), "key": key})
+    assert answer.status_code == 303, answer.text
+
+
+async def test_the_next_page_of_a_filtered_list_keeps_its_filter(client, admin):
+    renter = await funded_renter(client, admin)
+    provider = await online_provider(client)
+    jobs = [(await submit(client, renter, llm_job(provider_id=provider.id))).json()["job"] for _ in range(3)]
+    for job in jobs[:2]:
+        await client.post(f"/api/jobs/{job['job_id']}/cancel", headers=renter.renter_headers)
+    await _signed_in(client, renter.key)
+    first = await client.get("/renter/jobs", params={"status": "cancelled", "limit": 1})
+    [next_link] = re.findall(r'<a href="(\?[^"]*offset=1[^"]*)"', first.text)
+    assert next_link.replace("&amp;", "&") == "?status=cancelled&offset=1&limit=1"
+    second = await client.get("/renter/jobs" + next_link.replace("&amp;", "&"))
+    assert second.status_code == 200
+    assert jobs[0]["job_id"] in second.text and jobs[2]["job_id"] not in second.text  # cancelled ones only
