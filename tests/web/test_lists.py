@@ -28,3 +28,16 @@ async def test_the_next_page_of_a_filtered_list_keeps_its_filter(client, admin):
     second = await client.get("/renter/jobs" + next_link.replace("&amp;", "&"))
     assert second.status_code == 200
     assert jobs[0]["job_id"] in second.text and jobs[2]["job_id"] not in second.text  # cancelled ones only
+
+
+async def test_a_list_asked_for_with_values_it_cannot_take_answers_a_page(client, admin):
+    renter = await funded_renter(client, admin)
+    await _signed_in(client, renter.key)
+    for lang, text in (("en", "Some of the values are not valid."), ("ar", 'lang="ar"')):
+        client.cookies.set("dcp_lang", lang)
+        for path in ("/renter/jobs?limit=abc", "/renter/statement?from=2024-13-01"):
+            answer = await client.get(path, headers={"accept": "text/html"})
+            assert answer.status_code == 400 and answer.headers["content-type"].startswith("text/html")
+            assert text in answer.text, (lang, path)
+    api = await client.get("/api/jobs/history?limit=abc", headers=renter.renter_headers)
+    assert api.status_code == 400 and "limit" in api.json()["error"]  # the API keeps its JSON

@@ -133,7 +133,7 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, app_error)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
     for failure in (DBAPIError, PoolTimeout, ConnectionError):
         app.add_exception_handler(failure, _database_error)
@@ -250,7 +250,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     message = validation_message(exc.errors())
     if _is_v1(request):
         return JSONResponse(v1_envelope(400, message), 400)

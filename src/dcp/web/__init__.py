@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from dcp.kit.errors import AppError
-from dcp.kit.http import app_error, http_error
+from dcp.kit.http import app_error, http_error, validation_error
 from dcp.web import admin, docs, provider, public, renter, renter_jobs
 from dcp.web.context import CsrfRejected, SignInRequired, anonymous_page, sign_in_path
 
@@ -34,6 +35,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(CsrfRejected, _csrf_rejected)
     app.add_exception_handler(StarletteHTTPException, _not_found_page)  # type: ignore[arg-type]
     app.add_exception_handler(AppError, _error_page)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _invalid_values_page)  # type: ignore[arg-type]
 
 
 async def _to_sign_in(request: Request, exc: SignInRequired) -> Response:
@@ -74,6 +76,15 @@ def _is_page(request: Request) -> bool:
 def _wants_page(request: Request) -> bool:
     """A browser asking for a page (not an API client, not an asset)."""
     return "text/html" in request.headers.get("accept", "") and _is_page(request)
+
+
+async def _invalid_values_page(request: Request, exc: RequestValidationError) -> Response:
+    """A page asked for with values it cannot take (a hand-edited link: ``?limit=abc``) answers a page in the
+    visitor's language, not the API's JSON."""
+    if not _is_page(request):
+        return await validation_error(request, exc)
+    page = anonymous_page(request)
+    return page.render("error.html", status=400, message=page.t("errors.status_400"))
 
 
 async def _error_page(request: Request, exc: AppError) -> Response:
