@@ -83,3 +83,50 @@ def test_a_malformed_image_is_a_value_error():
     output = dc1.Output("job-1", "completed", True, {"image_base64": "not base64!"}, None, 0)
     with pytest.raises(ValueError, match="malformed image"):
         output.image_bytes  # noqa: B018 - the property raises
+
+
+def _failing_first(failure):
+    """A server that fails the first request with ``failure`` (an exception to raise, or a status), then
+    answers 200; the requests it saw."""
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if len(seen) > 1:
+            return httpx.Response(200, json={})
+        if isinstance(failure, int):
+            return httpx.Response(failure, json={"error": "failed"}, headers={"retry-after": "0"})
+        raise failure(request)
+
+    return answer, seen
+
+
+@pytest.mark.parametrize(
+    ("failure", "made_again"),
+    [
+        (lambda request: httpx.ReadTimeout("the answer was lost", request=request), False),
+        (502, False),
+        (lambda request: httpx.ConnectError("refused", request=request), True),  # never sent
+        (429, True),  # refused before anything was done
+    ],
+)
+def test_a_change_is_asked_again_only_when_it_certainly_was_not_made(monkeypatch, failure, made_again):
+    monkeypatch.setattr("dc1._client.time.sleep", lambda seconds: None)
+    answer, seen = _failing_first(failure)
+    with _client(answer) as client:
+        if made_again:
+            assert client.request("POST", "/api/providers/withdraw", json={"amount_halala": 5000})
+        else:  # a retry would have answered 409 "already in progress" for a withdrawal that was made
+            with pytest.raises((dc1.APIConnectionError, dc1.ProviderUnavailableError)):
+                client.request("POST", "/api/providers/withdraw", json={"amount_halala": 5000})
+    assert len(seen) == (2 if made_again else 1)
+
+
+@pytest.mark.parametrize("headers", [None, {"idempotency-key": "k-1"}])
+def test_reads_and_changes_under_an_idempotency_key_are_asked_again(monkeypatch, headers):
+    monkeypatch.setattr("dc1._client.time.sleep", lambda seconds: None)
+    answer, seen = _failing_first(lambda request: httpx.ReadTimeout("the answer was lost", request=request))
+    method = "GET" if headers is None else "POST"
+    with _client(answer) as client:
+        assert client.request(method, "/api/jobs/submit", headers=headers).status_code == 200
+    assert len(seen) == 2

@@ -99,7 +99,7 @@ def _attempts(call: Call, max_retries: int) -> Generator[Call | Sleep, Any, http
             if reply.is_success or reply.status_code in call.allow:
                 return reply
             reply = error_for(reply)
-        delay = retry_delay(reply, attempt)
+        delay = retry_delay(reply, attempt, repeatable=_repeatable(call))
         if delay is None or attempt >= max_retries:
             raise reply
         yield Sleep(delay)
@@ -110,7 +110,16 @@ def connection_error(exc: httpx.TransportError) -> APIConnectionError:
     where = ""
     with contextlib.suppress(RuntimeError):  # raised by an error that never had a request
         where = f" at {exc.request.url.scheme}://{exc.request.url.netloc.decode('ascii')}"
-    return APIConnectionError(f"DCP{where} is unreachable ({type(exc).__name__})")
+    sent = not isinstance(exc, _NOT_SENT)
+    return APIConnectionError(f"DCP{where} is unreachable ({type(exc).__name__})", sent=sent)
+
+
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _repeatable(call: Call) -> bool:
+    """A call that changes nothing more when made again: a read, or a change under an idempotency key."""
+    return call.method in ("GET", "HEAD") or "idempotency-key" in (call.headers or {})
 
 
 def error_for(response: httpx.Response) -> DC1Error:
@@ -142,15 +151,20 @@ def error_for(response: httpx.Response) -> DC1Error:
     return ValidationError(message, **kwargs)
 
 
-def retry_delay(error: DC1Error, attempt: int) -> float | None:
-    """Seconds to wait before retrying, or None when the error is not worth a retry."""
+def retry_delay(error: DC1Error, attempt: int, *, repeatable: bool = True) -> float | None:
+    """Seconds to wait before retrying, or None when the error is not worth a retry. A change that is not
+    ``repeatable`` is retried only when it certainly was not made: never sent, or refused by a rate limit
+    (a lost answer or a gateway's 502-504 may follow a change that was made, and a retry reported it as a
+    conflict)."""
     if isinstance(error, APIConnectionError):
-        return 1.0
+        return 1.0 if repeatable or not error.sent else None
     retryable = error.status in RETRYABLE_STATUSES or (error.code in RETRYABLE_CODES)
     if not retryable:
         return None
     if isinstance(error, RateLimitError):
         return float(error.retry_after)
+    if not repeatable:
+        return None
     jitter: float = random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
     return min(8.0, 0.5 * 2.0**attempt) * jitter
 

@@ -59,7 +59,12 @@ class JobFailedError(DC1Error):
 
 
 class APIConnectionError(DC1Error):
-    """The server could not be reached."""
+    """The server could not be reached, or the connection broke before its answer; ``sent`` is False only
+    when the request certainly never reached it (refused, or no connection in time)."""
+
+    def __init__(self, message: str, *, sent: bool = True, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.sent = sent
 
 
 class TimeoutError(DC1Error):
