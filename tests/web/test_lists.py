@@ -41,3 +41,22 @@ async def test_a_list_asked_for_with_values_it_cannot_take_answers_a_page(client
             assert text in answer.text, (lang, path)
     api = await client.get("/api/jobs/history?limit=abc", headers=renter.renter_headers)
     assert api.status_code == 400 and "limit" in api.json()["error"]  # the API keeps its JSON
+
+
+async def test_a_form_posted_after_the_session_ended_leads_back_to_its_page(client, admin):
+    renter = await funded_renter(client, admin)
+    provider = await online_provider(client)
+    job = (await submit(client, renter, llm_job(provider_id=provider.id))).json()["job"]
+    job_page = f"http://testserver/renter/jobs/{job['job_id']}"
+    token = await _csrf(client, "/signin")  # signed out: the session ended
+    answer = await client.post(
+        f"/renter/jobs/{job['job_id']}/cancel", data={"csrf": token}, headers={"referer": job_page}
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"/signin?next=/renter/jobs/{job['job_id']}"  # not the form's URL
+    elsewhere = await client.post(
+        f"/renter/jobs/{job['job_id']}/cancel",
+        data={"csrf": token},
+        headers={"referer": "https://evil.test/x"},
+    )
+    assert elsewhere.headers["location"] == "/signin?next=/renter"

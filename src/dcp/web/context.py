@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -193,10 +193,21 @@ def key_digest(page: Page, key: str) -> str:
 def _require(role: cookies.Role) -> Any:
     async def dependency(page: PageDep) -> Page:
         if page.user is None or page.user.role != role:
-            raise SignInRequired(page.request.url.path)
+            raise SignInRequired(_come_back_to(page.request, default=f"/{role}"))
         return page
 
     return Depends(dependency)
+
+
+def _come_back_to(request: Request, *, default: str) -> str:
+    """Where signing in leads back: this page; or, for a form posted after the session ended, the page the
+    form was on (the form's own address answers no GET: it led to a 405), else the role's home."""
+    if request.method == "GET":
+        return request.url.path
+    came_from = urlsplit(request.headers.get("referer", ""))
+    if came_from.netloc != request.url.netloc or not came_from.path:
+        return default
+    return local_path(came_from.path + (f"?{came_from.query}" if came_from.query else ""), default)
 
 
 RenterPage = Annotated[Page, _require("renter")]
