@@ -54,8 +54,16 @@ export class JobFailedError extends DC1Error {
   }
 }
 
-/** The server could not be reached, or did not answer in time. */
-export class APIConnectionError extends DC1Error {}
+/**
+ * The server could not be reached, or did not answer in time; `sent` is false only when the request
+ * certainly never reached it (refused, or the name did not resolve).
+ */
+export class APIConnectionError extends DC1Error {
+  constructor(message, { sent = true, ...options } = {}) {
+    super(message, options);
+    this.sent = sent;
+  }
+}
 
 /** A wait ran past its deadline. */
 export class TimeoutError extends DC1Error {}

@@ -332,7 +332,10 @@ export declare class JobFailedError extends DC1Error {
   get jobStatus(): JobStatus | null;
 }
 /** The server could not be reached, or did not answer in time. */
-export declare class APIConnectionError extends DC1Error {}
+export declare class APIConnectionError extends DC1Error {
+  /** False only when the request certainly never reached the server. */
+  readonly sent: boolean;
+}
 /** A wait ran past its deadline. */
 export declare class TimeoutError extends DC1Error {}
 

@@ -45,14 +45,22 @@ function errorFor(status, body, retryAfterHeader = null) {
   return new ErrorClass(message, options);
 }
 
-/** Milliseconds to wait before retry number `attempt + 1`, or null when the error is not worth a retry. */
-function retryDelayMs(error, attempt) {
-  if (error instanceof APIConnectionError) return CONNECTION_RETRY_MS;
+/**
+ * Milliseconds to wait before retry number `attempt + 1`, or null when the error is not worth a retry. A
+ * change that is not `repeatable` is retried only when it certainly was not made: never sent, or a 429 (a
+ * lost answer or a gateway's 502-504 may follow a cancel that was made, and a retry reported a conflict).
+ */
+function retryDelayMs(error, attempt, repeatable) {
+  if (error instanceof APIConnectionError) return repeatable || !error.sent ? CONNECTION_RETRY_MS : null;
   const retryable = RETRYABLE_STATUSES.has(error.status) || RETRYABLE_CODES.has(error.code);
   if (!retryable) return null;
   if (error instanceof RateLimitError) return error.retryAfter * 1000;
+  if (!repeatable) return null;
   return Math.min(8000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
 }
+
+// Failures before a request is written: it never reached the server.
+const NOT_SENT = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN"]);
 
 export function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -83,12 +91,14 @@ export class Transport {
       init.headers["content-type"] = "application/json";
     }
     const url = this.url(path, query);
+    // A read, or a change under an idempotency key, changes nothing more when asked again.
+    const repeatable = method === "GET" || "idempotency-key" in init.headers;
     for (let attempt = 0; ; attempt += 1) {
       const answer = await this.send(url, init);
       const unanswered = answer instanceof APIConnectionError;
       if (!unanswered && (answer.ok || allow.includes(answer.status))) return answer;
       const error = unanswered ? answer : errorFor(answer.status, answer.body, answer.retryAfter);
-      const delay = retryDelayMs(error, attempt);
+      const delay = retryDelayMs(error, attempt, repeatable);
       if (delay === null || attempt >= this.maxRetries) throw error;
       await this.sleep(delay);
     }
@@ -118,7 +128,8 @@ export class Transport {
       };
     } catch (caught) {
       const reason = controller.signal.aborted ? `no answer within ${this.timeoutMs} ms` : describe(caught);
-      return new APIConnectionError(`DCP is unreachable at ${this.baseUrl}: ${reason}`);
+      const sent = controller.signal.aborted || !NOT_SENT.has(caught?.cause?.code);
+      return new APIConnectionError(`DCP is unreachable at ${this.baseUrl}: ${reason}`, { sent });
     } finally {
       clearTimeout(timer);
     }

@@ -159,3 +159,31 @@ test("waitForJob backs off exponentially on 429, then polls at its interval unti
   assert.equal(result.result?.output, "Riyadh");
   assert.equal(result.costSar, "0.05");
 });
+
+test("a cancel whose answer was lost, or that met a gateway's 502, is not sent again", async () => {
+  const gateway = { status: 502, body: { error: "Bad Gateway" } };
+  const { client, stub, waits } = await clientFor(
+    { "/api/jobs/job-1/cancel": ["hang"], "/api/jobs/job-2/cancel": [gateway] },
+    { timeoutMs: 100 },
+  );
+  // Asked again, a cancel that was made answers 409 "already cancelled": the caller is told the truth instead.
+  await assert.rejects(
+    client.cancelJob("job-1"),
+    (error) => error instanceof APIConnectionError && error.sent,
+  );
+  await assert.rejects(client.cancelJob("job-2"), ProviderUnavailableError);
+  assert.equal(stub.requests.length, 2);
+  assert.deepEqual(waits, []);
+});
+
+test("a cancel that never reached the server is sent again", async () => {
+  const closed = await stubDcp({});
+  await closed.close();
+  const { waits, sleep } = recordingSleep();
+  const offline = new DC1RenterClient({ apiKey: "dc1-renter-x", baseUrl: closed.url, sleep });
+  await assert.rejects(
+    offline.cancelJob("job-1"),
+    (error) => error instanceof APIConnectionError && !error.sent,
+  );
+  assert.deepEqual(waits, [1000, 1000]);
+});
