@@ -24,6 +24,15 @@ def whole_number(text: str | None) -> int | str | None:
     return int(stripped) if _WHOLE_NUMBER.fullmatch(stripped) else stripped
 
 
+# Arabic-Indic digits and decimal separator, as people type them, in the digits validation reads.
+_TO_LATIN = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹٫", "01234567890123456789.")
+
+
+def decimal_text(text: str) -> str:
+    """A number with a fraction (0.7, or the same in Arabic-Indic digits) as text validation reads."""
+    return text.strip().translate(_TO_LATIN)
+
+
 def field_errors(error: ValidationError, locale: Locale) -> dict[str, str]:
     """The first problem of each field, in the page's language, keyed by the form field's name."""
     found: dict[str, str] = {}
@@ -43,8 +52,10 @@ def _message(kind: str, ctx: dict[str, object], locale: Locale) -> str:
         return locale.t("forms.err_min", min=_num(ctx, "ge", "gt", locale=locale))
     if kind in ("less_than_equal", "less_than"):
         return locale.t("forms.err_max", max=_num(ctx, "le", "lt", locale=locale))
-    if kind.startswith(("int_", "float_")):
+    if kind.startswith("int_"):
         return locale.t("forms.err_number")
+    if kind.startswith("float_"):
+        return locale.t("forms.err_decimal")
     if kind == "string_too_long":
         return locale.t("forms.err_too_long", max=locale.number(int(str(ctx.get("max_length", 0)))))
     return locale.t("forms.err_invalid")

@@ -25,11 +25,11 @@ from dcp.models import Job
 from dcp.models.job import TERMINAL_STATUSES
 from dcp.providers import market
 from dcp.web.context import FormDep, Page, RenterPage
-from dcp.web.forms import field_errors, whole_number
+from dcp.web.forms import decimal_text, field_errors, whole_number
 
 router = APIRouter(prefix="/renter/jobs", include_in_schema=False)
 JOB_TYPES = ("llm_inference", "image_generation", "vllm_serve", "custom_container")
-# The form fields of each job type's params, and which of them are whole numbers.
+# The form fields of each job type's params, which of them are whole numbers, and which take a fraction.
 _PARAM_FIELDS = {
     "llm_inference": ("prompt", "model", "max_tokens", "temperature"),
     "image_generation": ("prompt", "width", "height", "steps"),
@@ -37,6 +37,7 @@ _PARAM_FIELDS = {
     "custom_container": ("script",),
 }
 _NUMBERS = ("max_tokens", "width", "height", "steps", "duration_minutes", "provider_id")
+_DECIMALS = ("temperature",)
 _DEFAULTS = {
     "duration_minutes": "5",
     "max_tokens": "256",
@@ -93,13 +94,19 @@ async def submit(page: RenterPage, form: FormDep, session: SessionDep, now: NowD
     return page.redirect(f"/renter/jobs/{submitted.job.job_id}")
 
 
+def _typed(name: str, value: str) -> int | str | None:
+    if name in _NUMBERS:
+        return whole_number(value)
+    return decimal_text(value) if name in _DECIMALS else value
+
+
 def _job_submit(job_type: str, form: dict[str, str]) -> JobSubmit:
     """The API's submit body from the form; params are checked first so their errors name form fields."""
     params: dict[str, Any] = {}
     for name in _PARAM_FIELDS[job_type]:
         value = form.get(name, "")
         if value:
-            params[name] = whole_number(value) if name in _NUMBERS else value
+            params[name] = _typed(name, value)
     PARAMS[job_type].model_validate(params)
     return JobSubmit.model_validate(
         {
