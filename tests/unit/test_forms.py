@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from dcp.jobs.params import LlmParams
-from dcp.web.forms import decimal_text, field_errors, whole_number
+from dcp.web.forms import field_errors, in_latin_digits, whole_number
 from dcp.web.i18n import Locale
 
 ARABIC_50, PERSIAN_5 = "\u0665\u0660", "\u06f5"  # as people type them on Arabic and Persian keyboards
@@ -31,7 +31,7 @@ def test_anything_else_is_text_for_validation_to_name(typed):
     ("typed", "read"), [("0.7", "0.7"), (ARABIC_0_7, "0.7"), (f" {ARABIC_1_5} ", "1.5"), ("abc", "abc")]
 )
 def test_a_fraction_in_arabic_indic_digits_reads_as_one(typed, read):
-    assert decimal_text(typed) == read
+    assert in_latin_digits(typed) == read
 
 
 def test_a_field_that_takes_a_fraction_does_not_ask_for_a_whole_number():

@@ -238,7 +238,9 @@ class TestRenters:
         for amount, message in [
             ("ten", t(lang, "admin.err_amount")),
             ("0.005", t(lang, "admin.err_amount")),
-            ("-5", out_of_range),
+            ("1,2,3", t(lang, "admin.err_amount")),  # no thousands: was credited as 123 SAR
+            ("-5", t(lang, "admin.err_amount")),
+            ("0", out_of_range),
             ("", t(lang, "forms.err_required")),
         ]:
             await page.get_by_label(t(lang, "admin.amount_sar")).fill(amount)

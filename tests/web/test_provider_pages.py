@@ -15,9 +15,9 @@ from dcp.db.engine import Database
 from dcp.kit.clock import ManualClock
 from dcp.models import ProviderHeartbeat
 from dcp.providers.downloads import install_command
+from dcp.web.forms import halala_of
 from dcp.web.i18n import Lang, Locale, catalog
 from dcp.web.provider_dashboard import telemetry_charts
-from dcp.web.provider_withdrawals import halala_of
 from tests.conftest import ADMIN_TOKEN, LiveServer
 from tests.support.factories import (
     Account,
@@ -379,6 +379,9 @@ class TestAccess:
         ("150", 15_000),
         ("150.5", 15_050),
         ("1,500.25", 150_025),
+        ("1,234,567", 123_456_700),
+        ("1,2,3", None),  # not thousands: was read as 123 SAR
+        ("1,5", None),  # a decimal comma: was read as 15 SAR
         ("١٥٠٫٥", 15_050),
         (" 20 ", 2_000),
         ("1.234", None),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -20,12 +19,10 @@ from dcp.kit.fields import IdPath, NoNul
 from dcp.kit.pagination import PageDep as ListPageDep
 from dcp.web.admin_outcome import back_with_notice, here, notice
 from dcp.web.context import AdminPage, FormDep, Page
-from dcp.web.forms import field_errors
+from dcp.web.forms import field_errors, halala_of
 
 router = APIRouter()
 SearchText = Annotated[str | None, Query(max_length=100), NoNul]
-# People type amounts with Arabic or Latin separators; Decimal reads Arabic-Indic digits by itself.
-_SEPARATORS = str.maketrans({"\u066b": ".", "\u066c": "", ",": ""})
 
 
 @router.get("/providers", response_class=HTMLResponse)
@@ -163,20 +160,14 @@ def _credit_amount(page: Page, text: str) -> tuple[int | None, str | None]:
     """SAR as typed (``25``, ``12.50``, Arabic-Indic digits too) in halala, or what is wrong with it."""
     if not text:
         return None, page.t("forms.err_required")
-    try:
-        amount = Decimal(text.translate(_SEPARATORS))
-    except InvalidOperation:
+    halala = halala_of(text)
+    if halala is None:
         return None, page.t("admin.err_amount")
-    if not amount.is_finite():
-        return None, page.t("admin.err_amount")
-    if not 0 < amount <= Decimal(MAX_CREDIT_HALALA) / 100:
+    if not 0 < halala <= MAX_CREDIT_HALALA:
         return None, page.t(
             "admin.err_amount_range", min=page.locale.sar(1), max=page.locale.sar(MAX_CREDIT_HALALA)
         )
-    halala = amount * 100
-    if halala != halala.to_integral_value():
-        return None, page.t("admin.err_amount")
-    return int(halala), None
+    return halala, None
 
 
 @router.post("/renters/{renter_id}/suspend", response_class=HTMLResponse)

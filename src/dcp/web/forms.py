@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from pydantic import ValidationError
 
@@ -24,13 +25,24 @@ def whole_number(text: str | None) -> int | str | None:
     return int(stripped) if _WHOLE_NUMBER.fullmatch(stripped) else stripped
 
 
-# Arabic-Indic digits and decimal separator, as people type them, in the digits validation reads.
-_TO_LATIN = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹٫", "01234567890123456789.")
+# Arabic-Indic digits and separators, as people type them, in the characters validation reads.
+_TO_LATIN = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹٫٬", "01234567890123456789.,")
+# SAR with at most two decimals, thousands grouped by commas or not at all ("1,2,3" is no amount).
+_SAR = re.compile(r"(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,9})(?:\.[0-9]{1,2})?")
 
 
-def decimal_text(text: str) -> str:
-    """A number with a fraction (0.7, or the same in Arabic-Indic digits) as text validation reads."""
+def in_latin_digits(text: str) -> str:
+    """``text`` with Arabic-Indic digits and separators as the Latin ones validation reads (0.7 for the
+    same typed in Arabic-Indic digits)."""
     return text.strip().translate(_TO_LATIN)
+
+
+def halala_of(text: str) -> int | None:
+    """``150``, ``150.5``, ``1,500.25`` (or the same in Arabic-Indic digits) SAR in halala; None otherwise."""
+    cleaned = in_latin_digits(text)
+    if not _SAR.fullmatch(cleaned):
+        return None
+    return int(Decimal(cleaned.replace(",", "")) * 100)
 
 
 def field_errors(error: ValidationError, locale: Locale) -> dict[str, str]:

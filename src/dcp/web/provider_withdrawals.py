@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -20,23 +18,13 @@ from dcp.kit.pagination import Page as Listing
 from dcp.kit.pagination import PageDep as ListingDep
 from dcp.models import Withdrawal
 from dcp.web.context import FormDep, Page, ProviderPage
+from dcp.web.forms import halala_of, in_latin_digits
 from dcp.withdrawals import repository, service
 from dcp.withdrawals.api import view
 from dcp.withdrawals.errors import MoreThanEarned
 from dcp.withdrawals.schemas import MIN_WITHDRAWAL_HALALA, WithdrawalRequest
 
 router = APIRouter(include_in_schema=False)
-# People type Arabic-Indic digits and separators as readily as Latin ones.
-_TO_LATIN = str.maketrans("٠١٢٣٤٥٦٧٨٩٫", "0123456789.", "٬,")
-_AMOUNT = re.compile(r"[0-9]{1,9}(\.[0-9]{1,2})?")
-
-
-def halala_of(text: str) -> int | None:
-    """``150``, ``150.5``, ``1,500.25`` (or the same in Arabic-Indic digits) SAR in halala; None otherwise."""
-    cleaned = text.translate(_TO_LATIN).strip()
-    if not _AMOUNT.fullmatch(cleaned):
-        return None
-    return int(Decimal(cleaned) * 100)
 
 
 @router.get("/withdrawals", response_class=HTMLResponse)
@@ -53,7 +41,7 @@ async def request_withdrawal(
     values = {"amount_sar": form.get("amount_sar", ""), "iban": form.get("iban", "")}
     try:
         body = WithdrawalRequest.model_validate(
-            {"amount_halala": halala_of(values["amount_sar"]), "iban": values["iban"].translate(_TO_LATIN)}
+            {"amount_halala": halala_of(values["amount_sar"]), "iban": in_latin_digits(values["iban"])}
         )
         await service.request(
             session, provider_id=page.account_id, amount=body.amount_halala, iban=body.iban, now=now

@@ -25,7 +25,7 @@ from dcp.models import Job
 from dcp.models.job import TERMINAL_STATUSES
 from dcp.providers import market
 from dcp.web.context import FormDep, Page, RenterPage
-from dcp.web.forms import decimal_text, field_errors, whole_number
+from dcp.web.forms import field_errors, in_latin_digits, whole_number
 
 router = APIRouter(prefix="/renter/jobs", include_in_schema=False)
 JOB_TYPES = ("llm_inference", "image_generation", "vllm_serve", "custom_container")
@@ -97,7 +97,7 @@ async def submit(page: RenterPage, form: FormDep, session: SessionDep, now: NowD
 def _typed(name: str, value: str) -> int | str | None:
     if name in _NUMBERS:
         return whole_number(value)
-    return decimal_text(value) if name in _DECIMALS else value
+    return in_latin_digits(value) if name in _DECIMALS else value
 
 
 def _job_submit(job_type: str, form: dict[str, str]) -> JobSubmit:
