@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -74,6 +75,13 @@ async def test_the_language_choice_is_remembered(client: httpx.AsyncClient) -> N
     assert switched.status_code == 303 and switched.headers["location"] == "/signin"
     page = await client.get("/signin")
     assert 'lang="ar"' in page.text
+
+
+async def test_the_language_switch_comes_back_to_the_page_and_its_query(client: httpx.AsyncClient) -> None:
+    page = await client.get("/signin", params={"next": "/renter/jobs"})
+    [link] = re.findall(r'class="lang-switch" href="([^"]+)"', page.text)
+    switched = await client.get(link.replace("&amp;", "&"))
+    assert unquote(switched.headers["location"]) == "/signin?next=/renter/jobs"  # where signing in leads
 
 
 async def test_the_language_switch_never_sends_the_browser_elsewhere(client: httpx.AsyncClient) -> None:

@@ -17,7 +17,7 @@ from dcp.deps import NowDep
 from dcp.kit.errors import AppError
 from dcp.kit.fields import IdPath, NoNul
 from dcp.kit.pagination import PageDep as ListPageDep
-from dcp.web.admin_outcome import back_with_notice, here, notice
+from dcp.web.admin_outcome import back_with_notice, notice
 from dcp.web.context import AdminPage, FormDep, Page
 from dcp.web.forms import field_errors, halala_of
 
@@ -43,7 +43,6 @@ async def providers(
         listing=listing,
         q=q or "",
         current=approval_status or "",
-        here=here(page),
         notice=notice(page),
     )
 

@@ -23,12 +23,6 @@ NOTICES = frozenset(
 )
 
 
-def here(page: Page) -> str:
-    """This page's path and query, for a form to come back to."""
-    query = page.request.url.query
-    return page.request.url.path + (f"?{query}" if query else "")
-
-
 def back_with_notice(page: Page, form: dict[str, str], *, default: str, notice: str) -> RedirectResponse:
     """Redirect (303) to the form's ``next`` page on this site, or ``default``, telling it what was done."""
     target = urlsplit(local_path(form.get("next"), default))

@@ -97,11 +97,17 @@ class Page:
             user=self.user,
             lang=self.locale.lang,
             dir=self.locale.dir,
-            path=self.request.url.path,
+            here=self.here,
             **self.locale.formatters,
             **values,
         )
         return self.finish(HTMLResponse(html, status))
+
+    @property
+    def here(self) -> str:
+        """This page's path and query: for a form, or a language switch, to come back to."""
+        query = self.request.url.query
+        return self.request.url.path + (f"?{query}" if query else "")
 
     def redirect(self, path: str) -> RedirectResponse:
         return self.finish(RedirectResponse(path, 303))
