@@ -65,7 +65,9 @@ class ServerClient:
         return result
 
     async def report(self, job_id: str, body: dict[str, Any], *, attempts: int = 1000) -> str:
-        """Deliver the result, retrying through outages until the server answers; returns the final status."""
+        """Deliver the result, retrying through outages until the server answers; returns the final status.
+        A result too large for the server is reported as the job's failure instead: sent again, it would be
+        refused again while the job's slot, and then another provider's, stayed taken."""
         for failures in range(attempts):
             try:
                 answer = await self.http.post(f"/api/providers/jobs/{job_id}/result", json=body)
@@ -74,14 +76,26 @@ class ServerClient:
             else:
                 if answer.status_code == 200:
                     return str(answer.json()["status"])
-                if answer.status_code in (400, 404, 409):
-                    return f"refused: {answer.json().get('error')}"
+                if answer.status_code == 413 and body.get("status") == "completed":
+                    body = _too_large(body)
+                    continue
+                if 400 <= answer.status_code < 500 and answer.status_code not in (408, 429):
+                    return f"refused ({answer.status_code}): {answer.text[:300]}"
                 log.warning("result for %s got %s; retrying", job_id, answer.status_code)
             await asyncio.sleep(backoff(min(failures, 6)))
         return "undelivered"
 
     async def close(self) -> None:
         await self.http.aclose()
+
+
+def _too_large(report: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "lease_token": report.get("lease_token", ""),
+        "status": "failed",
+        "error": "The job's result was larger than the server accepts (1 MiB): print or return less",
+        "execution_time_ms": report.get("execution_time_ms"),
+    }
 
 
 class Link:

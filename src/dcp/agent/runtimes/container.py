@@ -29,7 +29,11 @@ from typing import Any
 from dcp.agent.runtimes.base import Events, JobFailed, RunResult
 
 RESULT_MARKER = "DC1_RESULT_JSON:"
-MAX_OUTPUT_BYTES = 1024 * 1024
+# The output kept for the result: with the result JSON parsed from it and stderr's tail, the report must
+# stay under the server's 1 MiB body limit (at 1 MiB kept, every report of a chatty script was refused).
+MAX_OUTPUT_BYTES = 256 * 1024
+_READ_BYTES = 64 * 1024
+_LOGGED_LINE = 4096
 DEFAULT_IMAGE = "dc1/general-worker:latest"
 WORKER_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -74,12 +78,17 @@ class ContainerRuntime:
                 preexec_fn=preexec,
                 start_new_session=True,
             )
+            stopper = asyncio.create_task(_stop_when_cancelled(process, events, limit))
             try:
                 stdout, stderr = await asyncio.wait_for(_collect(process, events), timeout=limit)
             except TimeoutError:
-                _kill_group(process)
-                await process.wait()
                 raise JobFailed(f"The script exceeded its time limit of {limit} s and was stopped") from None
+            finally:  # timed out, cancelled, or this task was (the daemon stopping): the script stops too
+                stopper.cancel()
+                if process.returncode is None:
+                    _kill_group(process)
+        if events.cancelled:
+            raise JobFailed("stopped")
         output = stdout.decode(errors="replace")
         if process.returncode != 0:
             tail = stderr.decode(errors="replace")[-2000:]
@@ -138,17 +147,33 @@ async def _collect(process: asyncio.subprocess.Process, events: Events) -> tuple
         raise RuntimeError("the script's output is not captured")
 
     async def read(stream: asyncio.StreamReader, forward: bool) -> bytes:
-        kept = bytearray()
-        async for line in stream:
+        # In pieces, not lines: a line past asyncio's 64 KiB line limit (a big DC1_RESULT_JSON) raised.
+        kept, pending = bytearray(), b""
+        while piece := await stream.read(_READ_BYTES):
             if len(kept) < MAX_OUTPUT_BYTES:
-                kept += line[: MAX_OUTPUT_BYTES - len(kept)]
+                kept += piece[: MAX_OUTPUT_BYTES - len(kept)]
             if forward:
-                events.log(line.decode(errors="replace").rstrip()[:4096])
+                *lines, pending = (pending + piece).split(b"\n")
+                for line in lines:
+                    events.log(_logged(line))
+                pending = pending[: 4 * _LOGGED_LINE]  # only a line's start is logged
+        if forward and pending:
+            events.log(_logged(pending))
         return bytes(kept)
 
     stdout, stderr = await asyncio.gather(read(process.stdout, True), read(process.stderr, False))
     await process.wait()
     return stdout, stderr
+
+
+def _logged(line: bytes) -> str:
+    return line.decode(errors="replace").rstrip()[:_LOGGED_LINE]
+
+
+async def _stop_when_cancelled(process: asyncio.subprocess.Process, events: Events, limit: int) -> None:
+    """The renter cancelled (or another provider took the job): the script stops at once."""
+    if await events.wait_cancelled(limit + 60):
+        _kill_group(process)
 
 
 def _result_json(output: str) -> Any:

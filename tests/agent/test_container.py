@@ -1,0 +1,91 @@
+"""Renter scripts on the subprocess backend: big output, long lines, a cancel, and a daemon that stops."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from dcp.agent.runtimes.base import JobFailed
+from dcp.agent.runtimes.container import MAX_OUTPUT_BYTES, ContainerRuntime
+from tests.support.polling import until
+from tests.support.recording_events import RecordingEvents
+
+
+def _spec(script: str, seconds: int = 30) -> dict:
+    return {"params": {"script": script}, "max_duration_seconds": seconds}
+
+
+@pytest.fixture
+def runtime() -> ContainerRuntime:
+    return ContainerRuntime(backend="subprocess", memory_mib=512, allow_network=False)
+
+
+async def test_a_result_line_past_64_kib_and_output_past_the_cap(runtime):
+    script = (
+        "import json\n"
+        "for n in range(40_000): print('line %06d xxxxxxxxx' % n)\n"  # 800 KB
+        "print('DC1_RESULT_JSON:' + json.dumps({'rows': ['r' * 90] * 1000}))\n"  # one line of 95 KB, last
+    )
+    events = RecordingEvents()
+    result = (await runtime.run(_spec(script), events)).result
+    assert len(result["output"].encode()) <= MAX_OUTPUT_BYTES  # what the server's 1 MiB limit can take
+    assert len(json.dumps(result)) < 1024 * 1024
+    assert events.logs[:2] == ["line 000000 xxxxxxxxx", "line 000001 xxxxxxxxx"]
+    assert len(events.logs[-1]) == 4096  # the long line, logged by its start
+
+
+async def test_a_script_with_a_result_past_the_cap_still_ends(runtime):
+    script = "import json\nprint('DC1_RESULT_JSON:' + json.dumps({'x': 'y' * 400_000}))\n"
+    result = (await runtime.run(_spec(script), RecordingEvents())).result
+    assert result["result_json"] is None  # cut at the cap: not JSON any more, and said so by its absence
+
+
+# The script says its process id, then sleeps far longer than any test waits.
+SLEEPER = "import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(60)\n"
+
+
+async def _started(events: RecordingEvents) -> int:
+    async def said_its_pid() -> bool:
+        return bool(events.logs)
+
+    await until(said_its_pid, within=10)
+    return int(events.logs[0])
+
+
+async def test_a_cancelled_script_stops_at_once(runtime):
+    events = RecordingEvents()
+    running = asyncio.create_task(runtime.run(_spec(SLEEPER, seconds=60), events))
+    pid = await _started(events)
+    events.cancel()
+    with pytest.raises(JobFailed, match="stopped"):
+        await asyncio.wait_for(running, timeout=10)  # not the 60 s the script sleeps
+    await until(lambda: _gone(pid), within=5)
+
+
+async def test_a_daemon_that_stops_its_job_stops_the_script(runtime):
+    events = RecordingEvents()
+    running = asyncio.create_task(runtime.run(_spec(SLEEPER, seconds=60), events))
+    pid = await _started(events)
+    running.cancel()  # the runner's own limit, or the daemon shutting down
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    await until(lambda: _gone(pid), within=5)
+
+
+async def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
