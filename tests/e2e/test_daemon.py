@@ -193,6 +193,12 @@ async def test_failures_are_clean_and_refunded(market):
     failed = await market.finish(renter, unknown["job_id"])
     assert failed["status"] == "failed" and "not available on this provider" in failed["error"]
     assert failed["refunded_halala"] == failed["cost_halala"]
+    too_long = await _submit(  # 9,000 tokens for a model run with 4,096 of context
+        market, renter, {"job_type": "llm", "duration_minutes": 1, "params": {"prompt": "hello " * 9000}}
+    )
+    refused = await market.finish(renter, too_long["job_id"])  # it "completed" with an empty answer
+    assert refused["status"] == "failed" and "exceeds the available context size" in refused["error"]
+    assert refused["refunded_halala"] == refused["cost_halala"]
     slow = await _submit(
         market,
         renter,

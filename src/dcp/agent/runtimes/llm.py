@@ -149,8 +149,14 @@ class LlmRuntime:
         loop = asyncio.get_running_loop()
         pieces: list[str] = []
         usage: dict[str, Any] = {}
+        refusals: list[str] = []
 
         def on_chunk(chunk: dict[str, Any]) -> bool:
+            # llama.cpp refuses as a chunk too (a prompt past the context): that job failed, it did not
+            # complete with an empty answer.
+            if isinstance(error := chunk.get("error"), dict):
+                refusals.append(str(error.get("message") or error)[:1000])
+                return True
             for choice in chunk.get("choices", []):
                 if text := choice.get("text"):
                     pieces.append(text)
@@ -159,6 +165,8 @@ class LlmRuntime:
             return events.cancelled  # True stops generation
 
         await asyncio.to_thread(server.handle_completions, request, on_chunk)
+        if refusals:
+            raise JobFailed(f"The model refused the job: {refusals[0]}")
         if events.cancelled:
             raise JobFailed("stopped")
         text = "".join(pieces).strip()
