@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
+from dcp.agent.link import ServerClient
 from dcp.agent.runner import Runner
 from dcp.agent.state import JobStore
 from dcp.kit.signing import sign, signing_key_for
@@ -65,3 +67,23 @@ async def test_a_refused_spec_never_runs(runner):
     spec = _spec()
     await runner.accept({"spec": spec, "signature": "0" * 64})
     assert runner.running == {} and runner.store.all() == []
+
+
+async def test_a_result_the_server_never_took_stays_on_disk_until_it_does(tmp_path, monkeypatch):
+    monkeypatch.setattr("dcp.agent.link.backoff", lambda failures: 0)
+    store = JobStore(tmp_path)
+    report = {"lease_token": "lease", "status": "completed", "result": {"response": "Riyadh"}}
+    store.save("job-1", {"spec": _spec(), "state": "reporting", "report": report})
+
+    def away(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    def back(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"status": "completed"})
+
+    for answer, kept in ((away, 1), (back, 0)):  # a restart while the server is away, then one after
+        client = ServerClient("http://dcp.test", KEY, transport=httpx.MockTransport(answer))
+        runner = Runner(client=client, runtimes={}, store=store, signing_key=signing_key_for(KEY), slots=1)
+        await runner.recover()
+        await client.close()
+        assert len(store.all()) == kept  # it was deleted after 20 tries: a completed job's result lost

@@ -26,6 +26,9 @@ def backoff(failures: int) -> float:
     return random.uniform(0, min(MAX_BACKOFF_SECONDS, 0.5 * 2**failures))  # noqa: S311
 
 
+UNDELIVERED = "undelivered"  # report's answer when the server never took the result
+
+
 class LeaseLost(Exception):
     """The server no longer lets this daemon report on the job (cancelled, timed out, reassigned)."""
 
@@ -83,7 +86,7 @@ class ServerClient:
                     return f"refused ({answer.status_code}): {answer.text[:300]}"
                 log.warning("result for %s got %s; retrying", job_id, answer.status_code)
             await asyncio.sleep(backoff(min(failures, 6)))
-        return "undelivered"
+        return UNDELIVERED
 
     async def close(self) -> None:
         await self.http.aclose()

@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from dcp.agent.link import LeaseLost, ServerClient
+from dcp.agent.link import UNDELIVERED, LeaseLost, ServerClient
 from dcp.agent.runtimes.base import JobFailed, RunResult, Runtime
 from dcp.agent.state import JobStore
 from dcp.kit.signing import verify
@@ -179,12 +179,15 @@ class Runner:
         finally:
             pump.cancel()
         await events.flush()
+        delivered = True
         if report:
             report["execution_time_ms"] = int((time.monotonic() - began) * 1000)
             self.store.save(job_id, {"spec": spec, "state": "reporting", "report": report})
             status = await self.client.report(job_id, report)
             log.info("job %s reported: %s", job_id, status)
-        self.store.drop(job_id)
+            delivered = status != UNDELIVERED
+        if delivered:
+            self.store.drop(job_id)
         self.running.pop(job_id, None)
         self.finished += 1
         for callback in self.on_free_slot:
@@ -214,7 +217,9 @@ class Runner:
                 "error": "The provider's daemon restarted while the job ran",
             }
             log.info("recovering job %s (%s)", job_id, record.get("state"))
-            await self.client.report(job_id, report, attempts=20)
+            if await self.client.report(job_id, report, attempts=20) == UNDELIVERED:
+                log.warning("job %s: the server is still away; its result stays for the next start", job_id)
+                continue
             self.store.drop(job_id)
 
     async def drain(self) -> None:
