@@ -224,6 +224,14 @@ async def test_failures_are_clean_and_refunded(market):
     assert blocked["status"] == "failed" and "Network is unreachable" in blocked["error"]
 
 
+async def test_a_second_daemon_on_the_same_home_is_refused_and_the_first_runs_on(market):
+    provider, first = await market.provider("gamma")
+    second = await asyncio.to_thread(market._spawn, "gamma", provider["api_key"], [])
+    code = await asyncio.to_thread(second.wait, 60)
+    assert code == 2 and "another daemon is running" in (market.tmp_path / "gamma.log").read_text()
+    assert first.poll() is None  # its jobs were failed as cut off by a restart when the second started
+
+
 async def test_daemon_killed_mid_job_moves_the_job_to_another(market):
     first, first_daemon = await market.provider("gamma")
     renter = await market.renter()

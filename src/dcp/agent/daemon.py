@@ -13,6 +13,7 @@ import httpx
 from dcp.agent import DAEMON_VERSION
 from dcp.agent.capabilities import Capabilities, detect
 from dcp.agent.config import AgentConfig
+from dcp.agent.home_lock import CannotStart, one_daemon_per_home
 from dcp.agent.link import Link, ServerClient
 from dcp.agent.runner import Runner
 from dcp.agent.runtimes.base import Runtime
@@ -208,9 +209,20 @@ class Daemon:
 
     async def run(self, stop: asyncio.Event | None = None) -> int:
         """Run until SIGINT/SIGTERM, until ``stop`` is set when the caller owns the signals, or until a
-        verified update is ready; returns the process's exit code (RESTART_EXIT_CODE after an update)."""
+        verified update is ready; returns the process's exit code (RESTART_EXIT_CODE after an update).
+        CannotStart when another daemon uses this home folder, or the status port is taken."""
         self.config.home.mkdir(parents=True, exist_ok=True)
-        port = await self.status.start()
+        with one_daemon_per_home(self.config.home):
+            return await self._run(stop)
+
+    async def _run(self, stop: asyncio.Event | None) -> int:
+        try:
+            port = await self.status.start()
+        except OSError as exc:
+            raise CannotStart(
+                f"the status port {self.config.status_port} is taken ({exc.strerror}): "
+                "choose another with --status-port, or 0 for any"
+            ) from None
         log.info(
             "dcp daemon %s for %s; status on http://127.0.0.1:%d/status",
             DAEMON_VERSION,

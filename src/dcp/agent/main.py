@@ -46,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dcp.agent.daemon import Daemon
+    from dcp.agent.home_lock import CannotStart
 
     home = args.home or agent_config.DEFAULT_HOME
     embedded = embedded_defaults()
@@ -62,7 +63,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"dcp daemon: {exc}", file=sys.stderr)
         return 2
-    return run_event_loop(Daemon(config).run())
+    try:
+        return run_event_loop(Daemon(config).run())
+    except CannotStart as exc:
+        print(f"dcp daemon: {exc}", file=sys.stderr)
+        return 2
 
 
 def run_event_loop(main: Coroutine[Any, Any, T]) -> T:
