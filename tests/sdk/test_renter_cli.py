@@ -238,3 +238,6 @@ async def test_jobs_lists_shows_and_cancels(live, http, admin, dcp):
     assert ran.code == 1 and ran.err.startswith("dcp: error: ") and "Traceback" not in ran.err
     ran = await dcp("jobs", "show", "job-missing")
     assert ran.code == 1 and "not found" in ran.err.lower()
+    with pytest.raises(SystemExit) as refused:  # argparse's usage error, as for any bad option
+        cli.main(["jobs", "--limit", "-1"])
+    assert refused.value.code == 2 and "'-1' is not a whole number of 1 or more" in dcp.err.getvalue()

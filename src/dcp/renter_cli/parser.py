@@ -97,9 +97,20 @@ def _add_jobs(commands: Subcommands) -> None:
         dest="job_type",
         choices=["llm_inference", "image_generation", "vllm_serve", "custom_container"],
     )
-    jobs.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
+    jobs.add_argument("--limit", type=_at_least_one, default=20, help="at most this many (default 20)")
     actions = jobs.add_subparsers(dest="action", metavar="{show,cancel}")
     for action, text in (("show", "one job: its state, cost and result"), ("cancel", "cancel a job")):
         parser = actions.add_parser(action, help=text, description=text)
         parser.add_argument("job_id")
         _common(parser, nested=True)
+
+
+def _at_least_one(text: str) -> int:
+    """A count of 1 or more (``--limit -1`` reached islice, which refuses it, and printed a traceback)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return value
