@@ -38,6 +38,11 @@ async def test_a_result_line_past_64_kib_and_output_past_the_cap(runtime):
     assert len(events.logs[-1]) == 4096  # the long line, logged by its start
 
 
+async def test_a_failed_script_says_why_from_stdout_when_stderr_is_empty(runtime):
+    with pytest.raises(JobFailed, match="exited with code 3: the input has no rows"):
+        await runtime.run(_spec("print('the input has no rows')\nraise SystemExit(3)\n"), RecordingEvents())
+
+
 async def test_a_script_with_a_result_past_the_cap_still_ends(runtime):
     script = "import json\nprint('DC1_RESULT_JSON:' + json.dumps({'x': 'y' * 400_000}))\n"
     result = (await runtime.run(_spec(script), RecordingEvents())).result

@@ -198,6 +198,13 @@ async def test_failures_and_timeouts_have_their_own_exit_codes(live, http, admin
     await daemon.result(leased, status="failed", error="CUDA out of memory")
     ran = await running
     assert ran.code == 3 and "CUDA out of memory" in ran.err and ran.out == ""
+    running = dcp.start("run", "llm", "hi", "--json", *BOUNDED)
+    leased = await daemon.claim(wait=10)
+    await daemon.start(leased)
+    await daemon.result(leased, status="failed", error="CUDA out of memory")
+    ran = await running
+    outcome = json.loads(ran.out)  # it printed nothing
+    assert ran.code == 3 and (outcome["status"], outcome["error"]) == ("failed", "CUDA out of memory")
     ran = await dcp("run", "llm", "hi", "--timeout", "0.5")
     assert ran.code == 4 and "is still running" in ran.err
     pending = (await dcp("run", "llm", "hi", "--no-wait")).out.strip()

@@ -29,6 +29,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_TIMEOUT
     except dc1.JobFailedError as exc:
         refund = f" ({sar(exc.refunded_halala)} refunded)" if exc.refunded_halala else ""
+        if console.json:  # a script reading stdout learns the outcome there too
+            body = exc.body if isinstance(exc.body, dict) else {}
+            console.data({"status": body.get("status", "failed"), "error": exc.message, **body})
         console.fail(f"the job did not complete: {exc.message}{refund}")
         return EXIT_JOB_FAILED
     except dc1.DC1Error as exc:

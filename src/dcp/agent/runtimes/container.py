@@ -90,8 +90,8 @@ class ContainerRuntime:
         if events.cancelled:
             raise JobFailed("stopped")
         output = stdout.decode(errors="replace")
-        if process.returncode != 0:
-            tail = stderr.decode(errors="replace")[-2000:]
+        if process.returncode != 0:  # why, from stderr, or from stdout for a script that printed there
+            tail = (stderr.strip() or stdout).decode(errors="replace")[-2000:]
             raise JobFailed(f"The script exited with code {process.returncode}: {tail}")
         return RunResult(
             result={
