@@ -107,8 +107,7 @@ class RequestContext:
     async def _reject(
         scope: Scope, receive: Receive, send: Send, status: int, message: str, request_id: str
     ) -> None:
-        v1 = scope["path"] == "/v1" or scope["path"].startswith("/v1/")
-        content = v1_envelope(status, message) if v1 else {"error": message}
+        content = v1_envelope(status, message) if _is_v1(scope["path"]) else {"error": message}
         response = JSONResponse(content, status, headers={"x-request-id": request_id})
         await response(scope, receive, send)
 
@@ -140,8 +139,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
-def _is_v1(request: Request) -> bool:
-    return request.url.path == "/v1" or request.url.path.startswith("/v1/")
+def _is_v1(path: str) -> bool:
+    return path == "/v1" or path.startswith("/v1/")
 
 
 async def app_error(request: Request, exc: AppError) -> JSONResponse:
@@ -152,7 +151,7 @@ async def app_error(request: Request, exc: AppError) -> JSONResponse:
     headers = (
         {"retry-after": str(exc.extra["retry_after_seconds"])} if "retry_after_seconds" in exc.extra else None
     )
-    if _is_v1(request):
+    if _is_v1(request.url.path):
         body = v1_envelope(
             exc.status,
             exc.message,
@@ -174,7 +173,7 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> JSONRespo
     headers = {name.lower(): value for name, value in (exc.headers or {}).items()}
     if exc.status_code == 405:
         headers["allow"] = ", ".join(_allowed_methods(request))
-    if _is_v1(request):
+    if _is_v1(request.url.path):
         return JSONResponse(v1_envelope(exc.status_code, message), exc.status_code, headers=headers)
     return JSONResponse({"error": message}, exc.status_code, headers=headers)
 
@@ -232,7 +231,7 @@ def _outage(request: Request, exc: Exception, *, add_id: bool = False) -> JSONRe
     # No traceback: the cause is outside DCP, and one line per request is enough to see an outage.
     log.error("request %s: %s (%s: %s)", request_id, message, type(exc).__name__, str(exc).partition("\n")[0])
     headers = {"retry-after": "2", **({"x-request-id": request_id} if add_id else {})}
-    if _is_v1(request):
+    if _is_v1(request.url.path):
         code = "storage_full" if status == 507 else "database_unavailable"
         body = v1_envelope(status, message, code=code, retryable=True, request_id=request_id)
         return JSONResponse(body, status, headers=headers)
@@ -252,7 +251,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     message = validation_message(exc.errors())
-    if _is_v1(request):
+    if _is_v1(request.url.path):
         return JSONResponse(v1_envelope(400, message), 400)
     return JSONResponse({"error": message}, 400)
 
