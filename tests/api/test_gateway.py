@@ -227,10 +227,11 @@ class TestFailover:
 
 
 class TestClientsAndProvidersThatMisbehave:
-    async def test_a_client_that_leaves_mid_stream_frees_the_slot_and_its_money(
+    async def test_a_client_that_leaves_mid_stream_is_billed_what_the_provider_generated(
         self, http, admin, engines, money
     ):
         engine = await engines("hold", concurrency=1)
+        await _price_per_token(http, admin)
         renter, auth = await _renter(http, admin)
         body = {**CHAT, "stream": True}
         async with (
@@ -238,13 +239,19 @@ class TestClientsAndProvidersThatMisbehave:
             leaving.stream("POST", "/v1/chat/completions", headers=auth, json=body) as stream,
         ):
             assert (await anext(stream.aiter_lines())).startswith("data: ")  # then "stop generating"
-        engine.proceed.set()  # the provider finishes its answer for nobody
+        # The provider is still generating: its one slot stays taken until it ends.
+        assert (await http.post("/v1/chat/completions", headers=auth, json=CHAT)).status_code == 503
+        engine.proceed.set()  # it finishes its answer for nobody
 
-        async def served() -> bool:  # its one slot free again: answered, not 503
+        async def served() -> bool:  # its slot free again: answered, not 503
             return (await http.post("/v1/chat/completions", headers=auth, json=CHAT)).status_code == 200
 
         await until(served)
-        assert (await money(renter))["held_halala"] == 0
+        # Both answers billed as reported (11 + 3 tokens at 1 halala each), the stream's as if read to its end.
+        assert await money(renter) == {"balance_halala": 10_000 - 2 * 14, "held_halala": 0}
+        rows = (await http.get("/api/renters/usage", headers=auth)).json()["requests"]
+        billed = [(row["status"], row["cost_halala"]) for row in rows if row["status"] == "completed"]
+        assert billed == [("completed", 14), ("completed", 14)]
 
     @pytest.mark.parametrize(
         "usage",

@@ -12,7 +12,7 @@ from dcp.auth import CurrentRenter, RenterKey, renter_of
 from dcp.billing import token_prices
 from dcp.db.session import SessionDep
 from dcp.deps import NowDep, SettingsDep
-from dcp.gateway import pool, service
+from dcp.gateway import pool, service, streaming
 from dcp.gateway.billing import REQUEST_PREFIX
 from dcp.gateway.schemas import ChatRequest, CompletionRequest
 from dcp.kit.errors import v1_envelope, v1_error_responses
@@ -93,12 +93,12 @@ async def _complete(
     headers = {"x-dcp-provider-attempts": str(upstream.attempts)}
     if body.stream and upstream.status == 200:
         wants_usage = bool(body.stream_options and body.stream_options.include_usage)
-        stream = service.relay_stream(
+        stream = streaming.relay_stream(
             gateway, admitted, upstream, client_wants_usage=wants_usage, chunk_object=chunk_object
         )
         return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
     text = upstream.first + "".join([piece async for piece in upstream.rest])
-    answer = service._json(text) or {}
+    answer = service.json_object(text) or {}
     ok = upstream.status == 200 and "choices" in answer
     broken = upstream.status == 200 and not ok  # a 200 whose completion broke off (the link dropped)
     gateway.router.release(upstream.provider_id, ok=ok or (upstream.status < 500 and not broken))

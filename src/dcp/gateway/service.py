@@ -29,7 +29,7 @@ from dcp.gateway.schemas import ChatRequest, CompletionRequest
 from dcp.jobs.link import LinkRegistry
 from dcp.jobs.relay import RelayError, RemoteLink
 from dcp.kit.clock import Clock
-from dcp.kit.errors import BadRequest, v1_envelope
+from dcp.kit.errors import BadRequest
 
 log = logging.getLogger("dcp.gateway")
 POOL = "pool"
@@ -67,7 +67,7 @@ class Gateway:
         )
 
     def in_background(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run ``work`` off the request's path (a cache refresh); a failure is logged, the cache stays."""
+        """Run ``work`` off the request's path (a cache refresh, a stream's reading); a failure is logged."""
         task = asyncio.create_task(work)
         self._background.add(task)
         task.add_done_callback(_background_done(self._background))
@@ -92,7 +92,7 @@ def _background_done(tasks: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[N
     def done(task: asyncio.Task[None]) -> None:
         tasks.discard(task)
         if not task.cancelled() and (problem := task.exception()) is not None:
-            log.warning("a background refresh of the gateway's caches failed: %s", problem)
+            log.warning("the gateway's background work failed: %s", problem)
 
     return done
 
@@ -355,81 +355,8 @@ def _settled(gateway: Gateway, reservation: Reservation, done: asyncio.Future[No
         log.error("a /v1 settlement could not be written: %s", problem)
 
 
-async def relay_stream(
-    gateway: Gateway, admitted: Admitted, upstream: Upstream, *, client_wants_usage: bool, chunk_object: str
-) -> AsyncIterator[str]:
-    """Stream the provider's SSE to the client; keep the usage chunk only if asked; a failure after the
-    first byte ends the stream with an error event, never a silent cut. Billing is queued before the
-    final ``[DONE]``, or when the client goes away first."""
-    usage: dict[str, Any] | None = None
-    completed, buffer, error, ended = False, "", None, False
-    try:
-        try:
-            async for piece in _pieces(upstream):
-                buffer += piece
-                while "\n\n" in buffer:
-                    event, buffer = buffer.split("\n\n", 1)
-                    data = event.removeprefix("data: ").strip()
-                    if data == "[DONE]":
-                        completed = True
-                        continue
-                    # Only an event that names usage is parsed: the others pass through as they came.
-                    parsed = _json(data) if '"usage"' in data else None
-                    if parsed is not None and parsed.get("usage"):
-                        usage = parsed["usage"]
-                        if not client_wants_usage:
-                            if not parsed.get("choices"):
-                                continue
-                            parsed.pop("usage")
-                            event = "data: " + json.dumps(parsed)
-                    yield event + "\n\n"
-            if not completed:
-                error = "the provider's stream ended early"
-        except RelayError as exc:
-            error = f"the provider failed mid-stream: {exc}"
-        if error:
-            envelope = v1_envelope(
-                502, f"Provider failed after streaming started: {error}", code="provider_unavailable"
-            )
-            failure = {
-                "object": chunk_object,
-                "model": admitted.model,
-                "choices": [{"index": 0, "delta": {}, "text": "", "finish_reason": "error"}],
-                **envelope,
-            }
-            yield "data: " + json.dumps(failure) + "\n\n"
-        ended = True
-        _end_stream(gateway, admitted, upstream, usage, error)
-        yield "data: [DONE]\n\n"
-    finally:
-        # The client left first (a closed connection, "stop generating"): wherever that cut the stream,
-        # the provider's slot is freed and what it reported is billed, without the client.
-        if not ended:
-            _end_stream(gateway, admitted, upstream, usage, error)
-
-
-def _end_stream(
-    gateway: Gateway, admitted: Admitted, upstream: Upstream, usage: dict[str, Any] | None, error: str | None
-) -> None:
-    """Free the provider's slot and bill the usage it reported (even if the stream broke after it)."""
-    gateway.router.release(upstream.provider_id, ok=error is None)
-    finish(
-        gateway,
-        admitted,
-        provider_id=upstream.provider_id,
-        usage=usage,
-        error=None if usage else (error or "no usage reported"),
-        attempts=upstream.attempts,
-    )
-
-
-async def _pieces(upstream: Upstream) -> AsyncIterator[str]:
-    yield upstream.first
-    async for piece in upstream.rest:
-        yield piece
-
-
-def _json(data: str) -> dict[str, Any] | None:
+def json_object(data: str) -> dict[str, Any] | None:
+    """``data`` parsed, if it is a JSON object."""
     try:
         parsed = json.loads(data)
     except ValueError:
