@@ -1,16 +1,21 @@
-"""The daemon's runner refuses task specs that are forged, tampered with, expired or of another protocol."""
+"""The daemon's runner refuses task specs that are forged, tampered with, expired or of another protocol, and
+delivers what a restart left behind."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
+from dcp.agent.config import AgentConfig
+from dcp.agent.daemon import Daemon
 from dcp.agent.link import ServerClient
 from dcp.agent.runner import Runner
 from dcp.agent.state import JobStore
 from dcp.kit.signing import sign, signing_key_for
+from tests.support.polling import until
 
 KEY = "dc1-provider-example"
 
@@ -84,6 +89,33 @@ async def test_a_result_the_server_never_took_stays_on_disk_until_it_does(tmp_pa
     for answer, kept in ((away, 1), (back, 0)):  # a restart while the server is away, then one after
         client = ServerClient("http://dcp.test", KEY, transport=httpx.MockTransport(answer))
         runner = Runner(client=client, runtimes={}, store=store, signing_key=signing_key_for(KEY), slots=1)
-        await runner.recover()
+        await runner.recovery()
         await client.close()
         assert len(store.all()) == kept  # it was deleted after 20 tries: a completed job's result lost
+
+
+async def test_a_restarted_daemon_heartbeats_while_it_retries_a_pending_result(tmp_path, monkeypatch):
+    monkeypatch.setattr("dcp.agent.link.backoff", lambda failures: 0.01)
+    config = AgentConfig(server="http://dcp.test", key=KEY, home=tmp_path, status_port=0, release_key="")
+    beat = asyncio.Event()
+
+    def server(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/heartbeat"):
+            beat.set()
+            return httpx.Response(200, json={})
+        # Refused until the provider shows up online: before, the daemon retried its results (20 times)
+        # before its first heartbeat, so it stayed offline, and this result was never delivered.
+        return httpx.Response(200 if beat.is_set() else 503, json={"status": "completed"})
+
+    daemon = Daemon(config, runtimes={}, transport=httpx.MockTransport(server))
+    report = {"lease_token": "lease", "status": "completed", "result": {"response": "Riyadh"}}
+    daemon.runner.store.save("job-1", {"spec": _spec(), "state": "reporting", "report": report})
+    stop = asyncio.Event()
+    running = asyncio.create_task(daemon.run(stop))
+
+    async def delivered() -> bool:
+        return not daemon.runner.store.all()
+
+    await until(delivered, within=10, what="the pending result's delivery")
+    stop.set()
+    assert await running == 0

@@ -229,10 +229,14 @@ class Daemon:
             self.config.server,
             port,
         )
-        await self.runner.recover()
+        recovering = self.runner.recovery()
         if self.pool is not None:
             self._background.add(asyncio.create_task(self._prepare("the /v1 pool engine", self.pool)))
-        loops = [asyncio.create_task(self.heartbeat_loop()), asyncio.create_task(self.link.run())]
+        loops = [
+            asyncio.create_task(recovering),
+            asyncio.create_task(self.heartbeat_loop()),
+            asyncio.create_task(self.link.run()),
+        ]
         if stop is None:
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()

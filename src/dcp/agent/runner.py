@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -204,9 +205,14 @@ class Runner:
             events.cancel()
             raise JobFailed(f"The job exceeded its limit of {limit} s and was stopped") from None
 
-    async def recover(self) -> None:
-        """After a restart: deliver results that were pending, and report jobs cut off by the restart."""
-        for record in self.store.all():
+    def recovery(self) -> Coroutine[Any, Any, None]:
+        """After a restart: deliver results that were pending, and report jobs cut off by the restart. What
+        the restart left is read now, before any new job is taken; the returned work delivers it, alongside
+        heartbeats and new jobs (a server that keeps refusing must not keep the provider offline)."""
+        return self._recover(self.store.all())
+
+    async def _recover(self, records: list[dict[str, Any]]) -> None:
+        for record in records:
             spec = record.get("spec", {})
             job_id = spec.get("job_id")
             if not job_id:
