@@ -359,3 +359,27 @@ class TestVisibility:
         assert len(page.json()["jobs"]) == 2
         mine = (await client.get("/api/providers/jobs", headers=provider.provider_headers)).json()
         assert mine["total"] == 4
+
+    async def test_a_cursor_pages_through_jobs_that_change_meanwhile(self, client, market):
+        renter, provider, _ = market
+        submitted = [await submit(client, renter, llm_job(provider_id=provider.id)) for _ in range(5)]
+        jobs = [answer.json()["job"]["job_id"] for answer in submitted]
+        headers, pending = renter.renter_headers, {"status": "pending", "limit": 2}
+        page = (await client.get("/api/jobs/history", headers=headers, params=pending)).json()
+        seen = [job["job_id"] for job in page["jobs"]]
+        while page["next_before"] is not None:
+            for job_id in seen[-2:]:  # each job seen is cancelled, so it leaves the pending ones
+                assert (await client.post(f"/api/jobs/{job_id}/cancel", headers=headers)).status_code == 200
+            params = {**pending, "before": page["next_before"]}
+            page = (await client.get("/api/jobs/history", headers=headers, params=params)).json()
+            seen += [job["job_id"] for job in page["jobs"]]
+        assert seen == jobs[::-1]  # with offsets, every other page was skipped
+        answer = await client.get("/api/providers/jobs", headers=provider.provider_headers)
+        last = answer.json()["jobs"][-1]["job_id"]
+        mine = await client.get(
+            "/api/providers/jobs", headers=provider.provider_headers, params={"before": last}
+        )
+        assert mine.status_code == 200 and mine.json()["jobs"] == []
+        for params in ({"before": "job-nope"}, {"before": "a\x00"}):
+            answer = await client.get("/api/jobs/history", headers=headers, params=params)
+            assert answer.status_code == 400 and "before" in answer.json()["error"]

@@ -144,8 +144,36 @@ class TestAvailableProviders:
         page = (await client.get("/api/renters/available-providers", params={"limit": 1, "offset": 1})).json()
         assert page["total"] == 3 and len(page["providers"]) == 1 and page["offset"] == 1
 
+    async def test_a_cursor_pages_through_providers_coming_and_going(self, client):
+        providers = [await register_provider(client) for _ in range(5)]
+        for provider in providers:
+            await heartbeat(client, provider)
+        live = {"live_only": True, "limit": 2}
+        first = (await client.get("/api/renters/available-providers", params=live)).json()
+        # Between pages the first provider pauses (leaving the live listing) and another joins: an offset of
+        # 2 would now skip the third provider; the cursor goes on after the second.
+        paused = await client.post("/api/providers/pause", headers=providers[0].provider_headers)
+        assert paused.status_code == 200
+        newcomer = await register_provider(client)
+        await heartbeat(client, newcomer)
+        seen, page = [p["id"] for p in first["providers"]], first
+        while page["next_after"] is not None:
+            params = {**live, "after": page["next_after"]}
+            page = (await client.get("/api/renters/available-providers", params=params)).json()
+            seen += [p["id"] for p in page["providers"]]
+        assert seen == [p.id for p in providers] + [newcomer.id]
+        assert page["total"] == 5 and len(page["providers"]) < 2
+
     @pytest.mark.parametrize(
-        "params", [{"limit": 0}, {"limit": 1000}, {"offset": -1}, {"min_vram_gb": "big"}]
+        "params",
+        [
+            {"limit": 0},
+            {"limit": 1000},
+            {"offset": -1},
+            {"min_vram_gb": "big"},
+            {"after": -1},
+            {"after": "x"},
+        ],
     )
     async def test_bad_query(self, client, params):
         answer = await client.get("/api/renters/available-providers", params=params)

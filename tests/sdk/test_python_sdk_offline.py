@@ -130,3 +130,25 @@ def test_reads_and_changes_under_an_idempotency_key_are_asked_again(monkeypatch,
     with _client(answer) as client:
         assert client.request(method, "/api/jobs/submit", headers=headers).status_code == 200
     assert len(seen) == 2
+
+
+def test_every_page_of_providers_is_listed_by_its_cursor():
+    def provider(number: int) -> dict:
+        return {
+            "id": number,
+            "name": f"node {number}",
+            "gpu_model": "RTX 4090",
+            "vram_gb": 24,
+            "is_live": True,
+            "status": "online",
+            "price_per_minute_halala": {"llm_inference": 15},
+        }
+
+    pages = {None: ([1, 2], 2), "2": ([3], None)}  # a page per cursor, and the next cursor
+
+    def listing(request: httpx.Request) -> httpx.Response:
+        numbers, after = pages[request.url.params.get("after")]
+        return httpx.Response(200, json={"providers": [provider(n) for n in numbers], "next_after": after})
+
+    with _client(listing) as client:
+        assert [p.id for p in client.providers.list()] == [1, 2, 3]

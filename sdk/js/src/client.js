@@ -1,15 +1,16 @@
 // The renter's client: `new DC1RenterClient({ apiKey, baseUrl })`.
 
-import { JobFailedError, RateLimitError, TimeoutError } from "./errors.js";
+import { DC1Error, JobFailedError, RateLimitError, TimeoutError } from "./errors.js";
 import { snakeKeys, toBalance, toJob, toOutput, toPendingOutput, toProvider, toRenter } from "./models.js";
 import { DEFAULT_BASE_URL, Transport, sleep } from "./transport.js";
 
 const LONG_JOB_TYPES = new Set(["vllm_serve", "custom_container"]);
 const PROVIDER_PAGE = 200;
+const LONG_POLL_MS = 15_000;
 
 /** The seed's polling guidance: 5 s for short jobs, 15 s for long ones (vllm_serve start-up, scripts). */
 function pollIntervalMs(jobType) {
-  return LONG_JOB_TYPES.has(jobType) ? 15_000 : 5_000;
+  return LONG_JOB_TYPES.has(jobType) ? LONG_POLL_MS : 5_000;
 }
 
 /** Renter access to DCP; retries only what the API says is retryable, and never submits a job twice. */
@@ -36,20 +37,19 @@ export class DC1RenterClient {
     return toBalance(body);
   }
 
-  /** Providers on the marketplace (only live ones unless `liveOnly: false`), every page. */
+  /**
+   * Providers on the marketplace (only live ones unless `liveOnly: false`), every page, in id order. Pages
+   * follow the API's cursor, so providers coming online or leaving meanwhile are neither skipped nor repeated.
+   */
   async listProviders({ liveOnly = true, minVramGb, gpuModel } = {}) {
     const providers = [];
-    for (let offset = 0; ; offset += PROVIDER_PAGE) {
-      const query = {
-        live_only: liveOnly,
-        min_vram_gb: minVramGb,
-        gpu_model: gpuModel,
-        limit: PROVIDER_PAGE,
-        offset,
-      };
+    const query = { live_only: liveOnly, min_vram_gb: minVramGb, gpu_model: gpuModel, limit: PROVIDER_PAGE };
+    for (;;) {
       const { body } = await this.transport.request("GET", "/api/renters/available-providers", { query });
       providers.push(...body.providers.map(toProvider));
-      if (body.providers.length === 0 || providers.length >= body.total) return providers;
+      const cursor = body.next_after ?? null;
+      if (cursor === null || cursor === query.after) return providers; // the last page (or one repeated)
+      query.after = cursor;
     }
   }
 
@@ -80,15 +80,16 @@ export class DC1RenterClient {
     return toJob(body.job);
   }
 
-  async getJob(jobId) {
-    const { body } = await this.transport.request("GET", jobPath(jobId));
+  async getJob(jobId, { deadline } = {}) {
+    const { body } = await this.transport.request("GET", jobPath(jobId), { deadline });
     return toJob(body.job);
   }
 
   /** The output (`ready: false` while the job runs); throws JobFailedError for a failed or cancelled job. */
-  async getOutput(jobId) {
+  async getOutput(jobId, { deadline } = {}) {
     const { status, body } = await this.transport.request("GET", `${jobPath(jobId)}/output`, {
       allow: [202],
+      deadline,
     });
     return status === 202 ? toPendingOutput(body) : toOutput(body);
   }
@@ -99,51 +100,108 @@ export class DC1RenterClient {
     return toJob(body.job);
   }
 
-  /** One page of the renter's jobs, newest first. */
-  async historyPage({ status, jobType, limit = 50, offset = 0 } = {}) {
-    const query = { status, job_type: jobType, limit, offset };
+  /** One page of the renter's jobs, newest first; `before` (a page's `nextBefore`) gives the next. */
+  async historyPage({ status, jobType, limit = 50, offset = 0, before } = {}) {
+    const query = { status, job_type: jobType, limit, offset, before };
     const { body } = await this.transport.request("GET", "/api/jobs/history", { query });
-    return { jobs: body.jobs.map(toJob), total: body.total, limit: body.limit, offset: body.offset };
+    return {
+      jobs: body.jobs.map(toJob),
+      total: body.total,
+      limit: body.limit,
+      offset: body.offset,
+      nextBefore: body.next_before ?? null,
+    };
   }
 
-  /** Every job of the renter, newest first, fetching pages as the loop asks: `for await (… of …)`. */
+  /**
+   * Every job of the renter, newest first, fetching pages as the loop asks: `for await (… of …)`. Pages
+   * follow the API's cursor, so jobs submitted, cancelled or ending during the loop are neither skipped nor
+   * repeated.
+   */
   async *history({ status, jobType, pageSize = 50 } = {}) {
-    for (let offset = 0; ;) {
-      const page = await this.historyPage({ status, jobType, limit: pageSize, offset });
+    for (let before; ;) {
+      const page = await this.historyPage({ status, jobType, limit: pageSize, before });
       yield* page.jobs;
-      offset += page.jobs.length;
-      if (page.jobs.length === 0 || offset >= page.total) return;
+      if (page.nextBefore === null || page.nextBefore === before) return;
+      before = page.nextBefore;
     }
   }
 
   /**
    * Poll until the job ends and return its output; 5 s apart (15 s for long jobs) unless `intervalMs` says,
    * backing off exponentially on 429. Throws JobFailedError if it failed or was cancelled, TimeoutError at
-   * the deadline.
+   * the deadline (no request outlasts it). A vllm_serve job ends when its serving does: `waitForEndpoint`
+   * waits for it to serve.
    */
   async waitForJob(jobId, { timeoutMs = 600_000, intervalMs } = {}) {
-    const deadline = Date.now() + timeoutMs;
-    const pause = async (ms) => {
-      if (Date.now() + ms > deadline) {
-        throw new TimeoutError(`Job ${jobId} did not finish within ${timeoutMs} ms`);
-      }
-      await this.transport.sleep(ms);
-    };
-    for (let limited = 0; ;) {
-      let job;
-      try {
-        job = await this.getJob(jobId);
-      } catch (error) {
-        if (!(error instanceof RateLimitError)) throw error;
-        limited += 1;
-        await pause(Math.max(error.retryAfter * 1000, (intervalMs ?? 5_000) * 2 ** limited));
-        continue;
-      }
-      limited = 0;
-      if (job.status === "completed") return this.getOutput(jobId);
+    const poll = new Poll(this, `Job ${jobId} did not finish within ${timeoutMs} ms`, timeoutMs, intervalMs);
+    for (;;) {
+      const job = await poll.read(() => this.getJob(jobId, poll.options()));
+      if (job === null) continue;
+      if (job.status === "completed") return poll.read(() => this.getOutput(jobId, poll.options()), true);
       if (job.done) return failure(this, job);
-      await pause(intervalMs ?? pollIntervalMs(job.jobType));
+      await poll.pause(pollIntervalMs(job.jobType));
     }
+  }
+
+  /**
+   * A vllm_serve job's OpenAI-compatible endpoint URL, once it serves (polled every 15 s unless `intervalMs`
+   * says). Throws JobFailedError if it failed or was cancelled, DC1Error if it ended without serving or is not
+   * a vllm_serve job, TimeoutError at the deadline.
+   */
+  async waitForEndpoint(jobId, { timeoutMs = 600_000, intervalMs } = {}) {
+    const job = await this.getJob(jobId);
+    if (job.jobType !== "vllm_serve") {
+      throw new DC1Error(`Job ${jobId} is a ${job.jobType} job; only vllm_serve jobs have an endpoint`);
+    }
+    const poll = new Poll(this, `Job ${jobId} did not serve within ${timeoutMs} ms`, timeoutMs, intervalMs);
+    for (;;) {
+      const output = await poll.read(() => this.getOutput(jobId, poll.options()));
+      const url = output?.result?.endpoint_url;
+      if (url) return url;
+      if (output?.ready) throw new DC1Error(`Job ${jobId} ended without an endpoint`);
+      if (output !== null) await poll.pause(LONG_POLL_MS);
+    }
+  }
+}
+
+/** A wait's deadline: pauses never pass it, requests are cut at it, and 429s back off exponentially. */
+class Poll {
+  constructor(client, message, timeoutMs, intervalMs) {
+    this.client = client;
+    this.message = message;
+    this.deadline = Date.now() + timeoutMs;
+    this.intervalMs = intervalMs;
+    this.limited = 0;
+  }
+
+  options() {
+    return { deadline: this.deadline };
+  }
+
+  /** `read()`'s answer; null after a 429 (once paused for it). Past the deadline, any failure is a timeout. */
+  async read(read, last = false) {
+    try {
+      const answer = await read();
+      this.limited = 0;
+      return answer;
+    } catch (error) {
+      if (Date.now() >= this.deadline) throw new TimeoutError(this.message);
+      if (!(error instanceof RateLimitError) || last) throw error;
+      this.limited += 1;
+      await this.pause(
+        Math.max(error.retryAfter * 1000, (this.intervalMs ?? 5_000) * 2 ** this.limited),
+        true,
+      );
+      return null;
+    }
+  }
+
+  /** Waits `intervalMs` (or `ms`, the job type's default), never past the deadline; TimeoutError once there. */
+  async pause(ms, backoff = false) {
+    const left = this.deadline - Date.now();
+    if (left <= 0) throw new TimeoutError(this.message);
+    await this.client.transport.sleep(Math.min(backoff ? ms : (this.intervalMs ?? ms), left));
   }
 }
 

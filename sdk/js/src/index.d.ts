@@ -169,9 +169,12 @@ export interface Me {
 
 export interface HistoryPage {
   jobs: Job[];
+  /** Jobs that match the filters, on every page. */
   total: number;
   limit: number;
   offset: number;
+  /** Pass as `before` for the next page; null on the last. */
+  nextBefore: string | null;
 }
 
 type Snake<S extends string> = S extends `${infer Head}${infer Tail}`
@@ -259,11 +262,18 @@ export interface HistoryPageOptions extends HistoryFilter {
   /** 1 to 200, default 50. */
   limit?: number;
   offset?: number;
+  /** Only jobs older than this one: the previous page's `nextBefore` (a cursor: nothing skipped or repeated). */
+  before?: string;
 }
 
 export interface HistoryOptions extends HistoryFilter {
   /** Jobs fetched per request, 1 to 200, default 50. */
   pageSize?: number;
+}
+
+export interface ReadOptions {
+  /** Epoch milliseconds: no attempt outlasts it, and no retry waits past it. */
+  deadline?: number;
 }
 
 export interface WaitOptions {
@@ -278,13 +288,13 @@ export declare class DC1RenterClient {
   /** The renter's profile and its five most recent jobs. */
   me(): Promise<Me>;
   balance(): Promise<Balance>;
-  /** Every page of the marketplace's providers. */
+  /** Every page of the marketplace's providers, in id order. */
   listProviders(options?: ListProvidersOptions): Promise<Provider[]>;
   /** Submit a job; a retried request carries the same idempotency key, so it never creates a second job. */
   submitJob(options: SubmitJobOptions): Promise<Job>;
-  getJob(jobId: string): Promise<Job>;
+  getJob(jobId: string, options?: ReadOptions): Promise<Job>;
   /** `ready: false` while the job runs; throws JobFailedError for a failed or cancelled job. */
-  getOutput(jobId: string): Promise<JobOutput | PendingOutput>;
+  getOutput(jobId: string, options?: ReadOptions): Promise<JobOutput | PendingOutput>;
   /** Refunded in full before it runs, billed for the time it ran after. */
   cancelJob(jobId: string): Promise<Job>;
   historyPage(options?: HistoryPageOptions): Promise<HistoryPage>;
@@ -292,6 +302,8 @@ export declare class DC1RenterClient {
   history(options?: HistoryOptions): AsyncGenerator<Job, void, undefined>;
   /** Polls until the job ends; JobFailedError if it failed or was cancelled, TimeoutError at the deadline. */
   waitForJob(jobId: string, options?: WaitOptions): Promise<JobOutput>;
+  /** A vllm_serve job's endpoint URL once it serves (15 s polls by default); TimeoutError at the deadline. */
+  waitForEndpoint(jobId: string, options?: WaitOptions): Promise<string>;
 }
 
 export interface DC1ErrorOptions {

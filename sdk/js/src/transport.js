@@ -28,6 +28,7 @@ const ERROR_BY_STATUS = {
   410: JobFailedError,
 };
 const CONNECTION_RETRY_MS = 1000;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The error for an answer, from `{"error": "…"}` or the /v1 envelope `{"error": {message, code}}`. */
 function errorFor(status, body, retryAfterHeader = null) {
@@ -74,6 +75,13 @@ export class Transport {
       throw new DC1Error("No fetch: use Node 18 or later, a browser, or pass { fetch }");
     }
     this.fetch = fetch ? send : send.bind(globalThis); // a browser's fetch refuses another `this`
+    if (!/^https?:\/\/[^/]/i.test(String(baseUrl))) {
+      throw new DC1Error(`baseUrl must be an http:// or https:// URL, not ${JSON.stringify(baseUrl)}`);
+    }
+    if (apiKey !== undefined && apiKey !== null && !/^[\x21-\x7e]*$/.test(String(apiKey))) {
+      throw new DC1Error("apiKey holds characters no API key has (spaces, line breaks or non-ASCII)");
+    }
+    if (!(timeoutMs > 0)) throw new DC1Error(`timeoutMs must be a positive number, not ${timeoutMs}`);
     this.baseUrl = baseUrl.replace(/\/+$/, "");
     this.headers = apiKey
       ? { accept: "application/json", "x-renter-key": apiKey }
@@ -83,8 +91,11 @@ export class Transport {
     this.sleep = wait;
   }
 
-  /** The answer `{status, body}`: a success or a status in `allow`; anything else is thrown as a DC1Error. */
-  async request(method, path, { query, json, headers, allow = [] } = {}) {
+  /**
+   * The answer `{status, body}`: a success or a status in `allow`; anything else is thrown as a DC1Error.
+   * With a `deadline` (epoch ms), no attempt outlasts it and no retry waits past it.
+   */
+  async request(method, path, { query, json, headers, allow = [], deadline = Infinity } = {}) {
     const init = { method, headers: { ...this.headers, ...headers } };
     if (json !== undefined) {
       init.body = JSON.stringify(json);
@@ -94,12 +105,12 @@ export class Transport {
     // A read, or a change under an idempotency key, changes nothing more when asked again.
     const repeatable = method === "GET" || "idempotency-key" in init.headers;
     for (let attempt = 0; ; attempt += 1) {
-      const answer = await this.send(url, init);
+      const answer = await this.send(url, init, Math.min(this.timeoutMs, deadline - Date.now()));
       const unanswered = answer instanceof APIConnectionError;
       if (!unanswered && (answer.ok || allow.includes(answer.status))) return answer;
       const error = unanswered ? answer : errorFor(answer.status, answer.body, answer.retryAfter);
       const delay = retryDelayMs(error, attempt, repeatable);
-      if (delay === null || attempt >= this.maxRetries) throw error;
+      if (delay === null || attempt >= this.maxRetries || Date.now() + delay >= deadline) throw error;
       await this.sleep(delay);
     }
   }
@@ -113,10 +124,14 @@ export class Transport {
     return `${this.baseUrl}${path}${rest ? `?${rest}` : ""}`;
   }
 
-  /** One attempt: the answer, or an APIConnectionError (returned, so the retry rule can judge it). */
-  async send(url, init) {
+  /**
+   * One attempt, cut after `timeoutMs` (none past setTimeout's limit, about 24.8 days): the answer, or an
+   * APIConnectionError (returned, so the retry rule can judge it).
+   */
+  async send(url, init, timeoutMs) {
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), this.timeoutMs);
+    const limited = timeoutMs <= MAX_TIMER_MS;
+    const timer = limited ? setTimeout(() => controller.abort(), Math.max(0, timeoutMs)) : null;
     try {
       const response = await this.fetch(url, { ...init, signal: controller.signal });
       const text = await response.text();
@@ -127,7 +142,7 @@ export class Transport {
         retryAfter: response.headers.get("retry-after"),
       };
     } catch (caught) {
-      const reason = controller.signal.aborted ? `no answer within ${this.timeoutMs} ms` : describe(caught);
+      const reason = controller.signal.aborted ? `no answer within ${timeoutMs} ms` : describe(caught);
       const sent = controller.signal.aborted || !NOT_SENT.has(caught?.cause?.code);
       return new APIConnectionError(`DCP is unreachable at ${this.baseUrl}: ${reason}`, { sent });
     } finally {

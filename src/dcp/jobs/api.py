@@ -32,10 +32,16 @@ from dcp.jobs.schemas import (
 from dcp.jobs.submits import SubmitWriter
 from dcp.kit.errors import Forbidden, error_responses
 from dcp.kit.fast_route import FastRoute, fast
+from dcp.kit.fields import NoNul
 from dcp.kit.pagination import PageDep
 from dcp.models import Job
 from dcp.models.job import TERMINAL_STATUSES
 
+JobCursor = Annotated[
+    str | None,
+    Query(max_length=100, description="Only jobs older than this one: the previous page's `next_before`"),
+    NoNul,
+]
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 # Submit has a router of its own, which the app includes ahead of /api's others (as the heartbeat's):
 # FastAPI finds a route by walking every included router, which was a third of a submit's framework time.
@@ -97,18 +103,15 @@ async def history(
     page: PageDep,
     status: JobStatus | None = None,
     job_type: JobType | None = None,
+    before: JobCursor = None,
 ) -> JobList:
-    where = [Job.renter_id == renter.id]
+    filters = []
     if status:
-        where.append(Job.status == status)
+        filters.append(Job.status == status)
     if job_type:
-        where.append(Job.job_type == job_type)
-    found, total = await repository.listing(session, where=where, limit=page.limit, offset=page.offset)
-    return JobList(
-        jobs=[await views.job_view(session, j) for j in found],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
+        filters.append(Job.job_type == job_type)
+    return await views.job_list(
+        session, owner=Job.renter_id == renter.id, filters=filters, page=page, before=before
     )
 
 

@@ -13,8 +13,8 @@ from dcp.auth import CurrentProvider
 from dcp.db.engine import Database
 from dcp.db.session import SessionDep, end_transaction
 from dcp.deps import NowDep, SettingsDep
-from dcp.jobs import dispatch, lifecycle, repository, views
-from dcp.jobs.api import hub_of
+from dcp.jobs import dispatch, lifecycle, views
+from dcp.jobs.api import JobCursor, hub_of
 from dcp.jobs.schemas import Ack, JobEvents, JobList, JobResult, LeaseBody, TaskSpec
 from dcp.kit.clock import Clock, iso
 from dcp.kit.errors import error_responses
@@ -161,13 +161,9 @@ async def job_result(
 @router.get(
     "/jobs", responses=error_responses(400, 401, 403), summary="Jobs that ran or run on this provider"
 )
-async def provider_jobs(provider: CurrentProvider, session: SessionDep, page: PageDep) -> JobList:
-    found, total = await repository.listing(
-        session, where=[Job.provider_id == provider.id], limit=page.limit, offset=page.offset
-    )
-    return JobList(
-        jobs=[await views.job_view(session, j) for j in found],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
+async def provider_jobs(
+    provider: CurrentProvider, session: SessionDep, page: PageDep, before: JobCursor = None
+) -> JobList:
+    return await views.job_list(
+        session, owner=Job.provider_id == provider.id, filters=[], page=page, before=before
     )

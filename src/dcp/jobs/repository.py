@@ -19,11 +19,26 @@ async def by_idempotency_key(session: AsyncSession, renter_id: int, key: str) ->
     return found.scalar_one_or_none()
 
 
+async def row_id(session: AsyncSession, *, job_id: str, owner: ColumnElement[bool]) -> int | None:
+    """The database id of the job ``job_id``, if ``owner`` (its renter or provider) holds for it."""
+    found = await session.execute(select(Job.id).where(Job.job_id == job_id, owner))
+    return found.scalar_one_or_none()
+
+
 async def listing(
-    session: AsyncSession, *, where: list[ColumnElement[bool]], limit: int, offset: int
+    session: AsyncSession,
+    *,
+    where: list[ColumnElement[bool]],
+    limit: int,
+    offset: int,
+    before: int | None = None,
 ) -> tuple[list[Job], int]:
+    """A page of jobs, newest first (only those older than the job of id ``before``, when given), and the
+    total that match ``where``."""
     query = select(Job).where(*where)
     total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    if before is not None:
+        query = query.where(Job.id < before)
     page = await session.execute(query.order_by(Job.id.desc()).limit(limit).offset(offset))
     return list(page.scalars()), total
 

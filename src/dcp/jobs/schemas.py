@@ -112,9 +112,13 @@ class JobOne(BaseModel):
 
 class JobList(BaseModel):
     jobs: list[JobView]
-    total: int
+    total: int = Field(description="Jobs that match the filters, on every page")
     limit: int
     offset: int
+    next_before: str | None = Field(
+        description="Pass as ``before`` for the next page (null on the last): unlike an offset, it neither "
+        "skips nor repeats jobs when jobs are submitted or change status between pages"
+    )
 
 
 class Billing(BaseModel):

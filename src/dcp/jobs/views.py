@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dcp.billing.settlement import settlement_of
 from dcp.jobs import repository
-from dcp.jobs.schemas import Billing, JobOutput, JobView
+from dcp.jobs.schemas import Billing, JobList, JobOutput, JobView
 from dcp.kit.clock import iso
+from dcp.kit.errors import BadRequest
+from dcp.kit.pagination import Page
 from dcp.models import Job, Settlement
 from dcp.models.job import TERMINAL_STATUSES
 
@@ -73,6 +76,33 @@ def output(job: Job, settled: Settlement | None) -> JobOutput:
             refunded_halala=settled.refunded_halala if settled else 0,
         ),
         actual_cost_halala=actual,
+    )
+
+
+async def job_list(
+    session: AsyncSession,
+    *,
+    owner: ColumnElement[bool],
+    filters: list[ColumnElement[bool]],
+    page: Page,
+    before: str | None,
+) -> JobList:
+    """A page of the jobs of a renter or a provider (``owner``), newest first, older than ``before`` if
+    given."""
+    cursor = None
+    if before is not None:
+        cursor = await repository.row_id(session, job_id=before, owner=owner)
+        if cursor is None:
+            raise BadRequest(f"Invalid before: no job {before} of yours")
+    found, total = await repository.listing(
+        session, where=[owner, *filters], limit=page.limit, offset=page.offset, before=cursor
+    )
+    return JobList(
+        jobs=[await job_view(session, job) for job in found],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+        next_before=found[-1].job_id if len(found) == page.limit else None,
     )
 
 

@@ -29,7 +29,10 @@ async def listing(
     gpu_model: str | None,
     limit: int,
     offset: int,
+    after: int | None = None,
 ) -> MarketListing:
+    """Approved providers (live ones only if asked) in id order, so that a cursor (``after``, the previous
+    page's last id) pages through providers coming and going without skipping or repeating one."""
     threshold = settings.heartbeat_online_seconds
     where: list[ColumnElement[bool]] = [Provider.approval_status == "approved"]
     if live_only:
@@ -42,7 +45,9 @@ async def listing(
             func.lower(Provider.gpu_model).contains(text, autoescape=True)
             | func.lower(func.coalesce(Provider.gpu_name, "")).contains(text, autoescape=True)
         )
-    providers, total = await repository.listing(session, where=where, limit=limit, offset=offset)
+    providers, total = await repository.listing(
+        session, where=where, limit=limit, offset=offset, order=repository.IN_ID_ORDER, after=after
+    )
     shares = await uptime.online_shares(session, providers, now=now, threshold_seconds=threshold)
     return MarketListing(
         providers=[
@@ -58,6 +63,7 @@ async def listing(
         total=total,
         limit=limit,
         offset=offset,
+        next_after=providers[-1].id if len(providers) == limit else None,
     )
 
 

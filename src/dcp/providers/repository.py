@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,17 +20,26 @@ async def by_id(session: AsyncSession, provider_id: int) -> Provider | None:
     return await session.get(Provider, provider_id)
 
 
+RECENTLY_SEEN = (Provider.last_heartbeat_at.desc().nulls_last(), Provider.id.asc())
+IN_ID_ORDER = (Provider.id.asc(),)
+
+
 async def listing(
-    session: AsyncSession, *, where: list[ColumnElement[bool]], limit: int, offset: int
+    session: AsyncSession,
+    *,
+    where: list[ColumnElement[bool]],
+    limit: int,
+    offset: int,
+    order: tuple[ColumnElement[Any], ...] = RECENTLY_SEEN,
+    after: int | None = None,
 ) -> tuple[list[Provider], int]:
-    """A page of providers, most recently seen first, and the total that match."""
+    """A page of providers in ``order`` (only those of ids above ``after``, when given: for listings in id
+    order), and the total that match ``where``."""
     query = select(Provider).where(*where)
     total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-    page = await session.execute(
-        query.order_by(Provider.last_heartbeat_at.desc().nulls_last(), Provider.id)
-        .limit(limit)
-        .offset(offset)
-    )
+    if after is not None:
+        query = query.where(Provider.id > after)
+    page = await session.execute(query.order_by(*order).limit(limit).offset(offset))
     return list(page.scalars()), total
 
 

@@ -185,9 +185,13 @@ class MarketProvider(BaseModel):
 
 class MarketListing(BaseModel):
     providers: list[MarketProvider]
-    total: int
+    total: int = Field(description="Providers that match the filters, on every page")
     limit: int
     offset: int
+    next_after: int | None = Field(
+        description="Pass as ``after`` for the next page (null on the last): unlike an offset, it neither "
+        "skips nor repeats providers as they come online or leave between pages"
+    )
 
 
 class ProviderEarnings(BaseModel):

@@ -67,7 +67,9 @@ async def rotate_key(renter: CurrentRenter, session: SessionDep, settings: Setti
 
 
 @router.get(
-    "/available-providers", responses=error_responses(400), summary="GPU providers on the marketplace"
+    "/available-providers",
+    responses=error_responses(400),
+    summary="GPU providers on the marketplace, in id order",
 )
 async def available_providers(
     session: SessionDep,
@@ -77,6 +79,10 @@ async def available_providers(
     live_only: Annotated[bool, Query(description="Only providers online and accepting jobs now")] = False,
     min_vram_gb: Annotated[int | None, Query(ge=0, le=4096)] = None,
     gpu_model: Annotated[ModelName | None, Query(description="Substring of the GPU model")] = None,
+    after: Annotated[
+        int | None,
+        Query(ge=0, le=2**62, description="Only providers after this id: the previous page's `next_after`"),
+    ] = None,
 ) -> MarketListing:
     return await market.listing(
         session,
@@ -87,6 +93,7 @@ async def available_providers(
         gpu_model=gpu_model,
         limit=page.limit,
         offset=page.offset,
+        after=after,
     )
 
 

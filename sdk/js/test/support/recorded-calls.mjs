@@ -16,7 +16,7 @@ const ARGUMENTS = {
     idempotencyKey: "contract",
   },
   listProviders: { liveOnly: true, minVramGb: 16, gpuModel: "4090" },
-  historyPage: { status: "pending", jobType: "llm_inference", limit: 1, offset: 0 },
+  historyPage: { status: "pending", jobType: "llm_inference", limit: 1, offset: 0, before: "job-1" },
   history: { status: "pending", jobType: "llm_inference", pageSize: 1 },
 };
 

@@ -4,7 +4,7 @@ import { createServer } from "node:http";
 
 /**
  * Serves `script[path]` answers in order (the last one repeats); an answer is `{status, body, headers}` or
- * "hang" (never answered). Records every request as `{method, path, headers, body}`.
+ * "hang" (never answered). Records every request as `{method, path, query, headers, body}`.
  */
 export async function stubDcp(script) {
   const requests = [];
@@ -12,10 +12,12 @@ export async function stubDcp(script) {
   const server = createServer(async (request, response) => {
     let body = "";
     for await (const chunk of request) body += chunk;
-    const path = new URL(request.url, "http://stub").pathname;
+    const url = new URL(request.url, "http://stub");
+    const path = url.pathname;
     requests.push({
       method: request.method,
       path,
+      query: Object.fromEntries(url.searchParams),
       headers: request.headers,
       body: body ? JSON.parse(body) : null,
     });

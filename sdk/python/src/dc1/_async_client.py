@@ -187,14 +187,16 @@ class AsyncJobs:
         self, *, status: str | None = None, job_type: str | None = None, page_size: int = 50
     ) -> AsyncIterator[Job]:
         """Every job, newest first, fetching pages as it goes."""
-        offset: int | None = 0
-        while offset is not None:
+        before: str | None = None
+        while True:
             page = await self._client._run(
-                ops.history_page(status=status, job_type=job_type, limit=page_size, offset=offset)
+                ops.history_page(status=status, job_type=job_type, limit=page_size, before=before)
             )
             for job in page.jobs:
                 yield job
-            offset = page.next_offset
+            if page.next_before is None:
+                return
+            before = page.next_before
 
     def stream(self, job_id: str, *, timeout: float | None = None) -> AsyncIterator[Event]:
         """The job's live events (status, progress, tokens, logs) until ``done``; then it ends."""

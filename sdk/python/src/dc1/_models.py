@@ -174,7 +174,7 @@ class Event:
 
 @dataclass(frozen=True)
 class Page:
-    """One page of a listing and the offset of the next (None after the last)."""
+    """One page of a listing and the cursor of the next (None after the last)."""
 
     jobs: list[Job]
-    next_offset: int | None
+    next_before: str | None

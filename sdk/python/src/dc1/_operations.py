@@ -38,10 +38,17 @@ def balance() -> Operation[Balance]:
 def providers(
     *, live_only: bool, min_vram_gb: int | None, gpu_model: str | None
 ) -> Operation[list[Provider]]:
+    """Every page: the cursor goes on after the last provider seen, whoever came or left meanwhile."""
     params: dict[str, Any] = {"live_only": live_only, "limit": 200}
     params.update({k: v for k, v in {"min_vram_gb": min_vram_gb, "gpu_model": gpu_model}.items() if v})
-    body = _object((yield Call("GET", "/api/renters/available-providers", params=params)))
-    return [Provider.from_api(item) for item in body["providers"]]
+    found: list[Provider] = []
+    while True:
+        body = _object((yield Call("GET", "/api/renters/available-providers", params=params)))
+        found += [Provider.from_api(item) for item in body["providers"]]
+        cursor = body.get("next_after")
+        if cursor is None or cursor == params.get("after"):  # the last page (or a server repeating one)
+            return found
+        params["after"] = cursor
 
 
 def submit(
@@ -71,13 +78,15 @@ def cancel(job_id: str) -> Operation[Job]:
     return Job.from_api(_object((yield Call("POST", f"/api/jobs/{job_id}/cancel")), "job"))
 
 
-def history_page(*, status: str | None, job_type: str | None, limit: int, offset: int) -> Operation[Page]:
-    filters = {k: v for k, v in {"status": status, "job_type": job_type}.items() if v}
-    call = Call("GET", "/api/jobs/history", params={**filters, "limit": limit, "offset": offset})
+def history_page(
+    *, status: str | None, job_type: str | None, limit: int, before: str | None
+) -> Operation[Page]:
+    """Jobs older than ``before`` (the previous page's ``next_before``): a cursor, so jobs submitted or
+    changing status between pages are neither skipped nor repeated."""
+    chosen = {"status": status, "job_type": job_type, "before": before}
+    call = Call("GET", "/api/jobs/history", params={k: v for k, v in chosen.items() if v} | {"limit": limit})
     body = _object((yield call))
-    jobs = [Job.from_api(item) for item in body["jobs"]]
-    end = offset + len(jobs)
-    return Page(jobs, None if not jobs or end >= body["total"] else end)
+    return Page([Job.from_api(item) for item in body["jobs"]], body.get("next_before"))
 
 
 def wait_by_polling(job_id: str, *, deadline: float, interval: float | None) -> Operation[Output]:
