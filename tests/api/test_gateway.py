@@ -247,7 +247,7 @@ class TestClientsAndProvidersThatMisbehave:
             return (await http.post("/v1/chat/completions", headers=auth, json=CHAT)).status_code == 200
 
         await until(served)
-        # Both answers billed as reported (11 + 3 tokens at 1 halala each), the stream's as if read to its end.
+        # Both billed as reported (11 + 3 tokens at 1 halala each), the stream as if read to its end.
         assert await money(renter) == {"balance_halala": 10_000 - 2 * 14, "held_halala": 0}
         rows = (await http.get("/api/renters/usage", headers=auth)).json()["requests"]
         billed = [(row["status"], row["cost_halala"]) for row in rows if row["status"] == "completed"]
