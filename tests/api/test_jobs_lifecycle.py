@@ -48,6 +48,9 @@ class TestHappyPath:
         assert leased.job_id == job["job_id"] and leased.spec["params"]["max_tokens"] == 32
         assert (await _job(client, renter, job["job_id"]))["status"] == "assigned"
         assert (await daemon.start(leased)).json()["status"] == "running"
+        mine = (await client.get("/api/providers/me", headers=provider.provider_headers)).json()
+        assert [j["job_id"] for j in mine["active_jobs"]] == [j["job_id"] for j in mine["recent_jobs"]]
+        assert mine["active_jobs"][0]["job_id"] == job["job_id"]
         clock.advance(seconds=10)
         progress = await daemon.events(leased, progress=40, tokens=["Riy", "adh"], logs=["loaded model"])
         assert progress.status_code == 200
@@ -63,6 +66,9 @@ class TestHappyPath:
             body["type"] == "text" and body["result"]["response"] == "Riyadh" and body["response"] == "Riyadh"
         )
         assert body["tokens_generated"] == 32  # capped at max_tokens: a provider cannot inflate usage
+        assert body["result"]["tokens_generated"] == 32  # where the seed's pipeline reads it
+        mine = (await client.get("/api/providers/me", headers=provider.provider_headers)).json()
+        assert mine["active_jobs"] == [] and mine["recent_jobs"][0]["status"] == "completed"
         # 30 s at 15 halala/minute = 7.5 → 8 halala, billed per second and rounded up; the rest returns.
         assert body["billing"] == {"quoted_halala": 45, "actual_cost_halala": 8, "refunded_halala": 37}
         assert body["actual_cost_halala"] == 8

@@ -12,8 +12,9 @@ from dcp.kit.clock import iso
 from dcp.kit.errors import BadRequest
 from dcp.kit.pagination import Page
 from dcp.models import Job, Settlement
-from dcp.models.job import TERMINAL_STATUSES
+from dcp.models.job import ACTIVE_STATUSES, TERMINAL_STATUSES
 
+MAX_ACTIVE_SHOWN = 50
 OUTPUT_TYPES = {
     "llm_inference": "text",
     "image_generation": "image",
@@ -61,6 +62,8 @@ def describe(job: Job, *, settled: Settlement | None, queue_position: int | None
 
 def output(job: Job, settled: Settlement | None) -> JobOutput:
     result = dict(job.result or {})
+    if job.tokens_generated is not None:  # where the seed's pipeline reads it: result.tokens_generated
+        result["tokens_generated"] = job.tokens_generated  # the capped count, not what the provider wrote
     actual = settled.cost_halala if settled else 0
     return JobOutput(
         job_id=job.job_id,
@@ -104,6 +107,13 @@ async def job_list(
         offset=page.offset,
         next_before=found[-1].job_id if len(found) == page.limit else None,
     )
+
+
+async def active_on(session: AsyncSession, provider_id: int) -> list[JobView]:
+    """The jobs a provider holds now (leased or running), newest first (as many as a page holds)."""
+    where = [Job.provider_id == provider_id, Job.status.in_(ACTIVE_STATUSES)]
+    jobs, _ = await repository.listing(session, where=where, limit=MAX_ACTIVE_SHOWN, offset=0)
+    return [await job_view(session, job) for job in jobs]
 
 
 async def recent(

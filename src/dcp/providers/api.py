@@ -75,8 +75,11 @@ async def register(
 async def me(
     provider: CurrentProvider, session: SessionDep, settings: SettingsDep, now: NowDep
 ) -> ProviderMe:
+    recent, _ = await views.recent(session, provider_id=provider.id)
     return ProviderMe(
-        provider=await provider_view(session, provider, settings=settings, now=now), recent_jobs=[]
+        provider=await provider_view(session, provider, settings=settings, now=now),
+        recent_jobs=recent,
+        active_jobs=await views.active_on(session, provider.id),
     )
 
 

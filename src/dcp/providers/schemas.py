@@ -159,6 +159,7 @@ class ProviderView(BaseModel):
 class ProviderMe(BaseModel):
     provider: ProviderView
     recent_jobs: list[JobView] = Field(description="The five most recent jobs")
+    active_jobs: list[JobView] = Field(description="The jobs it holds now (leased or running), newest first")
 
 
 class RotatedKey(BaseModel):
