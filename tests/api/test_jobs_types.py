@@ -4,6 +4,7 @@ jobs feed: output shapes, the dashboard's job stats, recent jobs, reliability.""
 from __future__ import annotations
 
 import base64
+import re
 
 from tests.support.factories import funded_renter, online_provider, submit
 from tests.support.provider_client import TestProvider
@@ -82,11 +83,18 @@ async def test_vllm_serve_publishes_its_endpoint_while_running(client, admin, cl
     await daemon.start(leased)
     url = f"/api/jobs/{job['job_id']}/output"
     assert (await client.get(url, headers=renter.renter_headers)).status_code == 202
-    endpoint = f"http://testserver/api/jobs/{job['job_id']}/endpoint/v1"
-    await daemon.events(leased, endpoint_url=endpoint)
+    await daemon.events(leased, endpoint_url="https://provider.example/v1")  # only a sign that it serves
     ready = await client.get(url, headers=renter.renter_headers)
     assert ready.status_code == 200 and ready.json()["status"] == "running"
-    assert ready.json()["result"]["endpoint_url"] == endpoint
+    # The server names the URL (a provider cannot send the renter, and their client's key, elsewhere), and
+    # its access token is the credential: no API key needed.
+    endpoint = ready.json()["result"]["endpoint_url"]
+    path = re.fullmatch(rf"http://[^/]+(/api/jobs/{job['job_id']}/endpoint/[0-9a-f]{{32}}/v1)", endpoint)
+    assert path is not None, endpoint
+    served = await client.get(f"{path[1]}/models", headers={"authorization": "Bearer not-needed"})
+    assert served.status_code == 502 and "not connected" in served.json()["error"]  # past the token check
+    guessed = path[1].replace(endpoint.split("/")[-2], "0" * 32)
+    assert (await client.get(f"{guessed}/models", headers=renter.renter_headers)).status_code == 404
     clock.advance(minutes=10)
     cancelled = await client.post(f"/api/jobs/{job['job_id']}/cancel", headers=renter.renter_headers)
     assert cancelled.json()["job"]["actual_cost_halala"] == 200  # ten minutes served at 20 halala/minute

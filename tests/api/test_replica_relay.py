@@ -142,9 +142,11 @@ async def test_an_endpoint_request_is_relayed_to_the_replica_holding_the_link(re
     async with httpx.AsyncClient(base_url=b.url, timeout=30) as at_b:
         daemon = TestProvider(at_b, engine.account)
         assert (await daemon.start(leased)).status_code == 200
-        url = f"/api/jobs/{job['job_id']}/endpoint/v1"
-        assert (await daemon.events(leased, endpoint_url=b.url + url)).status_code == 200
-        answer = await at_b.post(f"{url}/chat/completions", headers=renter.renter_headers, json=CHAT)
+        assert (await daemon.events(leased, endpoint_url="serving")).status_code == 200
+        output = await at_b.get(f"/api/jobs/{job['job_id']}/output", headers=renter.renter_headers)
+        url = output.json()["result"]["endpoint_url"]
+        assert url.startswith(b.url)  # the replica's own public URL
+        answer = await at_b.post(f"{url}/chat/completions", json=CHAT)  # the URL is the credential
         assert answer.status_code == 200, answer.text
         assert answer.json()["choices"][0]["message"]["content"] == "Riyadh"
         assert engine.requests[-1]["job_id"] == job["job_id"]

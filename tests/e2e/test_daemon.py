@@ -279,8 +279,10 @@ async def test_vllm_serve_endpoint_answers_an_openai_client_through_the_link(mar
         output = (await market.http.get(f"/api/jobs/{job['job_id']}/output", headers=headers)).json()
         endpoint_url = output.get("result", {}).get("endpoint_url")
         await asyncio.sleep(0.2)
-    assert endpoint_url == f"{market.base}/api/jobs/{job['job_id']}/endpoint/v1"
-    client = openai.AsyncOpenAI(base_url=endpoint_url, api_key=renter["api_key"])
+    assert endpoint_url.startswith(f"{market.base}/api/jobs/{job['job_id']}/endpoint/")
+    client = openai.AsyncOpenAI(
+        base_url=endpoint_url, api_key="not-needed"
+    )  # as the seed: the URL is the key
     response = await client.chat.completions.create(
         model="gemma3-270m", messages=[{"role": "user", "content": "Name a color."}], max_tokens=12
     )
@@ -291,8 +293,9 @@ async def test_vllm_serve_endpoint_answers_an_openai_client_through_the_link(mar
     ):
         streamed.append(chunk.choices[0].text if chunk.choices else "")
     assert "".join(streamed).strip()
-    stranger = openai.AsyncOpenAI(base_url=endpoint_url, api_key="not-needed")
-    with pytest.raises(openai.AuthenticationError):
+    guessed = f"{market.base}/api/jobs/{job['job_id']}/endpoint/{'0' * 32}/v1"
+    stranger = openai.AsyncOpenAI(base_url=guessed, api_key=renter["api_key"])
+    with pytest.raises(openai.NotFoundError):
         await stranger.models.list()
     await client.close()
     await stranger.close()

@@ -91,8 +91,8 @@ async def test_vllm_serve_and_llm_jobs_run_on_vllm(market, tmp_path):
     await until(endpoint_ready, within=30, what="the endpoint")
     argv = json.loads(lifecycle(chat)[0].removeprefix("argv "))
     assert argv[argv.index("--max-model-len") + 1] == "2048" and argv[argv.index("--dtype") + 1] == "float16"
-    endpoint_url = f"{market.base}/api/jobs/{job['job_id']}/endpoint/v1"
-    client = openai.AsyncOpenAI(base_url=endpoint_url, api_key=renter["api_key"])
+    endpoint_url = (await output(market, renter, job["job_id"]))["result"]["endpoint_url"]
+    client = openai.AsyncOpenAI(base_url=endpoint_url, api_key="not-needed")
     assert [model.id for model in (await client.models.list()).data] == [CHAT_MODEL]
     answer = await client.chat.completions.create(
         model=CHAT_MODEL, messages=[{"role": "user", "content": "Name a color."}], max_tokens=12

@@ -11,6 +11,7 @@ import dc1
 import httpx
 import pytest
 
+from dcp.jobs.endpoint import endpoint_url
 from tests.support.factories import funded_renter, online_provider, register_renter
 from tests.support.provider_client import TestProvider
 
@@ -183,8 +184,10 @@ async def test_openai_clients_for_a_vllm_serve_endpoint(live, http, admin):
         waiting = asyncio.create_task(client.jobs.endpoint(job.job_id, timeout=10, interval=0.05))
         leased = await daemon.claim()
         await daemon.start(leased)
-        url = f"{live.url}/api/jobs/{job.job_id}/endpoint/v1"
-        await daemon.events(leased, endpoint_url=url)
+        url = endpoint_url(
+            live.app.state.settings, job.job_id
+        )  # named by the server, whatever the daemon says
+        await daemon.events(leased, endpoint_url="https://provider.example/v1")
         assert await waiting == url
         openai_client = await client.jobs.openai_client(job.job_id, timeout=5)
         assert str(openai_client.base_url).rstrip("/") == url and openai_client.api_key == renter.key

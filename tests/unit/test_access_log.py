@@ -33,6 +33,13 @@ def test_a_key_in_the_query_is_redacted() -> None:
     assert lines.lines == ['127.0.0.1:1 - "GET /api/jobs?key=[redacted]&x=1" 200']
 
 
+def test_a_vllm_endpoint_s_access_token_is_redacted() -> None:
+    logger, lines = _logger("test.access.endpoint")
+    path = "/api/jobs/job-1/endpoint/0123456789abcdef0123456789abcdef/v1/models"
+    logger.info('%s - "%s %s" %d', "127.0.0.1:1", "GET", path, 200)
+    assert lines.lines == ['127.0.0.1:1 - "GET /api/jobs/job-1/endpoint/[redacted]/v1/models" 200']
+
+
 async def test_lines_wait_for_the_loop_to_turn_and_keep_their_order() -> None:
     logger, lines = _logger("test.access.deferred")
     logger.info("first")

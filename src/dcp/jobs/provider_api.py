@@ -13,7 +13,7 @@ from dcp.auth import CurrentProvider
 from dcp.db.engine import Database
 from dcp.db.session import SessionDep, end_transaction
 from dcp.deps import NowDep, SettingsDep
-from dcp.jobs import dispatch, lifecycle, views
+from dcp.jobs import dispatch, endpoint, lifecycle, views
 from dcp.jobs.api import JobCursor, hub_of
 from dcp.jobs.schemas import Ack, JobEvents, JobList, JobResult, LeaseBody, TaskSpec
 from dcp.kit.clock import Clock, iso
@@ -100,8 +100,8 @@ async def job_events(
         session, job_id=job_id, provider=provider, lease_token=body.lease_token, now=now
     )
     await dispatch.renew(session, job, now=now, settings=settings, progress=body.progress)
-    if body.endpoint_url and job.job_type == "vllm_serve":
-        job.result = {"endpoint_url": body.endpoint_url, "model": job.model}
+    if body.endpoint_url and job.job_type == "vllm_serve":  # serving: the server names its URL
+        job.result = {"endpoint_url": endpoint.endpoint_url(settings, job.job_id), "model": job.model}
     hub = hub_of(request)
     if body.progress is not None:
         hub.publish(job.job_id, {"type": "progress", "progress": body.progress})
@@ -134,12 +134,15 @@ async def job_result(
         tokens = body.tokens_generated
         if tokens is not None and job.job_type == "llm_inference":
             tokens = min(tokens, int(job.params.get("max_tokens", tokens)))  # a provider cannot inflate usage
+        result = body.result
+        if job.job_type == "vllm_serve" and result.get("endpoint_url"):  # the URL the renter used, not theirs
+            result = {**result, "endpoint_url": endpoint.endpoint_url(settings, job.job_id)}
         await lifecycle.complete(
             session,
             job,
             now=now,
             settings=settings,
-            result=body.result,
+            result=result,
             tokens_generated=tokens,
             execution_time_ms=body.execution_time_ms,
         )

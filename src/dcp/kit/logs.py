@@ -9,19 +9,27 @@ import re
 _SECRET_IN_QUERY = re.compile(
     r"((?:[?&])(?:key|api_key|renter_key|provider_key|token)=)[^&\s\"]*", re.IGNORECASE
 )
+# A vllm_serve endpoint's URL is its credential: /api/jobs/{job}/endpoint/{token}/v1/...
+_SECRET_IN_PATH = re.compile(r"(/endpoint/)[^/?\s\"]+")
 
 
 class RedactSecrets(logging.Filter):
-    """Replaces the value of key-like query parameters in a record's arguments with ``[redacted]``: a key
-    sent as ``?key=`` would otherwise be written by the access log."""
+    """Replaces the value of key-like query parameters, and a vllm_serve endpoint's access token, in a
+    record's arguments with ``[redacted]``: a key sent as ``?key=`` would otherwise be written by the access
+    log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(
-                _SECRET_IN_QUERY.sub(r"\1[redacted]", arg) if isinstance(arg, str) and "=" in arg else arg
-                for arg in record.args
-            )
+            record.args = tuple(_redacted(arg) if isinstance(arg, str) else arg for arg in record.args)
         return True
+
+
+def _redacted(text: str) -> str:
+    if "=" in text:
+        text = _SECRET_IN_QUERY.sub(r"\1[redacted]", text)
+    if "/endpoint/" in text:
+        text = _SECRET_IN_PATH.sub(r"\1[redacted]", text)
+    return text
 
 
 class AfterResponse(logging.Handler):
