@@ -188,7 +188,8 @@ class JobEvents(BaseModel):
         default_factory=list, max_length=256
     )
     endpoint_url: Annotated[str, StringConstraints(max_length=500)] | None = Field(
-        None, description="vllm_serve: the endpoint is ready"
+        None,
+        description="vllm_serve: set once the endpoint serves (the server publishes a URL of its own for it)",
     )
 
 

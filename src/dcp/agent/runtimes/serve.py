@@ -2,8 +2,9 @@
 
 For the provider's own model folders it is vLLM, started for the job and stopped at its end; for the small
 GGUF model it is llama.cpp's own server (the model the llm_inference runtime has loaded). The daemon never
-exposes either: renters call ``/api/jobs/{job_id}/endpoint/v1`` on the DCP server, which relays each request
-over the daemon's link to the engine on 127.0.0.1.
+exposes either: renters call the endpoint URL the DCP server publishes for the job, and the server relays each
+request over the daemon's link to the engine on 127.0.0.1. The daemon only tells the server that the engine
+serves (``endpoint_url``, whose value the server does not use).
 """
 
 from __future__ import annotations
