@@ -1,5 +1,5 @@
 """``dcp up``: the whole marketplace on one machine: the server on SQLite, a local CPU provider daemon with
-the real small model, and a demo renter with some balance."""
+the real small model (for jobs and the /v1 pool), and a demo renter with some balance."""
 
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ async def up(settings: Settings) -> None:
         status_port=0,
         heartbeat_seconds=15,
         answer_any_model=True,
+        serve_pool=True,  # the README's OpenAI example: /v1 with the same model
     )
     stop = asyncio.Event()
     daemon = asyncio.create_task(Daemon(config).run(stop))
@@ -116,6 +117,7 @@ def _announce(base: str, settings: Settings, demo: dict[str, Any]) -> None:
         f"""
 DCP is up.
   API           {base}/api  (and {base}/api/dc1)
+  OpenAI API    {base}/v1  (model {MODEL_ID}, your renter key as the API key)
   OpenAPI       {base}/docs/openapi.json
   admin token   {settings.admin_token}
   demo renter   {demo["renter_key"]}  (balance {DEMO_BALANCE_HALALA // 100} SAR)

@@ -4,6 +4,7 @@ delivers what a restart left behind."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -13,6 +14,7 @@ from dcp.agent.config import AgentConfig
 from dcp.agent.daemon import Daemon
 from dcp.agent.link import ServerClient
 from dcp.agent.runner import Runner
+from dcp.agent.runtimes.serve import PoolEngine
 from dcp.agent.state import JobStore
 from dcp.kit.signing import sign, signing_key_for
 from tests.support.polling import until
@@ -117,5 +119,41 @@ async def test_a_restarted_daemon_heartbeats_while_it_retries_a_pending_result(t
         return not daemon.runner.store.all()
 
     await until(delivered, within=10, what="the pending result's delivery")
+    stop.set()
+    assert await running == 0
+
+
+async def test_a_daemon_says_at_once_when_its_v1_pool_engine_is_ready(tmp_path):
+    config = AgentConfig(
+        server="http://dcp.test", key=KEY, home=tmp_path, status_port=0, release_key="", heartbeat_seconds=60
+    )
+    beats: list[dict] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/heartbeat"):
+            beats.append(json.loads(request.content))
+        return httpx.Response(200, json={})
+
+    class Engine(PoolEngine):
+        ready = asyncio.Event()
+
+        async def start(self) -> None:
+            await self.ready.wait()
+
+        def status(self) -> dict:
+            return {"ready": self.ready.is_set()}
+
+    daemon = Daemon(config, runtimes={}, transport=httpx.MockTransport(server))
+    daemon.pool = Engine(daemon.llama, concurrency=1, context=2048)
+    stop = asyncio.Event()
+    running = asyncio.create_task(daemon.run(stop))
+
+    async def beats_say_ready() -> bool:
+        return any(beat.get("serving", {}).get("ready") for beat in beats)
+
+    await until(lambda: asyncio.sleep(0, bool(beats)), what="the first heartbeat")
+    assert beats[0]["serving"] == {"ready": False}
+    Engine.ready.set()  # the engine serves 59 s before the next beat is due: the server hears it now
+    await until(beats_say_ready, what="a heartbeat saying the pool serves")
     stop.set()
     assert await running == 0

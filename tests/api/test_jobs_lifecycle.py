@@ -74,6 +74,16 @@ class TestHappyPath:
         assert body["actual_cost_halala"] == 8
         assert await _money(client, renter, provider) == (992, 0, 6)  # provider gets floor(75%)
 
+    async def test_a_run_of_under_a_second_is_billed_a_second_not_nothing(self, client, clock, market):
+        renter, _provider, daemon = market
+        job = (await submit(client, renter, llm_job())).json()["job"]
+        leased = await daemon.claim()
+        await daemon.start(leased)
+        clock.advance(seconds=0.8)  # a short answer from a warm engine
+        await daemon.result(leased, result={"response": "Riyadh"})
+        output = await client.get(f"/api/jobs/{job['job_id']}/output", headers=renter.renter_headers)
+        assert output.json()["billing"]["actual_cost_halala"] == 1  # 1 s at 15 halala/minute, rounded up
+
     async def test_provider_cannot_inflate_its_run_time(self, client, clock, market):
         renter, _provider, daemon = market
         job = (await submit(client, renter, llm_job())).json()["job"]

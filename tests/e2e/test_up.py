@@ -1,5 +1,6 @@
 """``dcp up`` (the README's first command) runs the whole marketplace, and the seed's Python quickstart,
-with its numbers filled in, gets a real completion from it; Ctrl-C stops everything cleanly."""
+with its numbers filled in, and the README's OpenAI example get real completions from it; Ctrl-C stops
+everything cleanly."""
 
 from __future__ import annotations
 
@@ -54,6 +55,22 @@ def seed_quickstart(dc1_base: str, renter_key: str) -> tuple[str, int]:
     return output["result"]["response"], output["actual_cost_halala"]
 
 
+def readme_openai_example(base: str, renter_key: str) -> str:
+    """The README's OpenAI example, once the local provider's /v1 pool has announced its engine."""
+    import openai
+
+    deadline = time.monotonic() + 60
+    headers = {"authorization": f"Bearer {renter_key}"}
+    while not httpx.get(f"{base}/v1/models", headers=headers).json()["data"]:
+        assert time.monotonic() < deadline, "the local provider never joined the /v1 pool"
+        time.sleep(0.2)
+    client = openai.OpenAI(base_url=f"{base}/v1", api_key=renter_key)
+    answer = client.chat.completions.create(
+        model="gemma3-270m", messages=[{"role": "user", "content": "Hi"}], max_tokens=16
+    )
+    return answer.choices[0].message.content or ""
+
+
 def test_dcp_up_serves_the_seed_quickstart(tmp_path):
     port = free_port()
     env = {**os.environ, "DCP_DATA_DIR": str(tmp_path / ".dcp")}
@@ -82,6 +99,7 @@ def test_dcp_up_serves_the_seed_quickstart(tmp_path):
             time.sleep(0.2)
         text, cost = seed_quickstart(base, demo["renter_key"])
         assert text.strip() and cost >= 1
+        assert readme_openai_example(base, demo["renter_key"]).strip()
     finally:
         up.send_signal(signal.SIGINT)
         output, _ = up.communicate(timeout=60)

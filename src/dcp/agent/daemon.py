@@ -128,6 +128,7 @@ class Daemon:
         )
         self.release: Release | None = None
         self._restart = asyncio.Event()
+        self._beat_now = asyncio.Event()  # news the server should hear before the next beat is due
         self.last_answer: dict[str, Any] = {}
         self._preloading: set[str] = set()
         self._background: set[asyncio.Task[None]] = set()
@@ -170,7 +171,9 @@ class Daemon:
                 self._act_on(self.last_answer)
             except httpx.HTTPError as exc:
                 log.warning("heartbeat failed: %s", exc)
-            await asyncio.sleep(self.config.heartbeat_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._beat_now.wait(), timeout=self.config.heartbeat_seconds)
+            self._beat_now.clear()
 
     def _act_on(self, answer: dict[str, Any]) -> None:
         if answer.get("needs_update"):
@@ -206,6 +209,9 @@ class Daemon:
             await (runtime.start() if isinstance(runtime, PoolEngine | VllmPool) else runtime.prepare())
         except Exception:
             log.exception("could not prepare %s", what)
+            return
+        if runtime is self.pool:  # the /v1 pool serves now: say so at once, not at the next beat
+            self._beat_now.set()
 
     async def run(self, stop: asyncio.Event | None = None) -> int:
         """Run until SIGINT/SIGTERM, until ``stop`` is set when the caller owns the signals, or until a

@@ -8,6 +8,7 @@ the final state instead of an error.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,11 +35,12 @@ async def _transition(
 
 
 def run_seconds(job: Job, now: datetime) -> int:
-    """Server-measured run time, from start (or lease) to now, never beyond the job's hard limit."""
+    """Server-measured run time, from start (or lease) to now, in whole seconds begun (a job of 0.8 s is
+    billed a second, not nothing), never beyond the job's hard limit."""
     began = job.started_at or job.assigned_at
     if began is None:
         return 0
-    return max(0, min(int((now - began).total_seconds()), job.max_duration_seconds))
+    return max(0, min(math.ceil((now - began).total_seconds()), job.max_duration_seconds))
 
 
 def cost_so_far(job: Job, now: datetime) -> int:
