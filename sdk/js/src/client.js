@@ -1,6 +1,6 @@
 // The renter's client: `new DC1RenterClient({ apiKey, baseUrl })`.
 
-import { DC1Error, JobFailedError, RateLimitError, TimeoutError } from "./errors.js";
+import { APIConnectionError, DC1Error, JobFailedError, RateLimitError, TimeoutError } from "./errors.js";
 import { snakeKeys, toBalance, toJob, toOutput, toPendingOutput, toProvider, toRenter } from "./models.js";
 import { DEFAULT_BASE_URL, Transport, sleep } from "./transport.js";
 
@@ -179,14 +179,15 @@ class Poll {
     return { deadline: this.deadline };
   }
 
-  /** `read()`'s answer; null after a 429 (once paused for it). Past the deadline, any failure is a timeout. */
+  /** `read()`'s answer; null after a 429 (once paused for it). Cut off or limited at the deadline: a timeout. */
   async read(read, last = false) {
     try {
       const answer = await read();
       this.limited = 0;
       return answer;
     } catch (error) {
-      if (Date.now() >= this.deadline) throw new TimeoutError(this.message);
+      const cut = error instanceof APIConnectionError || error instanceof RateLimitError;
+      if (cut && Date.now() >= this.deadline) throw new TimeoutError(this.message);
       if (!(error instanceof RateLimitError) || last) throw error;
       this.limited += 1;
       await this.pause(
