@@ -52,6 +52,10 @@ class TestContract:
         )
         assert answer.status_code == 431
         assert "headers too large" in answer.json()["error"]
+        v1 = await client.get("/v1/models", headers={"x-padding": "a" * settings.max_header_bytes})
+        error = v1.json()["error"]  # a client's error: sent again unchanged, it is refused again
+        assert v1.status_code == 431 and error["code"] == "request_headers_too_large"
+        assert error["retryable"] is False
 
     async def test_chunked_body_too_large(self, client, settings):
         async def chunks():
@@ -75,17 +79,28 @@ class TestContract:
         app = create_app(settings, db=database)
 
         @app.get("/api/boom")
+        @app.get("/v1/boom")
         async def boom() -> None:
             raise RuntimeError("secret internals")
 
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             answer = await http.get("/api/boom")
+            v1 = await http.get("/v1/boom")
         assert answer.status_code == 500
         body = answer.json()
         assert body["error"] == "internal error" and body["request_id"] == answer.headers["x-request-id"]
         assert "secret internals" not in answer.text
         assert body["request_id"] in caplog.text
+        assert v1.status_code == 500 and "secret internals" not in v1.text  # /v1 keeps its envelope
+        assert v1.json()["error"] == {
+            "message": "internal error",
+            "type": "api_error",
+            "code": "internal_error",
+            "status": 500,
+            "retryable": True,
+            "request_id": v1.headers["x-request-id"],
+        }
 
 
 class TestTextNoDatabaseStores:
@@ -144,6 +159,13 @@ class TestTextNoDatabaseStores:
             headers={"content-type": "application/x-www-form-urlencoded"},
         )
         assert form.status_code == 400
+
+    async def test_json_nested_past_the_parser_s_depth_is_a_400(self, client):
+        deep = "[" * 5000 + "]" * 5000
+        headers = {"content-type": "application/json"}
+        for path in ("/v1/chat/completions", "/api/jobs/submit", "/api/providers/heartbeat"):
+            answer = await client.post(path, content=f'{{"seed": {deep}}}', headers=headers)
+            assert answer.status_code == 400, (path, answer.text)  # read before the key: never a 500
 
     async def test_v1_answers_in_its_envelope(self, client):
         body = rb'{"model": "m", "messages": [{"role": "user", "content": "hi\u0000"}]}'

@@ -142,5 +142,5 @@ async def _json_body(request: Request) -> Any:
     except json.JSONDecodeError as exc:
         error = {"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error", "input": {}}
         raise RequestValidationError([{**error, "ctx": {"error": exc.msg}}], body=exc.doc) from exc
-    except ValueError as exc:  # not text at all
+    except (ValueError, RecursionError) as exc:  # not text at all, or nested past the parser's depth
         raise HTTPException(status_code=400, detail="There was an error parsing the body") from exc

@@ -244,9 +244,12 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     request_id = request_id_var.get()
     log.error("unhandled error in request %s", request_id, exc_info=exc)
     # This answer comes from Starlette's outermost middleware, past RequestContext: add the id here.
-    return JSONResponse(
-        {"error": "internal error", "request_id": request_id}, 500, headers={"x-request-id": request_id}
+    body = (
+        v1_envelope(500, "internal error", request_id=request_id)
+        if _is_v1(request.url.path)
+        else {"error": "internal error", "request_id": request_id}
     )
+    return JSONResponse(body, 500, headers={"x-request-id": request_id})
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
