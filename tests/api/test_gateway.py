@@ -200,6 +200,34 @@ class TestFailover:
         assert answer.headers["x-dcp-provider-attempts"] == "2" and good.requests
         assert (await money(renter))["held_halala"] == 0
 
+    async def test_a_long_answer_is_not_a_slow_first_token_when_the_client_does_not_stream(
+        self, http, admin, engines, settings, money
+    ):
+        # The engine is always asked to stream: its first token comes at once, the rest after the timeout.
+        settings.gateway.first_token_timeout_seconds = 0.5
+        engine = await engines("hold", concurrency=1)
+        await _price_per_token(http, admin)
+        renter, auth = await _renter(http, admin)
+        asked = asyncio.create_task(http.post("/v1/chat/completions", headers=auth, json=CHAT))
+        await asyncio.sleep(1.0)  # twice the first token's timeout: before, a 504 and a failure counted
+        engine.proceed.set()
+        answer = await asked
+        assert answer.status_code == 200, answer.text
+        whole = answer.json()
+        assert whole["object"] == "chat.completion" and whole["id"] == "cmpl-1"
+        assert whole["choices"] == [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Riyadh"},
+                "logprobs": None,
+                "finish_reason": None,
+            }
+        ]
+        assert whole["usage"] == {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}
+        sent = json.loads(engine.requests[0]["body"])
+        assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
+        assert await money(renter) == {"balance_halala": 10_000 - 14, "held_halala": 0}
+
     async def test_nobody_answers_costs_nothing(self, http, admin, engines, settings, money):
         settings.gateway.first_token_timeout_seconds = 0.5
         await engines("error500")

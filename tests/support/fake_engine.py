@@ -18,7 +18,8 @@ _USAGE = {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}
 
 class FakeEngine:
     """``behaviour``: ok, error500, error429, hangup (drops its link), silent (never answers), cut (stops
-    mid-stream, or half an answer), hold (a stream waits after its first chunk until ``proceed`` is set),
+    mid-stream, or half an answer), hold (a stream waits after its first chunk, a whole answer before it
+    starts, until ``proceed`` is set),
     bad_request, bad_request_tgi (refuses as TGI does, ``{"error": "..."}``).
     ``usage``: what it reports (default 11 prompt and 3 completion tokens)."""
 
@@ -108,6 +109,8 @@ class FakeEngine:
         chat = message["path"].endswith("chat/completions")
         usage = self.usage
         if not body.get("stream"):
+            if self.behaviour == "hold":  # a whole answer comes only once all of it is generated
+                await self.proceed.wait()
             choice = (
                 {"index": 0, "message": {"role": "assistant", "content": "Riyadh"}, "finish_reason": "stop"}
                 if chat

@@ -91,12 +91,16 @@ async def _complete(
         service.finish(gateway, admitted, provider_id=None, usage=None, error=str(exc), attempts=0)
         raise
     headers = {"x-dcp-provider-attempts": str(upstream.attempts)}
-    if body.stream and upstream.status == 200:
+    if upstream.status == 200 and upstream.media_type.startswith("text/event-stream"):
+        if not body.stream:
+            chat = endpoint == "chat/completions"
+            return await streaming.whole_answer(gateway, admitted, upstream, chat=chat, headers=headers)
         wants_usage = bool(body.stream_options and body.stream_options.include_usage)
         stream = streaming.relay_stream(
             gateway, admitted, upstream, client_wants_usage=wants_usage, chunk_object=chunk_object
         )
         return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+    # A refusal, or an engine that answered whole although asked to stream.
     text = upstream.first + "".join([piece async for piece in upstream.rest])
     answer = service.json_object(text) or {}
     ok = upstream.status == 200 and "choices" in answer

@@ -61,11 +61,13 @@ class _Sampling(BaseModel):
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
 
     def upstream(self, *, max_tokens: int) -> dict[str, Any]:
-        """The body sent to the provider's engine: the worst case made explicit, usage always reported."""
+        """The body sent to the provider's engine: the worst case made explicit, always streamed with usage
+        reported. A whole answer comes only once all of it is generated, so a slow first token (a provider
+        to fail over from) could not be told from a long answer; a stream's first token can."""
         body = self.model_dump(exclude_none=True, exclude={"max_completion_tokens", "user"})
         body["max_tokens"] = max_tokens
-        if self.stream:
-            body["stream_options"] = {"include_usage": True}
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
         return body
 
 

@@ -1,12 +1,17 @@
-"""A /v1 stream from the provider to the client: the usage chunk kept only if asked, a failure after the
-first byte as an error event, and the provider's answer read to its end even when the client leaves."""
+"""A /v1 answer read from the provider's stream (the gateway always asks engines to stream, so that a slow
+first token fails over whether or not the client streams): relayed to a client that streams, with the usage
+chunk kept only if asked and a failure after the first byte as an error event, or put together into one
+answer for a client that does not; read to its end even when the client leaves."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
+
+from fastapi.responses import JSONResponse, Response
 
 from dcp.gateway.service import Admitted, Gateway, Upstream, finish, json_object
 from dcp.jobs.relay import RelayError
@@ -31,6 +36,21 @@ async def relay_stream(
         yield event
 
 
+async def whole_answer(
+    gateway: Gateway, admitted: Admitted, upstream: Upstream, *, chat: bool, headers: dict[str, str]
+) -> Response:
+    """One answer for a client that did not ask to stream, put together from the provider's stream, and
+    billed as a stream is; an answer that broke off is a retryable 502 that costs nothing."""
+    events, answer = (
+        StreamEvents(client_wants_usage=True),
+        WholeAnswer(chat=chat, request_id=admitted.request_id),
+    )
+    if await _read(gateway, admitted, upstream, events, answer.add):
+        message = "The provider's answer broke off before it was complete; retry"
+        return JSONResponse(v1_envelope(502, message), status_code=502)
+    return JSONResponse(answer.whole(events.usage), headers=headers)
+
+
 async def _read_to_end(
     gateway: Gateway,
     admitted: Admitted,
@@ -39,18 +59,36 @@ async def _read_to_end(
     to_client: asyncio.Queue[str | None],
     chunk_object: str,
 ) -> None:
+    error: str | None = "the gateway stopped relaying"  # unless the read below returns
+    try:
+        error = await _read(gateway, admitted, upstream, events, to_client.put_nowait)
+    finally:
+        if error:
+            to_client.put_nowait(_failure(admitted, error, chunk_object))
+        to_client.put_nowait(DONE)
+        to_client.put_nowait(None)
+
+
+async def _read(
+    gateway: Gateway,
+    admitted: Admitted,
+    upstream: Upstream,
+    events: StreamEvents,
+    each: Callable[[str], None],
+) -> str | None:
+    """Hands on each of the provider's events to ``each``; then frees the provider's slot and bills the usage
+    it reported, even if the stream broke after it. Returns why the stream failed, or None."""
     error: str | None = "the gateway stopped relaying"  # unless the stream ends or fails as below
     try:
         for event in events.feed(upstream.first):
-            to_client.put_nowait(event)
+            each(event)
         async for piece in upstream.rest:
             for event in events.feed(piece):
-                to_client.put_nowait(event)
+                each(event)
         error = None if events.completed else "the provider's stream ended early"
     except RelayError as exc:
         error = f"the provider failed mid-stream: {exc}"
     finally:
-        # Frees the provider's slot and bills the usage it reported, even if the stream broke after it.
         gateway.router.release(upstream.provider_id, ok=error is None)
         finish(
             gateway,
@@ -60,10 +98,7 @@ async def _read_to_end(
             error=None if events.usage else (error or "no usage reported"),
             attempts=upstream.attempts,
         )
-        if error:
-            to_client.put_nowait(_failure(admitted, error, chunk_object))
-        to_client.put_nowait(DONE)
-        to_client.put_nowait(None)
+    return error
 
 
 def _failure(admitted: Admitted, error: str, chunk_object: str) -> str:
@@ -117,3 +152,47 @@ class StreamEvents:
             return None
         parsed.pop("usage")
         return "data: " + json.dumps(parsed)
+
+
+class WholeAnswer:
+    """A completion put together from its stream's chunks: their text in order, the last finish reason, and
+    the first chunk's id, creation time and model."""
+
+    def __init__(self, *, chat: bool, request_id: str) -> None:
+        self.chat, self.request_id = chat, request_id
+        self.parts: list[str] = []
+        self.head: dict[str, Any] = {}
+        self.finish_reason: Any = None
+
+    def add(self, event: str) -> None:
+        chunk = json_object(event.removeprefix("data: ").strip())
+        if chunk is None:
+            return
+        self.head = self.head or chunk
+        choices = chunk.get("choices")
+        for choice in choices if isinstance(choices, list) else ():
+            if not isinstance(choice, dict):
+                continue
+            source = choice.get("delta") if self.chat else choice
+            text = source.get("content" if self.chat else "text") if isinstance(source, dict) else None
+            if isinstance(text, str):
+                self.parts.append(text)
+            self.finish_reason = choice.get("finish_reason") or self.finish_reason
+
+    def whole(self, usage: Any) -> dict[str, Any]:
+        text = "".join(self.parts)
+        choice = (
+            {"index": 0, "message": {"role": "assistant", "content": text}}
+            if self.chat
+            else {"index": 0, "text": text}
+        )
+        answer = {
+            "id": self.head.get("id") or self.request_id,
+            "object": "chat.completion" if self.chat else "text_completion",
+            "created": self.head.get("created") or int(time.time()),
+            "model": self.head.get("model"),
+            "choices": [{**choice, "logprobs": None, "finish_reason": self.finish_reason}],
+        }
+        if isinstance(usage, dict):
+            answer["usage"] = usage
+        return answer
