@@ -74,6 +74,34 @@ class TestModelsAndErrors:
             "input_per_million_halala": 100,
             "output_per_million_halala": 300,
         }
+        assert (await http.get("/v1/models/fake-model", headers=auth)).json() == models["data"][0]
+        missing = await http.get("/v1/models/other-model", headers=auth)
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "model_not_found"
+
+    async def test_openai_s_defaults_for_what_is_not_served_are_accepted_and_not_passed_on(
+        self, http, admin, engines
+    ):
+        engine = await engines()
+        _, auth = await _renter(http, admin)
+        defaults = {
+            "n": None,
+            "stream": None,
+            "logprobs": False,
+            "top_logprobs": None,
+            "tools": None,
+            "tool_choice": None,
+            "response_format": {"type": "text"},
+        }
+        answer = await http.post("/v1/chat/completions", headers=auth, json={**CHAT, **defaults})
+        assert answer.status_code == 200, answer.text
+        assert not set(json.loads(engine.requests[0]["body"])) & {"logprobs", "tools", "response_format"}
+        for asking in (
+            {"logprobs": True},
+            {"tools": [{"type": "function"}]},
+            {"response_format": {"type": "json_object"}},
+        ):
+            refused = await http.post("/v1/chat/completions", headers=auth, json={**CHAT, **asking})
+            assert refused.status_code == 400, asking
 
     async def test_envelopes(self, http, admin, engines):
         await engines()

@@ -14,6 +14,7 @@ from dcp.db.session import SessionDep
 from dcp.deps import NowDep, SettingsDep
 from dcp.gateway import pool, service, streaming
 from dcp.gateway.billing import REQUEST_PREFIX
+from dcp.gateway.errors import ModelNotFound
 from dcp.gateway.schemas import ChatRequest, CompletionRequest
 from dcp.kit.errors import v1_envelope, v1_error_responses
 from dcp.kit.fast_route import FastRoute, fast
@@ -34,6 +35,24 @@ def gateway_of(request: Request) -> service.Gateway:
 async def list_models(
     renter: CurrentRenter, session: SessionDep, settings: SettingsDep, now: NowDep
 ) -> dict[str, Any]:
+    return {"object": "list", "data": await _models(session, settings, now)}
+
+
+@router.get(
+    "/models/{model:path}",
+    responses=v1_error_responses(401, 403, 404),
+    summary="One model that online providers serve now",
+)
+async def retrieve_model(
+    model: str, renter: CurrentRenter, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> dict[str, Any]:
+    found = [entry for entry in await _models(session, settings, now) if entry["id"] == model]
+    if not found:
+        raise ModelNotFound(f"The model '{model}' is not served by any online provider now")
+    return found[0]
+
+
+async def _models(session: SessionDep, settings: SettingsDep, now: NowDep) -> list[dict[str, Any]]:
     by_model = pool.models_of(await pool.serving(session, settings=settings, now=now))
     data = []
     for model, providers in sorted(by_model.items()):
@@ -52,7 +71,7 @@ async def list_models(
                 },
             }
         )
-    return {"object": "list", "data": data}
+    return data
 
 
 @router.post("/chat/completions", responses=_ERRORS, summary="OpenAI chat completions (streaming or not)")

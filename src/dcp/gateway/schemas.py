@@ -1,5 +1,8 @@
 """The OpenAI request bodies the gateway accepts. Rule for other fields: unknown fields are refused (400,
-naming the field) so that a typo never silently changes what a renter pays for."""
+naming the field) so that a typo never silently changes what a renter pays for. OpenAI's fields for what is
+not served (tools, log probabilities, a response format) are accepted only with the values that ask for
+nothing (null, false, an empty list, ``{"type": "text"}``), as SDKs send them by default, and not passed
+on."""
 
 from __future__ import annotations
 
@@ -9,6 +12,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 
 Text = Annotated[str, StringConstraints(max_length=400_000)]
 Stop = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class TextFormat(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["text"]
 
 
 class StreamOptions(BaseModel):
@@ -52,24 +61,42 @@ class _Sampling(BaseModel):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     stop: Stop | list[Stop] | None = None
-    stream: bool = False
+    stream: bool | None = False
     stream_options: StreamOptions | None = None
-    n: Literal[1] = 1
+    n: Literal[1] | None = 1
     seed: int | None = None
     user: Annotated[str, StringConstraints(max_length=256)] | None = None
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    # Asking for nothing that is not served (see the module's rule): accepted, not passed on.
+    logprobs: Literal[False] | None = None
+    top_logprobs: None = None
+    tools: Annotated[list[Any], Field(max_length=0)] | None = None
+    tool_choice: Literal["none"] | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: TextFormat | None = None
 
     def upstream(self, *, max_tokens: int) -> dict[str, Any]:
         """The body sent to the provider's engine: the worst case made explicit, always streamed with usage
         reported. A whole answer comes only once all of it is generated, so a slow first token (a provider
         to fail over from) could not be told from a long answer; a stream's first token can."""
-        body = self.model_dump(exclude_none=True, exclude={"max_completion_tokens", "user"})
+        body = self.model_dump(exclude_none=True, exclude=_NOT_PASSED_ON)
         body["max_tokens"] = max_tokens
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
         return body
 
+
+_NOT_PASSED_ON = {
+    "max_completion_tokens",
+    "user",
+    "logprobs",
+    "top_logprobs",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+}
 
 # A token is at least one byte of text, so a prompt's bytes bound its tokens before it is tokenised; but
 # engines add their own: a chat template's role markers around each message, and per request the
