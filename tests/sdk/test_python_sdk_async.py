@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import inspect
+import time
 from decimal import Decimal
 
 import dc1
@@ -205,7 +206,7 @@ async def test_openai_clients_for_a_vllm_serve_endpoint(live, http, admin):
         await client.jobs.cancel(other.job_id)
         unserved = await client.jobs.submit("vllm_serve", {"model": "gemma3-270m"}, duration_minutes=1)
         await _finish(daemon, result={"model": "gemma3-270m"})
-        with pytest.raises(ValueError, match="ended without an endpoint"):
+        with pytest.raises(ValueError, match="has ended"):
             await client.jobs.endpoint(unserved.job_id, timeout=5, interval=0.05)
 
 
@@ -246,10 +247,11 @@ async def test_async_retries_only_what_the_api_calls_retryable():
         assert busy.value.code == "no_capacity_available" and len(calls) == 2
 
 
-async def test_a_wait_polls_when_the_stream_is_unavailable_or_cut_short():
+async def test_a_wait_polls_when_the_stream_is_unavailable_or_cut_short(monkeypatch):
+    monkeypatch.setattr("dc1._streaming._REOPEN_GIVE_UP_SECONDS", 0.0)  # given up once opened again
     cut_short = "event: status\ndata: {}\n\n"  # a status event, then the connection closes: no ``done``
     answers = [httpx.Response(404, json={"error": "Not Found"})]
-    streams = iter(answers + [httpx.Response(200, text=cut_short) for _ in range(2)])
+    streams = iter(answers + [httpx.Response(200, text=cut_short) for _ in range(4)])
 
     def answer(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/events"):
@@ -263,6 +265,40 @@ async def test_a_wait_polls_when_the_stream_is_unavailable_or_cut_short():
         assert (await client.jobs.wait("job-1")).text == "hi"  # a stream that ended before ``done``
         with pytest.raises(dc1.APIConnectionError, match="closed before"):
             [event async for event in client.jobs.stream("job-1")]
+
+
+async def test_a_stream_that_ends_early_or_is_refused_while_a_server_restarts_is_opened_again():
+    held = 'event: status\ndata: {"status": "running"}\n\n: keep-alive\n\n'  # past its snapshot
+    done = 'event: status\ndata: {"status": "running"}\n\nevent: done\ndata: {"status": "completed"}\n\n'
+    answers = iter(
+        [httpx.Response(200, text=held), httpx.Response(503, json={}), httpx.Response(200, text=done)]
+    )
+    async with _mock(lambda request: next(answers)) as client:
+        events = [event.type async for event in client.jobs.stream("job-1")]
+    assert events == ["status", "status", "done"]
+
+
+async def test_a_stream_near_its_deadline_is_opened_again_to_end_on_time():
+    class Slow(httpx.AsyncByteStream):
+        async def __aiter__(self):
+            yield b"event: status\ndata: {}\n\n"
+            await asyncio.sleep(0.7)
+            yield b": keep-alive\n\n"  # asked for every 2 s, and only 1.8 s are left
+            for _ in range(20):
+                await asyncio.sleep(0.3)
+                yield b": keep-alive\n\n"
+
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.params["heartbeat"])
+        return httpx.Response(200, stream=Slow())
+
+    started = time.monotonic()
+    async with _mock(answer) as client:
+        with pytest.raises(dc1.TimeoutError):
+            [event async for event in client.jobs.stream("job-1", timeout=2.5)]
+    assert asked == ["2", "1"] and time.monotonic() - started < 4
 
 
 async def test_unreachable_servers_raise_a_connection_error():

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import email.utils
 import sys
+import time
+from datetime import UTC, datetime, timedelta
 
 import dc1
 import httpx
@@ -39,7 +42,8 @@ def test_a_proxys_html_error_page_becomes_the_message():
     assert failed.value.body == {"error": page}
 
 
-def test_a_broken_stream_is_a_lost_connection_or_past_the_deadline_a_timeout():
+def test_a_broken_stream_is_a_lost_connection_or_past_the_deadline_a_timeout(monkeypatch):
+    monkeypatch.setattr("dc1._streaming._REOPEN_GIVE_UP_SECONDS", 0.0)
     with _client(lambda request: httpx.Response(200, stream=_BrokenStream())) as client:
         with pytest.raises(dc1.APIConnectionError, match="unreachable"):
             list(client.jobs.stream("job-1", timeout=60))
@@ -47,13 +51,14 @@ def test_a_broken_stream_is_a_lost_connection_or_past_the_deadline_a_timeout():
             list(client.jobs.stream("job-1", timeout=0))
 
 
-def test_a_sync_stream_cut_before_done_is_a_lost_connection():
+def test_a_sync_stream_that_keeps_closing_after_its_snapshot_is_a_lost_connection(monkeypatch):
+    monkeypatch.setattr("dc1._streaming._REOPEN_GIVE_UP_SECONDS", 0.0)
     cut_short = "event: status\ndata: {}\n\n"  # a status event, then the connection closes: no ``done``
     with _client(lambda request: httpx.Response(200, text=cut_short)) as client:
         events = client.jobs.stream("job-1")
         assert next(events).type == "status"
         with pytest.raises(dc1.APIConnectionError, match="closed before"):
-            next(events)
+            list(events)  # opened again once, then given up
 
 
 def test_an_unreachable_server_is_a_connection_error_for_calls_and_streams():
@@ -152,3 +157,100 @@ def test_every_page_of_providers_is_listed_by_its_cursor():
 
     with _client(listing) as client:
         assert [p.id for p in client.providers.list()] == [1, 2, 3]
+
+
+def test_a_sync_stream_is_opened_again_after_a_restart(monkeypatch):
+    monkeypatch.setattr("dc1._client.time.sleep", lambda seconds: None)
+    held = 'event: status\ndata: {"status": "running"}\n\n: keep-alive\n\n'
+    done = 'event: status\ndata: {"status": "running"}\n\nevent: done\ndata: {"status": "completed"}\n\n'
+    answers = iter(
+        [httpx.Response(200, text=held), httpx.Response(502, json={}), httpx.Response(200, text=done)]
+    )
+    with _client(lambda request: next(answers)) as client:
+        assert [event.type for event in client.jobs.stream("job-1")] == ["status", "status", "done"]
+
+
+def test_a_sync_stream_near_its_deadline_is_opened_again_to_end_on_time():
+    class Slow(httpx.SyncByteStream):
+        def __iter__(self):
+            yield b"event: status\ndata: {}\n\n"
+            time.sleep(0.7)
+            yield b": keep-alive\n\n"  # asked for every 2 s, and only 1.8 s are left
+            for _ in range(20):
+                time.sleep(0.3)
+                yield b": keep-alive\n\n"
+
+    asked: list[str] = []
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.params["heartbeat"])
+        return httpx.Response(200, stream=Slow())
+
+    with _client(slow) as client, pytest.raises(dc1.TimeoutError):
+        list(client.jobs.stream("job-1", timeout=2.5))
+    assert asked == ["2", "1"]
+
+
+def test_retry_advice_is_read_as_seconds_or_a_date_and_kept_within_a_wait(monkeypatch):
+    slept: list[float] = []
+    monkeypatch.setattr("dc1._client.time.sleep", slept.append)
+    later = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    for advice, expected in (("3", 3.0), (later, 29.0), ("soon", None)):
+        with _client(
+            lambda request, a=advice: httpx.Response(503, json={}, headers={"retry-after": a})
+        ) as client:
+            client.max_retries = 1
+            with pytest.raises(dc1.ProviderUnavailableError) as busy:
+                client.balance()
+        if expected is None:
+            assert busy.value.retry_after is None
+        else:
+            assert busy.value.retry_after == pytest.approx(expected, abs=1.5) and slept[-1] >= expected - 1
+    limited = {"error": {"message": "slow", "code": "rate_limit_exceeded", "retry_after_seconds": 6}}
+    limiting = _client(lambda request: httpx.Response(429, json=limited))
+    with limiting as client, pytest.raises(dc1.TimeoutError):  # not RateLimitError after 12 s: 2 s came first
+        client.jobs.wait("job-1", timeout=2, stream=False)
+
+
+def test_a_wait_polls_through_a_short_outage(monkeypatch):
+    monkeypatch.setattr("dc1._client.time.sleep", lambda seconds: None)
+    job = {"job_id": "job-1", "status": "completed", "job_type": "llm_inference", "cost_halala": 15}
+    output = {"job_id": "job-1", "status": "completed", "result": {"response": "hi"}, "actual_cost_halala": 3}
+    outage = iter(range(7))  # more failures than one call retries
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/output"):
+            return httpx.Response(200, json=output)
+        if next(outage, None) is not None:
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(200, json={"job": job})
+
+    with _client(answer) as client:
+        assert client.jobs.wait("job-1", timeout=60, interval=0.01, stream=False).text == "hi"
+
+
+def test_an_ended_vllm_job_s_endpoint_is_not_handed_out():
+    ended = {**SERVING, "status": "completed"}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/output"):
+            return httpx.Response(200, json=ended)
+        return httpx.Response(200, json={"job": VLLM_JOB})
+
+    with _client(answer) as client, pytest.raises(ValueError, match="has ended"):
+        client.jobs.endpoint("job-1")
+
+
+def test_an_answer_that_is_not_the_api_s_json_is_a_clear_error():
+    page = "<html><body>Welcome to nginx</body></html>"
+    with (
+        _client(lambda request: httpx.Response(200, text=page)) as client,
+        pytest.raises(dc1.DC1Error, match="did not answer as DCP's API does"),
+    ):
+        client.balance()
+
+
+def test_an_event_s_type_does_not_carry_over_to_the_next():
+    body = 'event: ping\n\ndata: {"text": "hello"}\n\nevent: done\ndata: {"status": "completed"}\n\n'
+    with _client(lambda request: httpx.Response(200, text=body)) as client:
+        assert [event.type for event in client.jobs.stream("job-1")] == ["message", "done"]

@@ -151,12 +151,13 @@ async def test_run_llm_prints_tokens_as_they_come(live, http, admin, dcp):
     leased = await daemon.claim(wait=10)
     assert leased.spec["params"]["prompt"] == "Capital of Saudi Arabia?"
     await daemon.start(leased)
-    await daemon.events(leased, tokens=["Ri", "yadh"])
-    await dcp.printed(lambda out, err: out == "Riyadh")  # printed before the job has even finished
+    await daemon.events(leased, tokens=["Ri"], logs=["loading gemma3-270m"])  # the daemon's note: stderr
+    await daemon.events(leased, tokens=["yadh", "\n"])
+    await dcp.printed(lambda out, err: out == "Riyadh\n")  # printed before the job has even finished
     await daemon.result(leased, result={"response": "Riyadh"}, tokens_generated=2)
     ran = await running
-    assert ran.code == 0 and ran.out == "Riyadh\n"
-    assert "[running]" in ran.err and "completed; cost" in ran.err
+    assert ran.code == 0 and ran.out == "Riyadh\n"  # once: the answer is the same but for its last newline
+    assert "[running]" in ran.err and "completed; cost" in ran.err and "loading gemma3-270m" in ran.err
 
 
 async def test_run_image_saves_the_png(live, http, admin, dcp, tmp_path):
@@ -207,6 +208,8 @@ async def test_failures_and_timeouts_have_their_own_exit_codes(live, http, admin
     assert ran.code == 3 and (outcome["status"], outcome["error"]) == ("failed", "CUDA out of memory")
     ran = await dcp("run", "llm", "hi", "--timeout", "0.5")
     assert ran.code == 4 and "is still running" in ran.err
+    ran = await dcp("run", "llm", "hi", "--timeout", "0.5", "--json")
+    assert ran.code == 4 and json.loads(ran.out)["status"] == "pending"
     pending = (await dcp("run", "llm", "hi", "--no-wait")).out.strip()
     assert pending.startswith("job-")
     poor = await funded_renter(http, admin, amount=1)

@@ -31,13 +31,15 @@ def run_job(args: argparse.Namespace, console: Console) -> int:
         if not args.wait:
             _print_submitted(console, job)
             return 0
-        live = LiveOutput(console)
+        live = LiveOutput(console, logs_are_output=args.kind == "script")
         try:
             output = client.jobs.wait(job.job_id, timeout=args.timeout, on_event=live)
         except (dc1.TimeoutError, KeyboardInterrupt):
             console.note(
                 f"{job.job_id} is still running: `dcp job {job.job_id}`, `dcp jobs cancel {job.job_id}`"
             )
+            if console.json:  # stdout still says what became of the job, as for one that failed
+                console.data(job.raw)
             raise
     if args.kind == "image":
         return _save_image(args, console, output)

@@ -59,17 +59,21 @@ class Console:
 
 @dataclass
 class LiveOutput:
-    """Follows a job's events: text as it is generated (tokens, a script's lines) and progress on stderr."""
+    """Follows a job's events: text as it is generated (tokens, a script's lines) on stdout; progress, and
+    the daemon's notes on other jobs (``loading the model``), on stderr."""
 
     console: Console
+    logs_are_output: bool = False  # a script's log lines are its output
     printed: str = ""
     _last: str = field(default="", repr=False)
 
     def __call__(self, event: dc1.Event) -> None:
         if event.type == "tokens":
             self._print(event.text)
-        elif event.type == "log":
+        elif event.type == "log" and self.logs_are_output:
             self._print(f"{event.data.get('line', '')}\n")
+        elif event.type == "log":
+            self.console.note(str(event.data.get("line", "")))
         elif event.type == "status" and event.status != self._last:
             self._last = event.status or ""
             position = event.data.get("queue_position")
@@ -80,11 +84,13 @@ class LiveOutput:
 
     def finish(self, final: str | None) -> None:
         """Print what the stream did not: all of ``final`` if nothing or something else came live."""
-        final = final or ""
-        if final.startswith(self.printed):
-            rest = final[len(self.printed) :]
+        final, printed = final or "", self.printed
+        if final.startswith(printed):
+            rest = final[len(printed) :]
+        elif final.startswith(printed.rstrip()) and not final[len(printed.rstrip()) :].strip():
+            rest = ""  # the same text but for trailing whitespace
         else:
-            rest = ("\n" if not self.printed.endswith("\n") else "") + final
+            rest = ("\n" if not printed.endswith("\n") else "") + final
         whole = self.printed + rest
         if not self.console.json:
             self.console.stream(rest + ("\n" if whole and not whole.endswith("\n") else ""))

@@ -12,6 +12,7 @@ import httpx
 from dc1 import _base, _core, _openai, _streaming
 from dc1 import _operations as ops
 from dc1._core import Call, Operation, Sleep, T
+from dc1._exceptions import DC1Error
 from dc1._models import Balance, Event, Job, Output, Provider
 from dc1._params import (
     ContainerJobType,
@@ -242,23 +243,35 @@ class AsyncJobs:
         return _openai.async_client(url, self._client.api_key, **options)
 
     async def _follow(self, plan: _streaming.StreamPlan) -> AsyncIterator[Event]:
-        http = self._client._http
-        try:
-            async with http.stream("GET", plan.path, params=plan.params, timeout=plan.timeout) as response:
-                if not response.is_success:
-                    await response.aread()
-                    raise _core.error_for(response)
-                decoder = _streaming.EventDecoder()
-                async for line in response.aiter_lines():
-                    plan.check()
-                    event = decoder.feed(line)
-                    if event is not None:
-                        yield event
-                        if event.done:
-                            return
-        except httpx.TransportError as exc:
-            raise plan.failure(exc) from exc
-        raise plan.ended_early()
+        """The events until ``done``, the stream opened again when it ends early or breaks (``Reopening``)."""
+        http, reopening = self._client._http, _streaming.Reopening(plan)
+        while True:
+            cause: DC1Error | None = None
+            heartbeat = plan.heartbeat()
+            try:
+                async with http.stream("GET", plan.path, **plan.request(heartbeat)) as response:
+                    if not response.is_success:
+                        await response.aread()
+                        cause = _streaming.reopenable(_core.error_for(response))
+                    else:
+                        decoder = _streaming.EventDecoder()
+                        reopening.opened()
+                        async for line in response.aiter_lines():
+                            plan.check()
+                            event = decoder.feed(line)
+                            reopening.read(event)
+                            if event is not None:
+                                yield event
+                                if event.done:
+                                    return
+                            if plan.renew_due(heartbeat):
+                                break
+                        else:
+                            cause = plan.ended_early()
+            except httpx.TransportError as exc:
+                cause = plan.failure(exc)
+            if cause is not None:
+                await asyncio.sleep(reopening.pause(cause))
 
 
 class AsyncWithdrawals:

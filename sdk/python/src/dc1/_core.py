@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import random
+import time
 import uuid
 from collections.abc import Generator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -20,6 +23,7 @@ from dc1._exceptions import (
     NotFoundError,
     ProviderUnavailableError,
     RateLimitError,
+    TimeoutError,
     ValidationError,
 )
 
@@ -43,6 +47,7 @@ class Call:
     json: Any = None
     headers: dict[str, str] | None = None
     allow: tuple[int, ...] = ()  # non-2xx statuses the operation reads itself (202 while a job runs)
+    deadline: float | None = None  # monotonic seconds: a wait's end, which no retry may pass
 
 
 @dataclass(frozen=True)
@@ -79,16 +84,21 @@ def with_retries(operation: Operation[T], max_retries: int) -> Operation[T]:
     The client answers a Call with the response, or with an ``APIConnectionError`` when no answer came.
     """
     reply: Any = None
+    failed: DC1Error | None = None  # a call's error is raised in the operation, which may handle it
     while True:
         try:
-            step = operation.send(reply)
+            step = operation.send(reply) if failed is None else operation.throw(failed)
         except StopIteration as stop:
             result: T = stop.value
             return result
+        failed = None
         if isinstance(step, Sleep):
             reply = yield step
-        else:
+            continue
+        try:
             reply = yield from _attempts(step, max_retries)
+        except DC1Error as exc:
+            reply, failed = None, exc
 
 
 def _attempts(call: Call, max_retries: int) -> Generator[Call | Sleep, Any, httpx.Response]:
@@ -102,6 +112,8 @@ def _attempts(call: Call, max_retries: int) -> Generator[Call | Sleep, Any, http
         delay = retry_delay(reply, attempt, repeatable=_repeatable(call))
         if delay is None or attempt >= max_retries:
             raise reply
+        if call.deadline is not None and time.monotonic() + delay >= call.deadline:
+            raise TimeoutError("The wait ran out of time while DCP asked to be asked again later") from reply
         yield Sleep(delay)
         attempt += 1
 
@@ -133,10 +145,10 @@ def error_for(response: httpx.Response) -> DC1Error:
     message = str(envelope.get("message") or error or f"HTTP {response.status_code}")
     status = response.status_code
     kwargs: dict[str, Any] = {"status": status, "body": body, "code": envelope.get("code")}
+    advised = envelope.get("retry_after_seconds") or (body or {}).get("retry_after_seconds")
+    retry_after = _seconds(advised) or _seconds(response.headers.get("retry-after"))
     if status == 429:
-        retry_after = envelope.get("retry_after_seconds") or (body or {}).get("retry_after_seconds")
-        retry_after = retry_after or response.headers.get("retry-after") or 1
-        return RateLimitError(message, retry_after=float(retry_after), **kwargs)
+        return RateLimitError(message, retry_after=retry_after or 1.0, **kwargs)
     mapping: dict[int, type[DC1Error]] = {
         401: AuthenticationError,
         403: AuthenticationError,
@@ -147,8 +159,22 @@ def error_for(response: httpx.Response) -> DC1Error:
     if status in mapping:
         return mapping[status](message, **kwargs)
     if status >= 500:
-        return ProviderUnavailableError(message, **kwargs)
+        return ProviderUnavailableError(message, retry_after=retry_after, **kwargs)
     return ValidationError(message, **kwargs)
+
+
+def _seconds(advice: Any) -> float | None:
+    """A Retry-After (or ``retry_after_seconds``) as seconds: a number, or an HTTP date; None if neither."""
+    if isinstance(advice, int | float) and not isinstance(advice, bool):
+        return max(0.0, float(advice))
+    if not isinstance(advice, str):
+        return None
+    with contextlib.suppress(ValueError):
+        return max(0.0, float(advice))
+    with contextlib.suppress(TypeError, ValueError, IndexError):
+        when = email.utils.parsedate_to_datetime(advice)
+        return max(0.0, (when - datetime.now(when.tzinfo or UTC)).total_seconds())
+    return None
 
 
 def retry_delay(error: DC1Error, attempt: int, *, repeatable: bool = True) -> float | None:
@@ -165,6 +191,8 @@ def retry_delay(error: DC1Error, attempt: int, *, repeatable: bool = True) -> fl
         return float(error.retry_after)
     if not repeatable:
         return None
+    if isinstance(error, ProviderUnavailableError) and error.retry_after is not None:
+        return min(60.0, error.retry_after)  # a server that says when (503 while its database is away)
     jitter: float = random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
     return min(8.0, 0.5 * 2.0**attempt) * jitter
 

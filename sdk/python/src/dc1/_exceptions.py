@@ -46,7 +46,12 @@ class RateLimitError(DC1Error):
 
 
 class ProviderUnavailableError(DC1Error):
-    """5xx from the marketplace: no capacity, a provider failed, or an upstream timed out (retryable)."""
+    """5xx from the marketplace: no capacity, a provider failed, or an upstream timed out (retryable);
+    ``retry_after``: the server's advice in seconds, when it gave one."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
 
 
 class JobFailedError(DC1Error):

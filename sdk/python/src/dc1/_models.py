@@ -109,7 +109,8 @@ class Output:
 
     @property
     def endpoint_url(self) -> str | None:
-        """A running vllm_serve job's OpenAI-compatible base URL (use the renter key as its API key)."""
+        """A running vllm_serve job's OpenAI-compatible base URL: the URL is the credential (keep it private),
+        any API key will do."""
         return self.result.get("endpoint_url")
 
     @property

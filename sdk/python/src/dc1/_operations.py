@@ -9,17 +9,30 @@ from typing import Any
 import httpx
 
 from dc1._core import Call, Operation, Sleep, new_idempotency_key, poll_interval
-from dc1._exceptions import TimeoutError
+from dc1._exceptions import APIConnectionError, DC1Error, ProviderUnavailableError, TimeoutError
 from dc1._models import Balance, Job, Output, Page, Provider
 from dc1._params import SubmitOptions
 
 
 def _object(response: httpx.Response, key: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = response.json()
+    body = _json(response)
     if key is None:
         return body
     inner: dict[str, Any] = body[key]
     return inner
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    """The answer's JSON object; a DC1Error for anything else (a wrong base_url, a proxy's page)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        where = f"{response.request.url.scheme}://{response.request.url.netloc.decode('ascii')}"
+        message = f"{where} did not answer as DCP's API does (HTTP {response.status_code}): check base_url"
+        raise DC1Error(message, status=response.status_code, body={"error": response.text[:500]})
+    return body
 
 
 def raw(call: Call) -> Operation[httpx.Response]:
@@ -62,16 +75,17 @@ def submit(
     return Job.from_api(_object((yield call), "job"))
 
 
-def job(job_id: str) -> Operation[Job]:
-    return Job.from_api(_object((yield Call("GET", f"/api/jobs/{job_id}")), "job"))
+def job(job_id: str, *, deadline: float | None = None) -> Operation[Job]:
+    return Job.from_api(_object((yield Call("GET", f"/api/jobs/{job_id}", deadline=deadline)), "job"))
 
 
-def output(job_id: str) -> Operation[Output]:
+def output(job_id: str, *, deadline: float | None = None) -> Operation[Output]:
     """The result (``ready`` False while it runs); the API's 410 for a failed job raises JobFailedError."""
-    response: httpx.Response = yield Call("GET", f"/api/jobs/{job_id}/output", allow=(202,))
+    call = Call("GET", f"/api/jobs/{job_id}/output", allow=(202,), deadline=deadline)
+    response: httpx.Response = yield call
     if response.status_code == 202:
-        return Output.pending(response.json())
-    return Output.from_api(response.json())
+        return Output.pending(_json(response))
+    return Output.from_api(_json(response))
 
 
 def cancel(job_id: str) -> Operation[Job]:
@@ -92,28 +106,37 @@ def history_page(
 def wait_by_polling(job_id: str, *, deadline: float, interval: float | None) -> Operation[Output]:
     """Poll until the job ends (5 s, or 15 s for long jobs, as the seed advises), then read its output.
 
-    429s are retried as the server advises (``retry_after_seconds``) by the client's retry rule.
+    429s are retried as the server advises (``retry_after_seconds``) by the client's retry rule, never past
+    the deadline; a server that is away for a while (a restart) is asked again until then.
     """
-    current = yield from job(job_id)
+    current = yield from _through_outages(job_id, deadline, interval or 1.0)
     every = interval if interval is not None else poll_interval(current.job_type)
     while not current.done:
         yield from _pause(job_id, every, deadline)
-        current = yield from job(job_id)
-    return (yield from output(job_id))  # a failed or cancelled job answers 410: JobFailedError
+        current = yield from _through_outages(job_id, deadline, every)
+    return (yield from output(job_id, deadline=deadline))  # failed or cancelled: 410, JobFailedError
+
+
+def _through_outages(job_id: str, deadline: float, every: float) -> Operation[Job]:
+    while True:
+        try:
+            return (yield from job(job_id, deadline=deadline))
+        except (APIConnectionError, ProviderUnavailableError):
+            yield from _pause(job_id, every, deadline)
 
 
 def endpoint_url(job_id: str, *, deadline: float, interval: float | None) -> Operation[str]:
-    """Poll a vllm_serve job's output until its endpoint is up (15 s apart by default)."""
-    served = yield from job(job_id)
+    """Poll a vllm_serve job's output until its endpoint serves (15 s apart by default)."""
+    served = yield from job(job_id, deadline=deadline)
     if served.job_type != "vllm_serve":
         raise ValueError(f"Job {job_id} is a {served.job_type} job; only vllm_serve jobs have an endpoint")
     every = interval if interval is not None else poll_interval(served.job_type)
     while True:
-        current = yield from output(job_id)
-        if current.endpoint_url:
+        current = yield from output(job_id, deadline=deadline)  # failed or cancelled: JobFailedError
+        if current.status == "running" and current.endpoint_url:
             return current.endpoint_url
-        if current.ready:
-            raise ValueError(f"Job {job_id} ended without an endpoint")
+        if current.ready:  # ended: its endpoint serves no more, if it ever did
+            raise ValueError(f"Job {job_id} has ended ({current.status}); it serves no endpoint")
         yield from _pause(job_id, every, deadline)
 
 

@@ -14,6 +14,12 @@ from dc1._exceptions import APIConnectionError, DC1Error, TimeoutError
 from dc1._models import Event
 
 _HEARTBEAT_SECONDS = 15  # the server sends a keep-alive comment this often, so a silent stream is a dead one
+# A stream that ends before ``done`` (a server restarting ends every stream; its followers come back) or
+# breaks is opened again: at once if it had held past its first event (the job's snapshot), else after
+# pauses doubling from 0.5 s to 5 s, until the deadline or until it has not held for this long. A stream
+# that could not be opened at all fails at once.
+_REOPEN_GIVE_UP_SECONDS = 60.0
+REOPEN_STATUSES = frozenset({502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -27,13 +33,19 @@ class StreamPlan:
     def path(self) -> str:
         return f"/api/jobs/{self.job_id}/events"
 
-    @property
-    def params(self) -> dict[str, int]:
-        return {"heartbeat": max(1, int(min(_HEARTBEAT_SECONDS, self._remaining())))}
+    def heartbeat(self) -> int:
+        """The keep-alive interval to ask for: never longer than the time left, so that a silent stream
+        wakes the reader at its deadline (one opened with a longer interval is opened again near it)."""
+        return max(1, int(min(_HEARTBEAT_SECONDS, self._remaining())))
 
-    @property
-    def timeout(self) -> httpx.Timeout:
-        return httpx.Timeout(30.0, read=self.params["heartbeat"] + 10.0)
+    def request(self, heartbeat: int) -> dict[str, Any]:
+        """The stream request's arguments; a stream silent for longer than its keep-alives is a dead one."""
+        return {"params": {"heartbeat": heartbeat}, "timeout": httpx.Timeout(30.0, read=heartbeat + 10.0)}
+
+    def renew_due(self, heartbeat: int) -> bool:
+        """Whether the next keep-alive of a stream opened with ``heartbeat`` could come after the deadline,
+        and one opened now would ask for a shorter one."""
+        return self._remaining() < heartbeat and self.heartbeat() < heartbeat
 
     def check(self) -> None:
         """Called on every line read, keep-alives included: the wait ends at the deadline, not after it."""
@@ -55,6 +67,46 @@ class StreamPlan:
 
 def plan(job_id: str, timeout: float | None) -> StreamPlan:
     return StreamPlan(job_id, None if timeout is None else time.monotonic() + timeout)
+
+
+def reopenable(error: DC1Error) -> DC1Error:
+    """A refused stream's error, if opening it again may help (a 502-504 while a server restarts); raised
+    at once otherwise."""
+    if error.status not in REOPEN_STATUSES:
+        raise error
+    return error
+
+
+class Reopening:
+    """When a stream that ended early or broke is opened again, and when to give up (see above)."""
+
+    def __init__(self, plan: StreamPlan) -> None:
+        self.plan = plan
+        self.failures = 0
+        self.lost_since: float | None = None
+        self._events_here = 0
+        self._ever_opened = False
+
+    def opened(self) -> None:
+        self._events_here, self._ever_opened = 0, True
+
+    def read(self, event: Event | None) -> None:
+        """Each line read; one past the connection's first event shows that the stream holds."""
+        if self._events_here:
+            self.failures, self.lost_since = 0, None
+        self._events_here += event is not None
+
+    def pause(self, cause: DC1Error) -> float:
+        """Seconds to wait before opening the stream again; raises ``cause`` when it is time to give up,
+        or TimeoutError at the deadline."""
+        self.plan.check()
+        now = time.monotonic()
+        self.lost_since = now if self.lost_since is None else self.lost_since
+        if not self._ever_opened or now - self.lost_since > _REOPEN_GIVE_UP_SECONDS:
+            raise cause
+        delay = 0.0 if self.failures == 0 else min(5.0, 0.5 * 2.0 ** (self.failures - 1))
+        self.failures += 1
+        return min(delay, self.plan._remaining())
 
 
 class EventDecoder:
@@ -79,10 +131,11 @@ class EventDecoder:
         return None
 
     def _dispatch(self) -> Event | None:
-        if not self._data:
+        kind, lines = self._type, self._data
+        self._type, self._data = "message", []  # an event's type never carries over to the next
+        if not lines:
             return None
-        kind, text = self._type, "\n".join(self._data)
-        self._type, self._data = "message", []
+        text = "\n".join(lines)
         try:
             data: Any = json.loads(text)
         except ValueError:
