@@ -81,7 +81,9 @@ async def available_providers(
     gpu_model: Annotated[ModelName | None, Query(description="Substring of the GPU model")] = None,
     after: Annotated[
         int | None,
-        Query(ge=0, le=2**62, description="Only providers after this id: the previous page's `next_after`"),
+        Query(
+            ge=0, le=2**31 - 1, description="Only providers after this id: the previous page's `next_after`"
+        ),
     ] = None,
 ) -> MarketListing:
     return await market.listing(
