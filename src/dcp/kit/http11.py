@@ -85,13 +85,14 @@ class _Connection:
         return self.message.parser.get_status_code()
 
     async def body(self) -> AsyncIterator[bytes]:
-        """The body's pieces as they come; Http11Error if the connection ends before the body does."""
+        """The body as it comes, one piece per read (a stream's events that arrived together, its chunks
+        joined: one frame on a daemon's link, not one each); Http11Error if the connection ends before the
+        body does."""
         message = self.message
         while True:
             if message.pieces:
-                pieces, message.pieces = message.pieces, []
-                for piece in pieces:
-                    yield piece
+                read, message.pieces = b"".join(message.pieces), []
+                yield read
             if message.done:
                 return
             if not await self._read():
