@@ -197,6 +197,11 @@ class TestCompletions:
             json={"model": "fake-model", "prompt": "Capital?", "max_tokens": 8},
         )
         assert answer.json()["choices"][0]["text"] == "Riyadh"
+        one = {"model": "fake-model", "prompt": ["Capital?"], "max_tokens": 8}
+        assert (await http.post("/v1/completions", headers=auth, json=one)).status_code == 200
+        for batch in (["a", "b"], [[1, 2, 3]], []):
+            refused = await http.post("/v1/completions", headers=auth, json={**one, "prompt": batch})
+            assert refused.status_code == 400 and "may hold one string" in refused.json()["error"]["message"]
 
 
 def _prefers(text: str, first: FakeEngine, second: FakeEngine) -> bool:
@@ -267,6 +272,8 @@ class TestFailover:
         assert error["code"] in ("provider_unavailable", "upstream_timeout") and error["retryable"] is True
         money = await money(renter)
         assert money["balance_halala"] == 10_000 and money["held_halala"] == 0
+        rows = (await http.get("/api/renters/usage", headers=auth)).json()["requests"]
+        assert [(row["status"], row["attempts"], row["cost_halala"]) for row in rows] == [("failed", 2, 0)]
 
     async def test_a_failure_after_the_first_byte_ends_with_an_error_event(self, http, admin, engines, money):
         await engines("cut")
@@ -296,7 +303,9 @@ class TestClientsAndProvidersThatMisbehave:
         ):
             assert (await anext(stream.aiter_lines())).startswith("data: ")  # then "stop generating"
         # The provider is still generating: its one slot stays taken until it ends.
-        assert (await http.post("/v1/chat/completions", headers=auth, json=CHAT)).status_code == 503
+        busy = await http.post("/v1/chat/completions", headers=auth, json=CHAT)
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+        assert busy.json()["error"]["code"] == "no_capacity_available"
         engine.proceed.set()  # it finishes its answer for nobody
 
         async def served() -> bool:  # its slot free again: answered, not 503

@@ -107,7 +107,9 @@ async def _complete(
     try:
         upstream = await service.connect(gateway, admitted, path=f"v1/{endpoint}", body=upstream_body)
     except Exception as exc:
-        service.finish(gateway, admitted, provider_id=None, usage=None, error=str(exc), attempts=0)
+        service.finish(
+            gateway, admitted, provider_id=None, usage=None, error=str(exc), attempts=admitted.attempts
+        )
         raise
     headers = {"x-dcp-provider-attempts": str(upstream.attempts)}
     if upstream.status == 200 and upstream.media_type.startswith("text/event-stream"):

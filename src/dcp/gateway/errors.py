@@ -15,6 +15,10 @@ class NoCapacity(AppError):
     code = "no_capacity_available"
     retryable = True
 
+    def __init__(self, message: str) -> None:
+        # Slots free as answers end: clients (the OpenAI SDK reads Retry-After) are told to wait a second.
+        super().__init__(message, retry_after_seconds=1)
+
 
 class ProviderUnavailable(AppError):
     status = 502

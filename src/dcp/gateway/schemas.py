@@ -118,11 +118,20 @@ class ChatRequest(_Sampling):
         return text + TEMPLATE_TOKENS_PER_MESSAGE * len(self.messages) + TEMPLATE_TOKENS_PER_CHAT
 
 
+def _one_prompt(value: object) -> object:
+    """A prompt as OpenAI's list of prompts may hold one: batches (and token ids) are not served."""
+    if not isinstance(value, list):
+        return value
+    if len(value) != 1 or not isinstance(value[0], str):
+        raise ValueError("a list of prompts may hold one string: batches and token ids are not served")
+    return value[0]
+
+
 class CompletionRequest(_Sampling):
-    prompt: Text | Annotated[list[Text], Field(min_length=1, max_length=1)]
+    prompt: Annotated[Text, BeforeValidator(_one_prompt, json_schema_input_type=str | list[str])]
 
     def prompt_text(self) -> str:
-        return self.prompt if isinstance(self.prompt, str) else "\n".join(self.prompt)
+        return self.prompt
 
     def prompt_bound(self) -> int:
         """At least as many tokens as the engine will count for the prompt: its text and a BOS token."""

@@ -111,6 +111,7 @@ class Admitted:
     now: datetime
     started: float = field(default_factory=time.monotonic)
     reservation: Reservation | None = None
+    attempts: int = 0  # providers tried so far
 
 
 async def admit(
@@ -218,6 +219,7 @@ async def connect(gateway: Gateway, admitted: Admitted, *, path: str, body: dict
             break
         provider_id = candidate.provider_id
         tried.add(provider_id)
+        admitted.attempts = attempt
         link = gateway.links.reach(provider_id, candidate.replica, concurrency=candidate.concurrency)
         if isinstance(link, RemoteLink):
             gateway.metrics.relayed.labels("out").inc()
