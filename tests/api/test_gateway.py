@@ -338,10 +338,15 @@ class TestClientsAndProvidersThatMisbehave:
         answer = await http.post("/v1/chat/completions", headers=auth, json=CHAT)
         assert answer.status_code == 400 and answer.json()["error"]["message"] == "context too long"
         await refusing.stop()
-        await engines("cut")
+        cut = await engines("cut")
         answer = await http.post("/v1/chat/completions", headers=auth, json=CHAT)
         assert answer.status_code == 502 and answer.json()["error"]["retryable"] is True
         assert (await money(renter))["balance_halala"] == 10_000  # neither cost anything
+        await cut.stop()
+        await engines("no_done")  # its usage came, so the engine finished: billed, and so sent
+        answer = await http.post("/v1/chat/completions", headers=auth, json=CHAT)
+        assert answer.status_code == 200 and answer.json()["choices"][0]["message"]["content"] == "Riyadh"
+        assert (await money(renter))["balance_halala"] == 10_000 - 1
 
 
 class TestMetrics:

@@ -20,7 +20,8 @@ class FakeEngine:
     """``behaviour``: ok, error500, error429, hangup (drops its link), silent (never answers), cut (stops
     mid-stream, or half an answer), hold (a stream waits after its first chunk, a whole answer before it
     starts, until ``proceed`` is set),
-    bad_request, bad_request_tgi (refuses as TGI does, ``{"error": "..."}``).
+    bad_request, bad_request_tgi (refuses as TGI does, ``{"error": "..."}``), no_done (a stream's usage comes,
+    then it ends without ``[DONE]``).
     ``usage``: what it reports (default 11 prompt and 3 completion tokens)."""
 
     def __init__(
@@ -159,9 +160,8 @@ class FakeEngine:
             "choices": [],
             "usage": usage,
         }
+        done = "" if self.behaviour == "no_done" else "data: [DONE]\n\n"
         await ws.send(
-            json.dumps(
-                {"type": "http_chunk", "id": rid, "data": f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n"}
-            )
+            json.dumps({"type": "http_chunk", "id": rid, "data": f"data: {json.dumps(final)}\n\n{done}"})
         )
         await ws.send(json.dumps({"type": "http_end", "id": rid}))

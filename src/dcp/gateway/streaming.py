@@ -40,12 +40,13 @@ async def whole_answer(
     gateway: Gateway, admitted: Admitted, upstream: Upstream, *, chat: bool, headers: dict[str, str]
 ) -> Response:
     """One answer for a client that did not ask to stream, put together from the provider's stream, and
-    billed as a stream is; an answer that broke off is a retryable 502 that costs nothing."""
+    billed as a stream is; one that broke off before its usage came is a retryable 502 that costs nothing
+    (after it, the answer is whole and billed, and sent)."""
     events, answer = (
         StreamEvents(client_wants_usage=True),
         WholeAnswer(chat=chat, request_id=admitted.request_id),
     )
-    if await _read(gateway, admitted, upstream, events, answer.add):
+    if await _read(gateway, admitted, upstream, events, answer.add) and not events.usage:
         message = "The provider's answer broke off before it was complete; retry"
         return JSONResponse(v1_envelope(502, message), status_code=502)
     return JSONResponse(answer.whole(events.usage), headers=headers)
