@@ -36,7 +36,9 @@ class TestContract:
         renter = (await client.post("/api/renters/register", json={"name": "A", "email": "a@x.co"})).json()
         body = {"model": "m", "prompt": [1, 2]}  # prompt is text, or a list of one text
         answer = await client.post("/v1/completions", headers={"x-renter-key": renter["api_key"]}, json=body)
-        assert answer.json()["error"]["message"] == "Invalid prompt: Input should be a valid string"
+        assert answer.json()["error"]["message"] == (
+            "Invalid prompt: a list of prompts may hold one string: batches and token ids are not served"
+        )
 
     async def test_body_too_large(self, client, settings):
         big = b'{"name": "' + b"x" * settings.max_body_bytes + b'"}'
