@@ -45,7 +45,7 @@ def test_a_proxys_html_error_page_becomes_the_message():
 def test_a_broken_stream_is_a_lost_connection_or_past_the_deadline_a_timeout(monkeypatch):
     monkeypatch.setattr("dc1._streaming._REOPEN_GIVE_UP_SECONDS", 0.0)
     with _client(lambda request: httpx.Response(200, stream=_BrokenStream())) as client:
-        with pytest.raises(dc1.APIConnectionError, match="unreachable"):
+        with pytest.raises(dc1.APIConnectionError, match=r"did not answer .* may have reached it"):
             list(client.jobs.stream("job-1", timeout=60))
         with pytest.raises(dc1.TimeoutError):
             list(client.jobs.stream("job-1", timeout=0))

@@ -138,7 +138,11 @@ export class DC1RenterClient {
     for (;;) {
       const job = await poll.read(() => this.getJob(jobId, poll.options()));
       if (job === null) continue;
-      if (job.status === "completed") return poll.read(() => this.getOutput(jobId, poll.options()), true);
+      if (job.status === "completed") {
+        const output = await poll.read(() => this.getOutput(jobId, poll.options()));
+        if (output !== null) return output; // else rate limited: paused for it, then read again
+        continue;
+      }
       if (job.done) return failure(this, job);
       await poll.pause(pollIntervalMs(job.jobType));
     }
@@ -180,7 +184,7 @@ class Poll {
   }
 
   /** `read()`'s answer; null after a 429 (once paused for it). Cut off or limited at the deadline: a timeout. */
-  async read(read, last = false) {
+  async read(read) {
     try {
       const answer = await read();
       this.limited = 0;
@@ -188,7 +192,7 @@ class Poll {
     } catch (error) {
       const cut = error instanceof APIConnectionError || error instanceof RateLimitError;
       if (cut && Date.now() >= this.deadline) throw new TimeoutError(this.message);
-      if (!(error instanceof RateLimitError) || last) throw error;
+      if (!(error instanceof RateLimitError)) throw error;
       this.limited += 1;
       await this.pause(
         Math.max(error.retryAfter * 1000, (this.intervalMs ?? 5_000) * 2 ** this.limited),

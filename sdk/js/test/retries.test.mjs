@@ -154,12 +154,12 @@ test("waitForJob backs off exponentially on 429, then polls at its interval unti
   const { client, waits } = await clientFor(
     {
       "/api/jobs/job-1": [limited(0.01), limited(0.01), running, completed],
-      "/api/jobs/job-1/output": [{ status: 200, body: output }],
+      "/api/jobs/job-1/output": [limited(0.01), { status: 200, body: output }],
     },
     { maxRetries: 0 },
   );
   const result = await client.waitForJob("job-1", { intervalMs: 100 });
-  assert.deepEqual(waits, [200, 400, 100]);
+  assert.deepEqual(waits, [200, 400, 100, 200]); // the output's own 429 is waited out too
   assert.equal(result.result?.output, "Riyadh");
   assert.equal(result.costSar, "0.05");
 });

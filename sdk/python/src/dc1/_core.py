@@ -122,8 +122,12 @@ def connection_error(exc: httpx.TransportError) -> APIConnectionError:
     where = ""
     with contextlib.suppress(RuntimeError):  # raised by an error that never had a request
         where = f" at {exc.request.url.scheme}://{exc.request.url.netloc.decode('ascii')}"
-    sent = not isinstance(exc, _NOT_SENT)
-    return APIConnectionError(f"DCP{where} is unreachable ({type(exc).__name__})", sent=sent)
+    sent, name = not isinstance(exc, _NOT_SENT), type(exc).__name__
+    if sent:  # the request went out: it may have been carried out
+        return APIConnectionError(
+            f"DCP{where} did not answer ({name}); the request may have reached it", sent=True
+        )
+    return APIConnectionError(f"DCP{where} is unreachable ({name})", sent=False)
 
 
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
