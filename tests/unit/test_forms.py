@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from dcp.jobs.params import LlmParams
+from dcp.kit.fields import Name
 from dcp.web.forms import field_errors, in_latin_digits, whole_number
 from dcp.web.i18n import Locale
 
@@ -38,3 +39,14 @@ def test_a_field_that_takes_a_fraction_does_not_ask_for_a_whole_number():
     with pytest.raises(ValidationError) as refused:
         LlmParams.model_validate({"prompt": "hi", "temperature": "warm"})
     assert field_errors(refused.value, Locale("en", "Asia/Riyadh")) == {"temperature": "Enter a number."}
+
+
+def test_a_name_past_its_length_is_too_long_not_invalid():
+    class Form(BaseModel):
+        name: Name
+
+    with pytest.raises(ValidationError) as refused:
+        Form.model_validate({"name": "x" * 300})
+    assert field_errors(refused.value, Locale("en", "Asia/Riyadh")) == {
+        "name": "Too long: at most 100 characters."
+    }

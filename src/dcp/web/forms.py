@@ -68,7 +68,7 @@ def _message(kind: str, ctx: dict[str, object], locale: Locale) -> str:
         return locale.t("forms.err_number")
     if kind.startswith("float_"):
         return locale.t("forms.err_decimal")
-    if kind == "string_too_long":
+    if kind in ("string_too_long", "too_long"):  # too_long: a field checked by a validator of its own first
         return locale.t("forms.err_too_long", max=locale.number(int(str(ctx.get("max_length", 0)))))
     return locale.t("forms.err_invalid")
 
