@@ -18,6 +18,7 @@ from dcp.jobs.relay import RelayError
 from dcp.kit.errors import v1_envelope
 
 DONE = "data: [DONE]\n\n"
+STOPPED = "the gateway stopped relaying"  # why a read that neither ended nor failed (it was cancelled) ended
 # Engines send an event per token: one this long without its blank line is not server-sent events.
 MAX_EVENT_CHARS = 1 << 20
 
@@ -42,10 +43,8 @@ async def whole_answer(
     """One answer for a client that did not ask to stream, put together from the provider's stream, and
     billed as a stream is; one that broke off before its usage came is a retryable 502 that costs nothing
     (after it, the answer is whole and billed, and sent)."""
-    events, answer = (
-        StreamEvents(client_wants_usage=True),
-        WholeAnswer(chat=chat, request_id=admitted.request_id),
-    )
+    events = StreamEvents(client_wants_usage=True)
+    answer = WholeAnswer(chat=chat, request_id=admitted.request_id)
     if await _read(gateway, admitted, upstream, events, answer.add) and not events.usage:
         message = "The provider's answer broke off before it was complete; retry"
         return JSONResponse(v1_envelope(502, message), status_code=502)
@@ -60,7 +59,7 @@ async def _read_to_end(
     to_client: asyncio.Queue[str | None],
     chunk_object: str,
 ) -> None:
-    error: str | None = "the gateway stopped relaying"  # unless the read below returns
+    error: str | None = STOPPED  # unless the read below returns
     try:
         error = await _read(gateway, admitted, upstream, events, to_client.put_nowait)
     finally:
@@ -79,7 +78,7 @@ async def _read(
 ) -> str | None:
     """Hands on each of the provider's events to ``each``; then frees the provider's slot and bills the usage
     it reported, even if the stream broke after it. Returns why the stream failed, or None."""
-    error: str | None = "the gateway stopped relaying"  # unless the stream ends or fails as below
+    error: str | None = STOPPED  # unless the stream ends or fails as below
     try:
         for event in events.feed(upstream.first):
             each(event)
