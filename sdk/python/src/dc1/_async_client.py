@@ -243,35 +243,31 @@ class AsyncJobs:
         return _openai.async_client(url, self._client.api_key, **options)
 
     async def _follow(self, plan: _streaming.StreamPlan) -> AsyncIterator[Event]:
-        """The events until ``done``, the stream opened again when it ends early or breaks (``Reopening``)."""
-        http, reopening = self._client._http, _streaming.Reopening(plan)
+        """The events until ``done``, the stream opened again when it ends early or breaks (``Following``)."""
+        http, following = self._client._http, _streaming.Following(plan)
         while True:
             cause: DC1Error | None = None
-            heartbeat = plan.heartbeat()
             try:
-                async with http.stream("GET", plan.path, **plan.request(heartbeat)) as response:
+                async with http.stream("GET", plan.path, **following.request()) as response:
                     if not response.is_success:
                         await response.aread()
                         cause = _streaming.reopenable(_core.error_for(response))
                     else:
-                        decoder = _streaming.EventDecoder()
-                        reopening.opened()
+                        following.opened()
                         async for line in response.aiter_lines():
-                            plan.check()
-                            event = decoder.feed(line)
-                            reopening.read(event)
+                            event = following.read(line)
                             if event is not None:
                                 yield event
                                 if event.done:
                                     return
-                            if plan.renew_due(heartbeat):
+                            if following.renew_due():
                                 break
                         else:
                             cause = plan.ended_early()
             except httpx.TransportError as exc:
                 cause = plan.failure(exc)
             if cause is not None:
-                await asyncio.sleep(reopening.pause(cause))
+                await asyncio.sleep(following.pause(cause))
 
 
 class AsyncWithdrawals:

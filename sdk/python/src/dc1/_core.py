@@ -121,7 +121,7 @@ def _attempts(call: Call, max_retries: int) -> Generator[Call | Sleep, Any, http
 def connection_error(exc: httpx.TransportError) -> APIConnectionError:
     where = ""
     with contextlib.suppress(RuntimeError):  # raised by an error that never had a request
-        where = f" at {exc.request.url.scheme}://{exc.request.url.netloc.decode('ascii')}"
+        where = f" at {origin(exc.request.url)}"
     sent, name = not isinstance(exc, _NOT_SENT), type(exc).__name__
     if sent:  # the request went out: it may have been carried out
         return APIConnectionError(
@@ -131,6 +131,11 @@ def connection_error(exc: httpx.TransportError) -> APIConnectionError:
 
 
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def origin(url: httpx.URL) -> str:
+    """``scheme://host:port``: where a request went, for messages."""
+    return f"{url.scheme}://{url.netloc.decode('ascii')}"
 
 
 def _repeatable(call: Call) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from dc1._core import Call, Operation, Sleep, new_idempotency_key, poll_interval
+from dc1._core import Call, Operation, Sleep, new_idempotency_key, origin, poll_interval
 from dc1._exceptions import APIConnectionError, DC1Error, ProviderUnavailableError, TimeoutError
 from dc1._models import Balance, Job, Output, Page, Provider
 from dc1._params import SubmitOptions
@@ -29,7 +29,7 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         body = None
     if not isinstance(body, dict):
-        where = f"{response.request.url.scheme}://{response.request.url.netloc.decode('ascii')}"
+        where = origin(response.request.url)
         message = f"{where} did not answer as DCP's API does (HTTP {response.status_code}): check base_url"
         raise DC1Error(message, status=response.status_code, body={"error": response.text[:500]})
     return body

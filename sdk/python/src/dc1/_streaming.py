@@ -77,24 +77,39 @@ def reopenable(error: DC1Error) -> DC1Error:
     return error
 
 
-class Reopening:
-    """When a stream that ended early or broke is opened again, and when to give up (see above)."""
+class Following:
+    """One follow of a job's stream, across the connections it takes: what each asks for and reads, and when
+    a stream that ended early or broke is opened again, or given up (see above). Both clients drive it."""
 
     def __init__(self, plan: StreamPlan) -> None:
         self.plan = plan
         self.failures = 0
         self.lost_since: float | None = None
+        self._heartbeat = 0
+        self._decoder = EventDecoder()
         self._events_here = 0
         self._ever_opened = False
 
-    def opened(self) -> None:
-        self._events_here, self._ever_opened = 0, True
+    def request(self) -> dict[str, Any]:
+        """The next connection's request arguments."""
+        self._heartbeat = self.plan.heartbeat()
+        return self.plan.request(self._heartbeat)
 
-    def read(self, event: Event | None) -> None:
-        """Each line read; one past the connection's first event shows that the stream holds."""
+    def opened(self) -> None:
+        self._decoder, self._events_here, self._ever_opened = EventDecoder(), 0, True
+
+    def read(self, line: str) -> Event | None:
+        """The event ``line`` completes, if any; a line past the connection's first event shows that the
+        stream holds. TimeoutError at the deadline."""
+        self.plan.check()
         if self._events_here:
             self.failures, self.lost_since = 0, None
+        event = self._decoder.feed(line)
         self._events_here += event is not None
+        return event
+
+    def renew_due(self) -> bool:
+        return self.plan.renew_due(self._heartbeat)
 
     def pause(self, cause: DC1Error) -> float:
         """Seconds to wait before opening the stream again; raises ``cause`` when it is time to give up,
