@@ -117,6 +117,30 @@ class TestHeartbeat:
         assert me["cached_models"] == ["TinyLlama/TinyLlama-1.1B-Chat-v1.0"]
         assert me["hostname"] == "gpu-host-7" and me["is_online"] is True
 
+    async def test_what_a_beat_leaves_out_about_its_daemon_is_kept(self, client):
+        provider = await register_provider(client)
+        status = {"gpu_name": "NVIDIA RTX 4090", "daemon_version": "0.1.0", "os_info": "Ubuntu 22.04"}
+        full = {"gpu_status": status, "provider_hostname": "gpu-host-7", "cached_models": ["gemma3-270m"]}
+        minimal = {"gpu_status": {"gpu_name": "NVIDIA RTX 4090", "gpu_util_pct": 5}}  # as the seeds' examples
+
+        headers = provider.provider_headers
+
+        async def beat(body: dict) -> None:
+            answer = await client.post("/api/providers/heartbeat", headers=headers, json=body)
+            assert answer.status_code == 200
+
+        async def me() -> dict:
+            return (await client.get("/api/providers/me", headers=headers)).json()["provider"]
+
+        await beat(full)
+        await beat(minimal)
+        seen = await me()
+        assert (seen["hostname"], seen["cached_models"]) == ("gpu-host-7", ["gemma3-270m"])
+        assert seen["daemon_version"] == "0.1.0"
+        assert seen["gpu"]["gpu_util_pct"] == 5  # readings are the latest beat's
+        await beat({**minimal, "cached_models": []})
+        assert (await me())["cached_models"] == []
+
     async def test_the_checks_and_their_order(self, client):
         # Served by kit/fast_route.py: the answers FastAPI's own handler gave, the body's JSON read first.
         provider = await register_provider(client)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, func, insert, or_, select, update
+from sqlalchemy import JSON, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from dcp.config import Settings
@@ -39,20 +39,21 @@ _COPIED = (
     "gpu_vram_mib",
     "gpu_util_pct",
     "temp_c",
-    "daemon_version",
-    "python_version",
-    "os_info",
-    "hostname",
-    "cached_models",
     "serving_models",
     "serving_ready",
     "serving_concurrency",
     "serving_context",
 )
 
+# What describes the daemon rather than its GPUs' readings: a beat that leaves one out keeps the stored value.
+_KEPT_WHEN_ABSENT = ("daemon_version", "python_version", "os_info", "hostname", "cached_models")
+
 
 def _param(column: str) -> Any:
-    return bindparam(f"b_{column}", type_=_providers.c[column].type)
+    type_ = _providers.c[column].type
+    if isinstance(type_, JSON):  # an absent value binds as SQL NULL, not as JSON's null
+        type_ = JSON(none_as_null=True)
+    return bindparam(f"b_{column}", type_=type_)
 
 
 _UPDATE = (
@@ -61,6 +62,7 @@ _UPDATE = (
     .values(
         {
             **{column: _param(column) for column in _COPIED},
+            **{column: func.coalesce(_param(column), _providers.c[column]) for column in _KEPT_WHEN_ABSENT},
             "last_heartbeat_at": _param("last_heartbeat_at"),
             "first_heartbeat_at": func.coalesce(_providers.c.first_heartbeat_at, _param("last_heartbeat_at")),
             "slots": func.coalesce(_param("slots"), _providers.c.slots),  # a beat without slots keeps them
@@ -100,7 +102,7 @@ class Beat:
     now: datetime
     provider_row: dict[str, Any]
     sample_row: dict[str, Any]
-    cached_models: list[str]
+    cached_models: list[str] | None  # None: the beat did not say (the stored list stays)
     provider_id: int | None = None  # known on a link; over HTTP found by its key's digest in the batch
     key_digest: str | None = None
     approval_status: str = field(default="", init=False)
@@ -199,7 +201,7 @@ def prepare(beat: Heartbeat, *, now: datetime) -> Beat:
     gpus = beat.gpus or ([_gpu_part(beat)] if beat.gpu_status.gpu_name else [])
     first = gpus[0] if gpus else GpuStatus()
     status, serving = beat.gpu_status, beat.serving
-    cached_models = list(dict.fromkeys(beat.cached_models))
+    cached_models = None if beat.cached_models is None else list(dict.fromkeys(beat.cached_models))
     provider_row = {
         "b_id": None,  # filled in by the batch
         "b_last_heartbeat_at": now,
@@ -252,9 +254,9 @@ def answer(item: Beat, *, version: str | None, settings: Settings) -> HeartbeatA
     )
 
 
-def _preload(model: str | None, cached_models: list[str]) -> str | None:
+def _preload(model: str | None, cached_models: list[str] | None) -> str | None:
     """Ask a daemon to prepare the operators' chosen model, until it reports having it."""
-    return model if model and model not in cached_models else None
+    return model if model and model not in (cached_models or ()) else None
 
 
 @functools.lru_cache(maxsize=256)  # a fleet runs a handful of versions; three are read per beat

@@ -88,8 +88,10 @@ class Heartbeat(BaseModel):
     api_key: str | None = Field(None, description="Or the x-provider-key header")
     gpu_status: HeartbeatStatus = HeartbeatStatus()
     gpus: list[GpuStatus] = Field(default_factory=list, max_length=16, description="One entry per GPU")
-    provider_hostname: Text200 | None = None
-    cached_models: list[ModelName] = Field(default_factory=list, max_length=200)
+    provider_hostname: Text200 | None = Field(None, description="Absent: the last one reported is kept")
+    cached_models: list[ModelName] | None = Field(
+        None, max_length=200, description="Absent: the last list reported is kept; [] clears it"
+    )
     free_disk_mib: int | None = Field(None, ge=0)
     slots: int | None = Field(None, ge=1, le=64, description="Jobs the daemon runs at once (default 1)")
     serving: ServingStatus | None = Field(None, description="Present when the provider serves the /v1 pool")
