@@ -308,7 +308,10 @@ class TestPlacement:
         await online_provider(client, gpu_vram_mib=8192)
         answer = await submit(client, renter, llm_job(gpu_requirements={"min_vram_gb": 80}))
         assert answer.status_code == 409
-        assert "No online provider" in answer.json()["error"]
+        assert answer.json() == {
+            "error": "No online provider meets this job's requirements right now; try again later",
+            "code": "no_capacity_available",
+        }
 
     async def test_queue_positions_on_a_busy_provider(self, client, admin):
         renter = await funded_renter(client, admin)

@@ -117,6 +117,11 @@ async def test_failures_raise_the_error_tree(live, http, admin):
             await _call(client.jobs.get, "job-missing")
         with pytest.raises(dc1.ValidationError):
             await _call(client.jobs.submit, "llm", {"prompt": "hi", "steps": 3}, duration_minutes=1)
+    renter = await funded_renter(http, admin)
+    with _sdk(live, renter.key) as client, pytest.raises(dc1.ProviderUnavailableError) as busy:
+        huge = {"min_vram_gb": 80}  # no online provider has it: worth trying later, not a bad request
+        await _call(client.jobs.submit, "llm", {"prompt": "hi"}, duration_minutes=1, gpu_requirements=huge)
+    assert (busy.value.status, busy.value.code) == (409, "no_capacity_available")
     with _sdk(live, "dc1-renter-nope") as stranger, pytest.raises(dc1.AuthenticationError):
         await _call(stranger.balance)
     renter = await funded_renter(http, admin)

@@ -158,7 +158,8 @@ export class DC1RenterClient {
     if (job.jobType !== "vllm_serve") {
       throw new DC1Error(`Job ${jobId} is a ${job.jobType} job; only vllm_serve jobs have an endpoint`);
     }
-    const poll = new Poll(this, `Job ${jobId} did not serve within ${timeoutMs} ms`, timeoutMs, intervalMs);
+    const message = `Job ${jobId} did not serve within ${timeoutMs} ms`;
+    const poll = new Poll(this, message, timeoutMs, intervalMs, LONG_POLL_MS);
     for (;;) {
       const output = await poll.read(() => this.getOutput(jobId, poll.options()));
       const url = output?.result?.endpoint_url;
@@ -171,11 +172,12 @@ export class DC1RenterClient {
 
 /** A wait's deadline: pauses never pass it, requests are cut at it, and 429s back off exponentially. */
 class Poll {
-  constructor(client, message, timeoutMs, intervalMs) {
+  constructor(client, message, timeoutMs, intervalMs, defaultMs = 5_000) {
     this.client = client;
     this.message = message;
     this.deadline = Date.now() + timeoutMs;
     this.intervalMs = intervalMs;
+    this.everyMs = intervalMs ?? defaultMs; // the interval polled at: 429s back off from it
     this.limited = 0;
   }
 
@@ -194,10 +196,7 @@ class Poll {
       if (cut && Date.now() >= this.deadline) throw new TimeoutError(this.message);
       if (!(error instanceof RateLimitError)) throw error;
       this.limited += 1;
-      await this.pause(
-        Math.max(error.retryAfter * 1000, (this.intervalMs ?? 5_000) * 2 ** this.limited),
-        true,
-      );
+      await this.pause(Math.max(error.retryAfter * 1000, this.everyMs * 2 ** this.limited), true);
       return null;
     }
   }
@@ -206,7 +205,8 @@ class Poll {
   async pause(ms, backoff = false) {
     const left = this.deadline - Date.now();
     if (left <= 0) throw new TimeoutError(this.message);
-    await this.client.transport.sleep(Math.min(backoff ? ms : (this.intervalMs ?? ms), left));
+    if (!backoff) this.everyMs = this.intervalMs ?? ms;
+    await this.client.transport.sleep(Math.min(backoff ? ms : this.everyMs, left));
   }
 }
 

@@ -39,7 +39,10 @@ export class RateLimitError extends DC1Error {
   }
 }
 
-/** 5xx from the marketplace: no capacity, a provider failed, or an upstream timed out. */
+/**
+ * 5xx from the marketplace: no capacity, a provider failed, or an upstream timed out; also a submit's 409
+ * `no_capacity_available` (no online provider can take the job now: try again later).
+ */
 export class ProviderUnavailableError extends DC1Error {}
 
 /** The job failed or was cancelled (the API's 410). */

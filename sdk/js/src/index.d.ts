@@ -336,7 +336,7 @@ export declare class RateLimitError extends DC1Error {
   /** The server's advice, in seconds. */
   retryAfter: number;
 }
-/** 5xx: no capacity, a provider failed, or an upstream timed out. */
+/** 5xx: no capacity, a provider failed, or an upstream timed out; also a submit's 409 `no_capacity_available`. */
 export declare class ProviderUnavailableError extends DC1Error {}
 /** The job failed or was cancelled (the API's 410). */
 export declare class JobFailedError extends DC1Error {

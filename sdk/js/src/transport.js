@@ -35,14 +35,17 @@ function errorFor(status, body, retryAfterHeader = null) {
   const error = body !== null && typeof body === "object" ? body.error : undefined;
   const envelope = error !== null && typeof error === "object" ? error : {};
   const message = String(envelope.message || error || `HTTP ${status}`);
-  const options = { status, body, code: envelope.code ?? null };
+  const code = envelope.code ?? (body !== null && typeof body === "object" ? body.code : null) ?? null;
+  const options = { status, body, code };
   if (status === 429) {
     const advised = Number(
       envelope.retry_after_seconds ?? body?.retry_after_seconds ?? retryAfterHeader ?? 1,
     );
     return new RateLimitError(message, { ...options, retryAfter: Number.isFinite(advised) ? advised : 1 });
   }
-  const ErrorClass = ERROR_BY_STATUS[status] ?? (status >= 500 ? ProviderUnavailableError : ValidationError);
+  // A submit's 409 no_capacity_available: no provider can take the job now, so it is worth trying later.
+  const unavailable = status >= 500 || code === "no_capacity_available";
+  const ErrorClass = ERROR_BY_STATUS[status] ?? (unavailable ? ProviderUnavailableError : ValidationError);
   return new ErrorClass(message, options);
 }
 

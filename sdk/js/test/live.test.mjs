@@ -18,6 +18,7 @@ import {
   InsufficientBalanceError,
   JobFailedError,
   NotFoundError,
+  ProviderUnavailableError,
   TimeoutError,
   ValidationError,
 } from "dc1-renter-sdk";
@@ -101,6 +102,15 @@ describe("against a live DCP server", { skip: baseUrl ? false : "DCP_BASE_URL is
       assert.ok(error instanceof JobFailedError);
       assert.equal(error.jobStatus, "failed");
       assert.equal(error.refundedHalala, job.costHalala);
+      return true;
+    });
+  });
+
+  test("a submit no online provider can take now: worth trying later, not a bad request", async () => {
+    const job = { ...llm("too big", null), gpuRequirements: { minVramGb: 80 } };
+    await assert.rejects(client().submitJob(job), (error) => {
+      assert.ok(error instanceof ProviderUnavailableError);
+      assert.deepEqual([error.status, error.code], [409, "no_capacity_available"]);
       return true;
     });
   });

@@ -164,6 +164,21 @@ test("waitForJob backs off exponentially on 429, then polls at its interval unti
   assert.equal(result.costSar, "0.05");
 });
 
+test("a long job's 429s back off from the 15 s it is polled at, not from 5 s", async () => {
+  const running = {
+    status: 200,
+    body: { success: true, job: { ...JOB, job_type: "vllm_serve", status: "running" } },
+  };
+  const cancelled = { status: 200, body: { success: true, job: { ...JOB, status: "cancelled" } } };
+  const output = { status: 410, body: { error: "Job cancelled", status: "cancelled" } };
+  const { client, waits } = await clientFor(
+    { "/api/jobs/job-1": [running, limited(0.01), cancelled], "/api/jobs/job-1/output": [output] },
+    { maxRetries: 0 },
+  );
+  await assert.rejects(client.waitForJob("job-1"), /cancelled/);
+  assert.deepEqual(waits, [15_000, 30_000]);
+});
+
 test("a cancel whose answer was lost, or that met a gateway's 502, is not sent again", async () => {
   const gateway = { status: 502, body: { error: "Bad Gateway" } };
   const { client, stub, waits } = await clientFor(

@@ -16,6 +16,8 @@ class ProviderUnavailable(Conflict):
 
 
 class NoCapacity(Conflict):
+    code = "no_capacity_available"
+
     def __init__(self) -> None:
         super().__init__("No online provider meets this job's requirements right now; try again later")
 

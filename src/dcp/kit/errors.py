@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class AppError(Exception):
@@ -54,6 +54,11 @@ class ErrorBody(BaseModel):
     """Every failed ``/api`` request answers with this body."""
 
     error: str
+    code: str | None = Field(
+        None,
+        description="Present on errors a client may act on: insufficient_balance, no_capacity_available "
+        "(no online provider can take the job now; try again later), rate_limit_exceeded",
+    )
 
 
 _DESCRIPTIONS = {

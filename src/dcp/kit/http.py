@@ -165,7 +165,8 @@ async def app_error(request: Request, exc: AppError) -> JSONResponse:
                 {key: exc.extra[key] for key in ("retry_after_seconds", "retry_after_ms") if key in exc.extra}
             )
         return JSONResponse(body, exc.status, headers=headers)
-    return JSONResponse({"error": exc.message, **exc.extra}, exc.status, headers=headers)
+    named = {"code": exc.code} if exc.code else {}  # for the errors a client may act on
+    return JSONResponse({"error": exc.message, **named, **exc.extra}, exc.status, headers=headers)
 
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -153,7 +153,8 @@ def error_for(response: httpx.Response) -> DC1Error:
     envelope = error if isinstance(error, dict) else {}
     message = str(envelope.get("message") or error or f"HTTP {response.status_code}")
     status = response.status_code
-    kwargs: dict[str, Any] = {"status": status, "body": body, "code": envelope.get("code")}
+    code = envelope.get("code") or (body.get("code") if isinstance(body, dict) else None)
+    kwargs: dict[str, Any] = {"status": status, "body": body, "code": code}
     advised = envelope.get("retry_after_seconds") or (body or {}).get("retry_after_seconds")
     retry_after = _seconds(advised) or _seconds(response.headers.get("retry-after"))
     if status == 429:
@@ -167,7 +168,7 @@ def error_for(response: httpx.Response) -> DC1Error:
     }
     if status in mapping:
         return mapping[status](message, **kwargs)
-    if status >= 500:
+    if status >= 500 or code == "no_capacity_available":  # a submit's 409 when no provider can take it now
         return ProviderUnavailableError(message, retry_after=retry_after, **kwargs)
     return ValidationError(message, **kwargs)
 

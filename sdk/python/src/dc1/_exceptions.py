@@ -46,7 +46,8 @@ class RateLimitError(DC1Error):
 
 
 class ProviderUnavailableError(DC1Error):
-    """5xx from the marketplace: no capacity, a provider failed, or an upstream timed out (retryable);
+    """5xx from the marketplace: no capacity, a provider failed, or an upstream timed out (retryable); also
+    a submit's 409 ``no_capacity_available`` (no online provider can take the job now: try again later).
     ``retry_after``: the server's advice in seconds, when it gave one."""
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
