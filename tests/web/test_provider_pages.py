@@ -380,6 +380,9 @@ class TestAccess:
         ("150.5", 15_050),
         ("1,500.25", 150_025),
         ("1,234,567", 123_456_700),
+        ("99999999999", 9_999_999_999_900),  # read, so that the form can say it is out of range
+        ("99,999,999,999", 9_999_999_999_900),
+        ("9" * 16, None),
         ("1,2,3", None),  # not thousands: was read as 123 SAR
         ("1,5", None),  # a decimal comma: was read as 15 SAR
         ("١٥٠٫٥", 15_050),

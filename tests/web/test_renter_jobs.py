@@ -90,9 +90,10 @@ class TestRealDaemon:
         await page.goto(f"{live.url}/renter/jobs/new?type=image_generation")
         assert await page.locator("html").get_attribute("dir") == "rtl"
         await page.get_by_label("الوصف النصي").fill("a red circle")
-        await page.get_by_label("العرض (بكسل)").fill("64")
-        await page.get_by_label("الارتفاع (بكسل)").fill("64")
-        await page.get_by_label("الخطوات").fill("4")
+        sixty_four, four = "\u0666\u0664", "\u0664"  # typed in Arabic-Indic digits, as the page reads them
+        await page.get_by_label("العرض (بكسل)").fill(sixty_four)
+        await page.get_by_label("الارتفاع (بكسل)").fill(sixty_four)
+        await page.get_by_label("الخطوات").fill(four)
         await page.get_by_role("button", name="إرسال المهمة").click()
         image = page.get_by_test_id("image-output")
         await expect(image).to_be_visible(timeout=90_000)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import httpx
 
@@ -78,3 +79,8 @@ class TestSessionCookie:
     async def test_pages_behind_a_role_send_others_to_sign_in(self, client: httpx.AsyncClient) -> None:
         page = await client.get("/renter")
         assert page.status_code == 303 and page.headers["location"] == "/signin?next=/renter"
+        listing = await client.get("/renter/jobs", params={"status": "failed", "before": "job-9"})
+        where = "/renter/jobs?status=failed&before=job-9"  # signing in comes back to the page as it was asked
+        assert listing.headers["location"] == "/signin?next=" + quote(where, safe="/")
+        form = await client.get(listing.headers["location"])
+        assert f'name="next" value="{where.replace("&", "&amp;")}"' in form.text

@@ -116,7 +116,7 @@ class Page:
     def account_id(self) -> int:
         """The signed-in account's id (0 for the admin); pages behind a role guard never see None."""
         if self.user is None:
-            raise SignInRequired(self.request.url.path)
+            raise SignInRequired(self.here)
         return self.user.id
 
     def finish(self, response: AnyResponse) -> AnyResponse:
@@ -209,7 +209,7 @@ def _come_back_to(request: Request, *, default: str) -> str:
     """Where signing in leads back: this page; or, for a form posted after the session ended, the page the
     form was on (the form's own address answers no GET: it led to a 405), else the role's home."""
     if request.method == "GET":
-        return request.url.path
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
     came_from = urlsplit(request.headers.get("referer", ""))
     if came_from.netloc != request.url.netloc or not came_from.path:
         return default

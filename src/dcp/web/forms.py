@@ -28,7 +28,7 @@ def whole_number(text: str | None) -> int | str | None:
 # Arabic-Indic digits and separators, as people type them, in the characters validation reads.
 _TO_LATIN = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹٫٬", "01234567890123456789.,")
 # SAR with at most two decimals, thousands grouped by commas or not at all ("1,2,3" is no amount).
-_SAR = re.compile(r"(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,9})(?:\.[0-9]{1,2})?")
+_SAR = re.compile(r"(?:[0-9]{1,3}(?:,[0-9]{3}){1,4}|[0-9]{1,15})(?:\.[0-9]{1,2})?")
 
 
 def in_latin_digits(text: str) -> str:
