@@ -202,8 +202,10 @@ async def test_a_provider_withdraws_what_it_earned_and_an_admin_approves(live, h
     with _sdk(live, provider.key) as client:
         earned = (await _call(client.earnings))["earnings_halala"]
         assert earned >= 1000, earned
-        requested = await _call(client.withdrawals.request, 1000, IBAN)
+        requested = await _call(client.withdrawals.request, 1000, IBAN, idempotency_key="payout-1")
+        again = await _call(client.withdrawals.request, 1000, IBAN, idempotency_key="payout-1")  # answer lost
     assert requested["status"] == "pending" and requested["amount_halala"] == 1000
+    assert again["id"] == requested["id"]
     with _sdk(live, admin_token=admin["x-admin-token"]) as operator:
         pending = await _call(operator.admin.withdrawals.list, status="pending")
         assert [w["id"] for w in pending["pending"]] == [requested["id"]], pending

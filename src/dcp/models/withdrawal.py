@@ -22,6 +22,7 @@ class Withdrawal(Base):
         Index(
             "uq_withdrawals_one_open", "provider_id", unique=True, sqlite_where=_OPEN, postgresql_where=_OPEN
         ),
+        Index("uq_withdrawals_idempotency", "provider_id", "idempotency_key", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -34,3 +35,4 @@ class Withdrawal(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     payout_reference: Mapped[str | None] = mapped_column(String(100))
     rejection_reason: Mapped[str | None] = mapped_column(String(500))
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))  # a retried request finds its first

@@ -18,7 +18,7 @@ from dcp.kit.pagination import Page as Listing
 from dcp.kit.pagination import PageDep as ListingDep
 from dcp.models import Withdrawal
 from dcp.web.context import FormDep, Page, ProviderPage
-from dcp.web.forms import halala_of, in_latin_digits
+from dcp.web.forms import halala_of
 from dcp.withdrawals import repository, service
 from dcp.withdrawals.api import view
 from dcp.withdrawals.errors import MoreThanEarned
@@ -41,7 +41,7 @@ async def request_withdrawal(
     values = {"amount_sar": form.get("amount_sar", ""), "iban": form.get("iban", "")}
     try:
         body = WithdrawalRequest.model_validate(
-            {"amount_halala": halala_of(values["amount_sar"]), "iban": in_latin_digits(values["iban"])}
+            {"amount_halala": halala_of(values["amount_sar"]), "iban": values["iban"]}
         )
         await service.request(
             session, provider_id=page.account_id, amount=body.amount_halala, iban=body.iban, now=now

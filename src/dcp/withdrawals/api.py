@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Header, status
 
 from dcp.auth import AdminDep, CurrentProvider
 from dcp.db.session import SessionDep
@@ -38,12 +38,23 @@ _ADMIN_ONE = error_responses(400, 401, 403, 404, 409)
     status_code=status.HTTP_201_CREATED,
     responses=error_responses(400, 401, 403, 409),
     summary="Ask to be paid earnings to a Saudi IBAN (minimum 10 SAR, one open request at a time)",
+    description="With an Idempotency-Key, a retried request answers with the withdrawal it made (409 if the "
+    "same key comes with another amount or IBAN), so a lost answer can be asked again safely.",
 )
 async def request_withdrawal(
-    body: WithdrawalRequest, provider: CurrentProvider, session: SessionDep, now: NowDep
+    body: WithdrawalRequest,
+    provider: CurrentProvider,
+    session: SessionDep,
+    now: NowDep,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=100)] = None,
 ) -> WithdrawalOne:
     withdrawal = await service.request(
-        session, provider_id=provider.id, amount=body.amount_halala, iban=body.iban, now=now
+        session,
+        provider_id=provider.id,
+        amount=body.amount_halala,
+        iban=body.iban,
+        now=now,
+        idempotency_key=idempotency_key,
     )
     return WithdrawalOne(withdrawal=view(withdrawal, masked=True))
 

@@ -18,6 +18,11 @@ class AlreadyOpen(Conflict):
         )
 
 
+class IdempotencyMismatch(Conflict):
+    def __init__(self) -> None:
+        super().__init__("This Idempotency-Key was already used for a different withdrawal request")
+
+
 class MoreThanEarned(BadRequest):
     def __init__(self, *, requested: int, available: int) -> None:
         super().__init__(

@@ -7,8 +7,13 @@ import re
 _SAUDI = re.compile(r"^SA[0-9]{22}$")  # not \d: in Python it also matches Arabic-Indic digits
 
 
+# Arabic-Indic and Eastern Arabic-Indic digits, as people type them, as the Latin ones an IBAN is made of.
+_TO_LATIN = str.maketrans("".join(map(chr, [*range(0x660, 0x66A), *range(0x6F0, 0x6FA)])), "0123456789" * 2)
+
+
 def normalize_iban(value: str) -> str:
-    return re.sub(r"[\s-]", "", value).upper()
+    """Spaces and dashes dropped, upper case, Latin digits."""
+    return re.sub(r"[\s-]", "", value).upper().translate(_TO_LATIN)
 
 
 def is_valid_saudi_iban(iban: str) -> bool:

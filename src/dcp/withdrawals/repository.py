@@ -18,6 +18,15 @@ async def open_for(session: AsyncSession, provider_id: int) -> Withdrawal | None
     return found.scalar_one_or_none()
 
 
+async def by_key(session: AsyncSession, provider_id: int, idempotency_key: str) -> Withdrawal | None:
+    found = await session.execute(
+        select(Withdrawal).where(
+            Withdrawal.provider_id == provider_id, Withdrawal.idempotency_key == idempotency_key
+        )
+    )
+    return found.scalar_one_or_none()
+
+
 async def listing(
     session: AsyncSession, *, where: list[ColumnElement[bool]], limit: int, offset: int
 ) -> tuple[list[Withdrawal], int]:

@@ -11,25 +11,47 @@ from dcp.billing import ledger
 from dcp.billing.ledger import PLATFORM, Account, Leg, TxKind
 from dcp.models import Withdrawal
 from dcp.withdrawals import repository
-from dcp.withdrawals.errors import AlreadyOpen, MoreThanEarned, WithdrawalNotFound, WrongState
+from dcp.withdrawals.errors import (
+    AlreadyOpen,
+    IdempotencyMismatch,
+    MoreThanEarned,
+    WithdrawalNotFound,
+    WrongState,
+)
 
 
 async def request(
-    session: AsyncSession, *, provider_id: int, amount: int, iban: str, now: datetime
+    session: AsyncSession,
+    *,
+    provider_id: int,
+    amount: int,
+    iban: str,
+    now: datetime,
+    idempotency_key: str | None = None,
 ) -> Withdrawal:
+    """Open a withdrawal; under an Idempotency-Key already used, the request it made (409 if it differs)."""
+    if made := await _made_under(session, provider_id, idempotency_key, amount, iban):
+        return made
     if await repository.open_for(session, provider_id):
         raise AlreadyOpen()
     available = await ledger.balance(session, Account.provider_earnings, provider_id)
     if amount > available:
         raise MoreThanEarned(requested=amount, available=available)
     withdrawal = Withdrawal(
-        provider_id=provider_id, amount_halala=amount, iban=iban, status="pending", requested_at=now
+        provider_id=provider_id,
+        amount_halala=amount,
+        iban=iban,
+        status="pending",
+        requested_at=now,
+        idempotency_key=idempotency_key,
     )
     try:
         async with session.begin_nested():
             session.add(withdrawal)
             await session.flush()
-    except IntegrityError as exc:  # a concurrent request opened one first
+    except IntegrityError as exc:  # a concurrent request opened one first, perhaps this one under its key
+        if made := await _made_under(session, provider_id, idempotency_key, amount, iban):
+            return made
         raise AlreadyOpen() from exc
     await _move(
         session,
@@ -40,6 +62,18 @@ async def request(
         now=now,
     )
     return withdrawal
+
+
+async def _made_under(
+    session: AsyncSession, provider_id: int, idempotency_key: str | None, amount: int, iban: str
+) -> Withdrawal | None:
+    """The withdrawal this provider already made under this key, if any; 409 if it asked for another."""
+    if idempotency_key is None:
+        return None
+    made = await repository.by_key(session, provider_id, idempotency_key)
+    if made is not None and (made.amount_halala, made.iban) != (amount, iban):
+        raise IdempotencyMismatch()
+    return made
 
 
 async def approve(session: AsyncSession, *, withdrawal_id: int, now: datetime) -> Withdrawal:

@@ -276,9 +276,12 @@ class AsyncWithdrawals:
     def __init__(self, client: AsyncClient) -> None:
         self._client = client
 
-    async def request(self, amount_halala: int, iban: str) -> dict[str, Any]:
-        """Ask for a payout of earned halala to a Saudi IBAN; an admin approves it."""
-        return await self._client._run(ops.request_withdrawal(amount_halala, iban))
+    async def request(
+        self, amount_halala: int, iban: str, *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """Ask for a payout of earned halala to a Saudi IBAN; an admin approves it. A retry carries the same
+        idempotency key (``idempotency_key=`` to choose it), so it never asks to be paid twice."""
+        return await self._client._run(ops.request_withdrawal(amount_halala, iban, idempotency_key))
 
 
 class AsyncAdmin:

@@ -263,9 +263,10 @@ class Withdrawals:
     def __init__(self, client: Client) -> None:
         self._client = client
 
-    def request(self, amount_halala: int, iban: str) -> dict[str, Any]:
-        """Ask for a payout of earned halala to a Saudi IBAN; an admin approves it."""
-        return self._client._run(ops.request_withdrawal(amount_halala, iban))
+    def request(self, amount_halala: int, iban: str, *, idempotency_key: str | None = None) -> dict[str, Any]:
+        """Ask for a payout of earned halala to a Saudi IBAN; an admin approves it. A retry carries the same
+        idempotency key (``idempotency_key=`` to choose it), so it never asks to be paid twice."""
+        return self._client._run(ops.request_withdrawal(amount_halala, iban, idempotency_key))
 
 
 class Admin:

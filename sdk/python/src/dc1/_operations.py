@@ -151,9 +151,14 @@ def earnings() -> Operation[dict[str, Any]]:
     return _object((yield Call("GET", "/api/providers/earnings")))
 
 
-def request_withdrawal(amount_halala: int, iban: str) -> Operation[dict[str, Any]]:
+def request_withdrawal(
+    amount_halala: int, iban: str, idempotency_key: str | None
+) -> Operation[dict[str, Any]]:
+    """A retry carries the same idempotency key, so a lost answer never asks to be paid twice."""
     body = {"amount_halala": amount_halala, "iban": iban}
-    return _object((yield Call("POST", "/api/providers/withdrawals", json=body)), "withdrawal")
+    headers = {"idempotency-key": idempotency_key or new_idempotency_key()}
+    call = Call("POST", "/api/providers/withdrawals", json=body, headers=headers)
+    return _object((yield call), "withdrawal")
 
 
 def dashboard() -> Operation[dict[str, Any]]:
