@@ -16,9 +16,17 @@ from dcp.gateway.billing import Outcome
 from dcp.gateway.ratelimit import RateLimiter
 from dcp.gateway.routing import _rendezvous
 from dcp.jobs.sweeper import release_abandoned_holds
-from tests.support.factories import completed_usage, funded_renter, register_provider, settled_money
+from tests.support.factories import (
+    completed_usage,
+    funded_renter,
+    heartbeat,
+    register_provider,
+    settled_money,
+    submit,
+)
 from tests.support.fake_engine import FakeEngine
 from tests.support.polling import until
+from tests.support.provider_client import Leased, TestProvider
 
 CHAT = {
     "model": "fake-model",
@@ -606,3 +614,34 @@ class TestAbandonedHolds:
         assert (await money(renter))["balance_halala"] == 10_000  # the platform absorbs it
         rows = (await http.get("/api/renters/usage", headers=renter.renter_headers)).json()["requests"]
         assert [(row["request_id"], row["cost_halala"]) for row in rows] == [("v1-late-1", 0)]
+
+
+async def test_a_providers_endpoint_answer_cannot_act_as_a_page_of_dcp(engines, http, admin):
+    # A vllm_serve endpoint is relayed from the provider's engine under DCP's own origin: a provider that
+    # answered with a page and its script must not get it run there (signed-in operators' cookies).
+    engine = await engines("raw")
+    assert (await heartbeat(http, engine.account)).status_code == 200  # its GPU, for vllm_serve
+    renter = await funded_renter(http, admin)
+    body = {"job_type": "vllm_serve", "duration_minutes": 30, "params": {"model": "gemma3-270m"}}
+    job = (await submit(http, renter, body)).json()["job"]
+    spec = (await asyncio.wait_for(engine.tasks.get(), timeout=10))["spec"]
+    leased = Leased(spec["job_id"], spec["lease_token"], spec)
+    daemon = TestProvider(http, engine.account)
+    assert (await daemon.start(leased)).status_code == 200
+    assert (await daemon.events(leased, endpoint_url="serving")).status_code == 200
+    output = await http.get(f"/api/jobs/{job['job_id']}/output", headers=renter.renter_headers)
+    url = output.json()["result"]["endpoint_url"]
+
+    engine.raw_start = {"status": 200, "content_type": "text/html"}
+    engine.raw_body = "<script>alert(1)</script>"
+    page = await http.get(f"{url}/models")
+    assert page.status_code == 200 and page.headers["content-type"] == "application/octet-stream"
+    assert page.headers["content-security-policy"] == "sandbox; default-src 'none'"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    engine.raw_start, engine.raw_body = {"status": 404, "content_type": "application/json"}, "{}"
+    answer = await http.get(f"{url}/models")
+    assert (answer.status_code, answer.headers["content-type"]) == (404, "application/json")
+    for status in ("abc", {"code": 200}, 99, 1000, None, True):
+        engine.raw_start = {"status": status, "content_type": "application/json"}
+        broken = await http.get(f"{url}/models")
+        assert broken.status_code == 502 and "valid HTTP status" in broken.json()["error"], status

@@ -21,7 +21,8 @@ class FakeEngine:
     mid-stream, or half an answer), hold (a stream waits after its first chunk, a whole answer before it
     starts, until ``proceed`` is set),
     bad_request, bad_request_tgi (refuses as TGI does, ``{"error": "..."}``), no_done (a stream's usage comes,
-    then it ends without ``[DONE]``).
+    then it ends without ``[DONE]``),
+    raw (answers ``raw_start``'s fields and ``raw_body``, whatever those are).
     ``usage``: what it reports (default 11 prompt and 3 completion tokens)."""
 
     def __init__(
@@ -38,6 +39,8 @@ class FakeEngine:
         self.proceed = asyncio.Event()
         self.behaviour, self.concurrency = behaviour, concurrency
         self.requests: list[dict[str, Any]] = []
+        self.raw_start: dict[str, Any] = {}
+        self.raw_body = ""
         self.tasks: asyncio.Queue[dict[str, Any]] = asyncio.Queue()  # jobs pushed over the link
         self.asked = asyncio.Event()  # a request came
         self._task: asyncio.Task[None] | None = None
@@ -78,11 +81,16 @@ class FakeEngine:
     async def _answer(self, ws: Any, message: dict[str, Any]) -> None:
         self.requests.append(message)
         self.asked.set()
-        rid, body = message["id"], json.loads(message["body"])
+        rid, body = message["id"], json.loads(message["body"] or "{}")
         if self.behaviour == "silent":
             return
         if self.behaviour == "hangup":
             await ws.close()
+            return
+        if self.behaviour == "raw":
+            await ws.send(json.dumps({"type": "http_start", "id": rid, **self.raw_start}))
+            await ws.send(json.dumps({"type": "http_chunk", "id": rid, "data": self.raw_body}))
+            await ws.send(json.dumps({"type": "http_end", "id": rid}))
             return
         if self.behaviour in ("error500", "error429"):
             status = 500 if self.behaviour == "error500" else 429

@@ -99,4 +99,12 @@ async def _relay(
         )
     except RelayError as exc:
         raise ProviderUnreachable(f"The provider could not answer: {exc}") from exc
-    return StreamingResponse(chunks, status_code=status, media_type=media_type)
+    kind = media_type.split(";")[0].strip().lower()
+    served = media_type if kind in _SERVED_TYPES else "application/octet-stream"
+    return StreamingResponse(chunks, status_code=status, media_type=served, headers=_UNTRUSTED)
+
+
+# An OpenAI-compatible engine answers JSON, event streams or plain text; anything else is passed on as bytes.
+_SERVED_TYPES = frozenset({"application/json", "text/event-stream", "text/plain"})
+# The answer is the provider's, served from DCP's origin: nothing in it may run there, or be read as a page.
+_UNTRUSTED = {"content-security-policy": "sandbox; default-src 'none'", "x-content-type-options": "nosniff"}

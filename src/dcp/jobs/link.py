@@ -380,7 +380,11 @@ class _Link:
             finally:
                 self.relays.pop(request_id, None)
 
-        return int(first.get("status", 502)), str(first.get("content_type", "application/json")), chunks()
+        status = first.get("status", 502)
+        if type(status) is not int or not 200 <= status <= 599:
+            self.relays.pop(request_id, None)
+            raise RelayError("the provider answered without a valid HTTP status")
+        return status, str(first.get("content_type", "application/json")), chunks()
 
 
 async def _next_frame(queue: asyncio.Queue[dict[str, Any]]) -> dict[str, Any]:
