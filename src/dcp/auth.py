@@ -54,7 +54,7 @@ async def presented_key(request: Request) -> str | None:
     if request.method in ("POST", "PUT", "PATCH") and "json" in request.headers.get("content-type", ""):
         try:
             body = json.loads(await request.body() or b"null")
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth: the endpoint says
             return None
         if isinstance(body, dict):
             for field in _BODY_KEY_FIELDS:

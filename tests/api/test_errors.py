@@ -168,6 +168,11 @@ class TestTextNoDatabaseStores:
         for path in ("/v1/chat/completions", "/api/jobs/submit", "/api/providers/heartbeat"):
             answer = await client.post(path, content=f'{{"seed": {deep}}}', headers=headers)
             assert answer.status_code == 400, (path, answer.text)  # read before the key: never a 500
+        # Where the key may come in the body, and where the body is checked for text no database stores.
+        for path in ("/api/renters/rotate-key", "/api/renters/register"):
+            for content in (deep, f'{{"name": NaN, "seed": {deep}}}', "[" * 900 + '"\u0000"' + "]" * 900):
+                answer = await client.post(path, content=content, headers=headers)
+                assert answer.status_code in (400, 401), (path, content[:20], answer.text)
 
     async def test_v1_answers_in_its_envelope(self, client):
         body = rb'{"model": "m", "messages": [{"role": "user", "content": "hi\u0000"}]}'

@@ -33,12 +33,13 @@ def unstorable(body: bytes, content_type: bytes) -> str | None:
     if not (main == b"application/json" or main.endswith(b"+json")) or not _SUSPECT.search(body):
         return None
     try:
-        value = json.loads(body, parse_constant=_refuse_constant)
+        return _bad_text(json.loads(body, parse_constant=_refuse_constant))
     except _NotANumber as exc:
         return f"{exc} is not a JSON number"
     except ValueError:
         return None  # not JSON at all: the endpoint's own parse says so
-    return _bad_text(value)
+    except RecursionError:
+        return "the JSON is nested too deeply"
 
 
 def _bad_text(value: Any) -> str | None:
