@@ -487,6 +487,19 @@ class TestPerRequestCost:
         assert (await http.post("/v1/chat/completions", headers=auth, json=body)).status_code == 200
         assert (await money(renter))["balance_halala"] == 10_000 - 41  # not capped at the 2 bytes of text
 
+    async def test_a_provider_cannot_bill_more_prompt_than_the_request_could_hold(
+        self, http, admin, engines, money
+    ):
+        await engines(usage={"prompt_tokens": 1_000_000, "completion_tokens": 3})
+        await _price_per_token(http, admin)
+        renter, auth = await _renter(http, admin)
+        body = {**CHAT, "messages": [{"role": "user", "content": "hi"}]}
+        assert (await http.post("/v1/chat/completions", headers=auth, json=body)).status_code == 200
+        balance = (await money(renter))["balance_halala"]  # once settled
+        [row] = (await http.get("/api/renters/usage", headers=auth)).json()["requests"]
+        bound = row["prompt_tokens"]  # the 2 bytes of text and what a chat template may add
+        assert 2 < bound < 100 and row["cost_halala"] == bound + 3 and balance == 10_000 - bound - 3
+
     async def test_a_free_model_holds_and_bills_nothing_yet_logs_usage(self, http, admin, engines, money):
         await engines(concurrency=64)
         body = {"model": "fake-model", "input_per_million_halala": 0, "output_per_million_halala": 0}

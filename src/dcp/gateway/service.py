@@ -104,6 +104,7 @@ class Admitted:
     model: str
     endpoint: str
     max_tokens: int
+    prompt_bound: int  # at least the tokens an engine counts for the prompt: no provider may report more
     reserved: int  # the worst case, which ``reserve`` sets aside from the renter's allowance
     price: TokenPrice
     candidates: list[Candidate]
@@ -143,6 +144,7 @@ async def admit(
         model=body.model,
         endpoint=endpoint,
         max_tokens=max_tokens,
+        prompt_bound=prompt_bound,
         reserved=reserved,
         price=price,
         candidates=candidates,
@@ -289,7 +291,9 @@ def _finish_now(
     counts = _token_counts(usage)
     if counts is None:  # billed as none reported: the renter is not charged for what cannot be read
         error, counts = error or "the provider reported usage that is not token counts", (0, 0)
-    prompt_tokens, completion_tokens = counts[0], min(counts[1], admitted.max_tokens)
+    # What a provider reports is believed up to what the request could have used.
+    prompt_tokens = min(counts[0], admitted.prompt_bound)
+    completion_tokens = min(counts[1], admitted.max_tokens)
     cost = 0
     if admitted.reserved and provider_id is not None and error is None:
         price = admitted.price
