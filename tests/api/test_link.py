@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 
 import httpx
@@ -62,6 +63,27 @@ async def test_heartbeats_over_the_link(live, http):
         assert ack["body"]["message"] == "Heartbeat received"
         me = (await http.get("/api/providers/me", headers=provider.provider_headers)).json()["provider"]
         assert me["is_online"] is True
+
+
+async def test_a_rotated_key_s_open_link_gets_nothing_more(live, http, admin):
+    # Whoever holds the old key keeps no link: the next job, or heartbeat, closes it instead of serving it.
+    provider = await online_provider(http)
+    renter = await funded_renter(http, admin)
+    for closes_it in ("heartbeat", "job"):
+        async with await _connect(live, provider) as ws:
+            await _next(ws, "hello")
+            rotated = await http.post("/api/providers/rotate-key", headers=provider.provider_headers)
+            provider = dataclasses.replace(provider, key=rotated.json()["api_key"])
+            if closes_it == "job":
+                job = (await submit(http, renter, llm_job())).json()["job"]
+            else:
+                await ws.send(json.dumps({"type": "heartbeat", "body": {"gpu_status": {"gpu_util_pct": 1}}}))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await _next(ws, "job")
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    async with await _connect(live, provider) as ws:  # the new key's link gets the job
+        await _next(ws, "hello")
+        assert (await _next(ws, "job"))["task"]["spec"]["job_id"] == job["job_id"]
 
 
 async def _online(http, provider) -> bool:

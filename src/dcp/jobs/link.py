@@ -114,9 +114,10 @@ async def provider_link(websocket: WebSocket) -> None:
     app = websocket.app
     settings: Settings = app.state.settings
     db: Database = app.state.db
-    provider = await _authenticate(websocket, db, settings)
-    if provider is None:
+    holder = await _authenticate(websocket, db, settings)
+    if holder is None:
         return
+    provider, key_digest = holder
     protocol = websocket.headers.get("x-dcp-protocol") or websocket.query_params.get("protocol") or PROTOCOL
     if protocol != PROTOCOL:
         await websocket.close(
@@ -124,7 +125,15 @@ async def provider_link(websocket: WebSocket) -> None:
         )
         return
     await websocket.accept()
-    link = _Link(websocket, provider, db=db, settings=settings, clock=app.state.clock, hub=app.state.hub)
+    link = _Link(
+        websocket,
+        provider,
+        key_digest=key_digest,
+        db=db,
+        settings=settings,
+        clock=app.state.clock,
+        hub=app.state.hub,
+    )
     registry: LinkRegistry = app.state.links
     registry.add(link)
     try:
@@ -160,7 +169,10 @@ async def _present(
         await session.commit()
 
 
-async def _authenticate(websocket: WebSocket, db: Database, settings: Settings) -> KeyHolder | None:
+async def _authenticate(
+    websocket: WebSocket, db: Database, settings: Settings
+) -> tuple[KeyHolder, str] | None:
+    """The key's holder and the key's digest; None once the link is refused."""
     key = websocket.headers.get("x-provider-key") or websocket.query_params.get("key") or ""
     if keys.key_role(key) is not keys.Role.provider:
         await websocket.close(code=4401, reason="a provider key is required")
@@ -171,7 +183,7 @@ async def _authenticate(websocket: WebSocket, db: Database, settings: Settings) 
     if provider is None:
         await websocket.close(code=4401, reason="invalid or revoked key")
         return None
-    return provider
+    return provider, digest
 
 
 class _Link:
@@ -180,12 +192,14 @@ class _Link:
         websocket: WebSocket,
         provider: KeyHolder,
         *,
+        key_digest: str,
         db: Database,
         settings: Settings,
         clock: Clock,
         hub: EventHub,
     ) -> None:
         self.websocket, self.provider_id = websocket, provider.id
+        self.key_digest = key_digest  # a link lives only as long as the key it opened with
         self.link_id = uuid.uuid4().hex
         self.db, self.settings, self.clock, self.hub = db, settings, clock, hub
         self.sent: set[str] = set()  # jobs pushed over this link and not yet known to have ended
@@ -239,7 +253,8 @@ class _Link:
         while not self.closing:
             async with self.db.writer() as session:
                 provider = await session.get(Provider, self.provider_id)
-                if provider is None:
+                if provider is None or provider.key_digest != self.key_digest:
+                    await self._close_revoked()
                     return
                 job = await dispatch.claim_next(
                     session, provider=provider, now=self.clock.now(), settings=self.settings
@@ -250,6 +265,12 @@ class _Link:
                 return
             self.sent.add(job.job_id)
             await self._send({"type": "job", "task": task})
+
+    async def _close_revoked(self) -> None:
+        """The key this link opened with was rotated or revoked: whoever holds it gets nothing more."""
+        self.closing = True
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # the link closed meanwhile
+            await self.websocket.close(code=4401, reason="the provider key was rotated or revoked")
 
     async def _stop_lost_jobs(self) -> None:
         if not self.sent:
@@ -324,8 +345,9 @@ class _Link:
     async def _record_heartbeat(self, beat: Heartbeat, *, now: datetime) -> None:
         writer: HeartbeatWriter = self.websocket.app.state.heartbeats
         try:
-            answer = await writer.record(self.provider_id, beat, now=now)
+            answer = await writer.record_by_key(self.key_digest, beat, now=now)
         except ProviderGone:
+            await self._close_revoked()
             return
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # the link closed meanwhile
             await self._send({"type": "heartbeat_ack", "body": answer.model_dump()})
