@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from dcp.kit.logs import AfterResponse, RedactSecrets
+from dcp.kit.logs import AfterResponse, RedactSecrets, redact_access_log
 
 
 class _Lines(logging.Handler):
@@ -31,6 +31,18 @@ def test_a_key_in_the_query_is_redacted() -> None:
     logger, lines = _logger("test.access.redact")
     logger.info('%s - "%s %s" %d', "127.0.0.1:1", "GET", "/api/jobs?key=dc1-renter-secret&x=1", 200)
     assert lines.lines == ['127.0.0.1:1 - "GET /api/jobs?key=[redacted]&x=1" 200']
+
+
+def test_a_key_is_redacted_however_its_name_is_written_and_from_websocket_lines() -> None:
+    logger, lines = _logger("test.access.spelled")
+    for query in ("?k%65y=dc1-provider-secret", "?API_KEY=dc1-provider-secret&protocol=dcp-link/1"):
+        logger.info('%s - "WebSocket %s" [accepted]', "127.0.0.1:1", f"/api/providers/link{query}")
+    assert lines.lines == [
+        '127.0.0.1:1 - "WebSocket /api/providers/link?k%65y=[redacted]" [accepted]',
+        '127.0.0.1:1 - "WebSocket /api/providers/link?API_KEY=[redacted]&protocol=dcp-link/1" [accepted]',
+    ]
+    redact_access_log()
+    assert any(isinstance(f, RedactSecrets) for f in logging.getLogger("uvicorn.error").filters)
 
 
 def test_a_vllm_endpoint_s_access_token_is_redacted() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from urllib.parse import unquote_plus
 
-_SECRET_IN_QUERY = re.compile(
-    r"((?:[?&])(?:key|api_key|renter_key|provider_key|token)=)[^&\s\"]*", re.IGNORECASE
-)
+_SECRET_NAMES = frozenset({"key", "api_key", "renter_key", "provider_key", "token"})
+_QUERY_PARAMETER = re.compile(r"([?&])([^=&\s\"]+)=([^&\s\"]*)")
 # A vllm_serve endpoint's URL is its credential: /api/jobs/{job}/endpoint/{token}/v1/...
 _SECRET_IN_PATH = re.compile(r"(/endpoint/)[^/?\s\"]+")
 
@@ -26,10 +26,17 @@ class RedactSecrets(logging.Filter):
 
 def _redacted(text: str) -> str:
     if "=" in text:
-        text = _SECRET_IN_QUERY.sub(r"\1[redacted]", text)
+        text = _QUERY_PARAMETER.sub(_redacted_parameter, text)
     if "/endpoint/" in text:
         text = _SECRET_IN_PATH.sub(r"\1[redacted]", text)
     return text
+
+
+def _redacted_parameter(found: re.Match[str]) -> str:
+    """A key-like parameter's value redacted, its name read as the server reads it (``k%65y`` is ``key``)."""
+    if unquote_plus(found[2]).lower() not in _SECRET_NAMES:
+        return found[0]
+    return f"{found[1]}{found[2]}=[redacted]"
 
 
 class AfterResponse(logging.Handler):
@@ -52,8 +59,10 @@ class AfterResponse(logging.Handler):
 
 
 def redact_access_log() -> None:
-    """Call after uvicorn has configured its loggers (it does so when its Config is made)."""
-    logging.getLogger("uvicorn.access").addFilter(RedactSecrets())
+    """Call after uvicorn has configured its loggers (it does so when its Config is made). Its error logger
+    too: it writes each WebSocket's path, and a daemon may send its key as ``?key=``."""
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logging.getLogger(name).addFilter(RedactSecrets())
 
 
 def access_log_after_responses() -> None:
