@@ -67,6 +67,27 @@ class TestPerKey:
         _too_many(await client.get("/api/renters/balance", headers=first.renter_headers))
         assert (await client.get("/api/renters/me", headers=second.renter_headers)).status_code == 200
 
+    async def test_a_key_in_the_query_has_one_bucket_whatever_else_the_query_holds(
+        self, client: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        renter = await register_renter(client)
+        settings.limits.requests_per_minute_per_key = 3
+        for n in range(3):
+            answer = await client.get("/api/renters/me", params={"key": renter.key, "n": n})
+            assert answer.status_code == 200
+        _too_many(await client.get("/api/renters/me", params={"key": renter.key, "n": 9}))
+
+    async def test_made_up_credentials_run_into_the_address_s_limit(
+        self, client: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        # Each made-up key would otherwise get a bucket of its own: guessing, or flooding, without limit.
+        settings.limits.requests_per_minute_per_ip = 3
+        answers = [
+            await client.get("/api/admin/renters", headers={"x-admin-token": f"guess-{n}"}) for n in range(6)
+        ]
+        assert [answer.status_code for answer in answers] == [401, 401, 401, 401, 429, 429]
+        _too_many(answers[-1])
+
     async def test_callers_without_a_key_share_their_address_bucket(
         self, client: httpx.AsyncClient, settings: Settings
     ) -> None:

@@ -12,10 +12,11 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
+from urllib.parse import parse_qsl
 
 from redis.exceptions import RedisError
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dcp.config import LimitSettings
 
@@ -175,6 +176,8 @@ _CREDENTIAL_HEADERS = (b"x-renter-key", b"x-provider-key", b"x-api-key", b"x-adm
 # /v1 has its own per-key limits in the gateway; /api/internal/ is other replicas relaying their callers'
 # requests (limited where they arrived), refused without their token.
 _UNLIMITED = ("/static/", "/v1/", "/metrics", "/api/internal/")
+_REFUSED_SECONDS = 60.0
+_MAX_REFUSED = 10_000  # addresses remembered before the expired ones are dropped
 
 
 class AbuseLimits:
@@ -187,15 +190,25 @@ class AbuseLimits:
         buckets: Buckets,
         limits: LimitSettings,
         page: Callable[[Scope, int], Response | None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``page``: the answer for a request that wants a web page, if it does (else the JSON one)."""
-        self.app, self.buckets, self.limits, self.page = app, buckets, limits, page
+        self.app, self.buckets, self.limits, self.page, self.clock = app, buckets, limits, page, clock
+        # Addresses that sent a credential the server refused (401), and until when: every request from them
+        # also takes from the address's bucket, so guessing keys, or sending made-up ones to get a bucket
+        # each, runs into the address's limit.
+        self._refused: dict[str, float] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(_UNLIMITED):
             await self.app(scope, receive, send)
             return
-        wait = await self._wait(scope)
+        ip = scope["client"][0] if scope.get("client") else "unknown"
+        credential = _credential(scope)
+        wait = await self._wait(scope, ip, credential)
+        if wait <= 0 and credential is not None:
+            await self.app(scope, receive, self._watching(send, ip))
+            return
         if wait > 0:
             seconds = max(1, math.ceil(wait))
             page = self.page(scope, seconds) if self.page else None
@@ -206,8 +219,18 @@ class AbuseLimits:
             return
         await self.app(scope, receive, send)
 
-    async def _wait(self, scope: Scope) -> float:
-        ip = scope["client"][0] if scope.get("client") else "unknown"
+    def _watching(self, send: Send, ip: str) -> Send:
+        async def watched(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 401:
+                if len(self._refused) > _MAX_REFUSED:
+                    now = self.clock()
+                    self._refused = {known: until for known, until in self._refused.items() if until > now}
+                self._refused[ip] = self.clock() + _REFUSED_SECONDS
+            await send(message)
+
+        return watched
+
+    async def _wait(self, scope: Scope, ip: str, credential: str | None) -> float:
         path, limits = scope["path"], self.limits
         if scope["method"] == "POST" and path in _SIGN_UP_PATHS:
             return await self.buckets.take(
@@ -217,14 +240,18 @@ class AbuseLimits:
             return await self.buckets.take(
                 f"signin:{ip}", capacity=limits.sign_ins_per_minute_per_ip, window_seconds=60
             )
-        credential = _credential(scope)
+        by_address = credential is None or self._refused.get(ip, 0.0) > self.clock()
+        address_wait = (
+            await self.buckets.take(f"ip:{ip}", capacity=limits.requests_per_minute_per_ip, window_seconds=60)
+            if by_address
+            else 0.0
+        )
         if credential is None:
-            return await self.buckets.take(
-                f"ip:{ip}", capacity=limits.requests_per_minute_per_ip, window_seconds=60
-            )
-        return await self.buckets.take(
+            return address_wait
+        key_wait = await self.buckets.take(
             f"key:{credential}", capacity=limits.requests_per_minute_per_key, window_seconds=60
         )
+        return max(address_wait, key_wait)
 
 
 def _credential(scope: Scope) -> str | None:
@@ -234,12 +261,20 @@ def _credential(scope: Scope) -> str | None:
         if value := headers.get(name):
             return hashlib.sha256(value).hexdigest()[:24]
     query = scope.get("query_string", b"")
-    if b"key=" in query:
-        return hashlib.sha256(query).hexdigest()[:24]
+    if b"key" in query and (key := _query_key(query)):  # the key alone: other parameters change nothing
+        return hashlib.sha256(key.encode()).hexdigest()[:24]
     cookie = headers.get(b"cookie", b"")
     if b"dcp_session=" in cookie:
         session = cookie.split(b"dcp_session=", 1)[1].split(b";", 1)[0]
         return hashlib.sha256(session).hexdigest()[:24] if session else None
+    return None
+
+
+def _query_key(query: bytes) -> str | None:
+    """The ``key`` parameter, read as the server reads it (``k%65y`` too)."""
+    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if name == "key":
+            return value
     return None
 
 
