@@ -235,6 +235,21 @@ async def test_sse_follows_status_progress_and_tokens(live, http, admin, clock):
     assert [data["status"] for kind, data in seen if kind == "status"][-1] == "completed"
 
 
+async def test_a_stream_opened_with_a_key_since_rotated_ends(live, http, admin):
+    await online_provider(http)
+    renter = await funded_renter(http, admin)
+    job = (await submit(http, renter, llm_job())).json()["job"]
+    url = f"/api/jobs/{job['job_id']}/events"
+    async with http.stream("GET", url, headers=renter.renter_headers, params={"heartbeat": 1}) as stream:
+        lines = stream.aiter_lines()
+        assert await anext(lines) == "event: status"
+        rotated = await http.post("/api/renters/rotate-key", headers=renter.renter_headers)
+        assert rotated.status_code == 200
+        async with asyncio.timeout(5):  # asked again at the next keep-alive, a second later
+            rest = [line async for line in lines]
+    assert "event: error" in rest and not any(line.startswith("event: done") for line in rest)
+
+
 async def test_long_poll_wakes_when_a_job_arrives(live, http, admin):
     provider = await online_provider(http)
     renter = await funded_renter(http, admin)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, status
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from dcp.auth import CurrentPrincipal, CurrentRenter, Principal, RenterKey, renter_of
+from dcp.auth import CurrentPrincipal, CurrentRenter, Principal, RenterKey, current_principal, renter_of
 from dcp.billing.settlement import settlement_of
+from dcp.config import Settings
 from dcp.db.engine import Database
 from dcp.db.session import SessionDep, end_transaction
 from dcp.deps import NowDep, SettingsDep
@@ -30,7 +32,7 @@ from dcp.jobs.schemas import (
     JobType,
 )
 from dcp.jobs.submits import SubmitWriter
-from dcp.kit.errors import Forbidden, error_responses
+from dcp.kit.errors import AppError, Forbidden, error_responses
 from dcp.kit.fast_route import FastRoute, fast
 from dcp.kit.fields import NoNul
 from dcp.kit.pagination import PageDep
@@ -193,7 +195,17 @@ async def events(
 ) -> StreamingResponse:
     job = await visible_job(session, job_id, principal)
     await end_transaction(session)
-    stream = job_event_stream(request.app.state.db, hub_of(request), job.job_id, keepalive=heartbeat)
+    settings: Settings = request.app.state.settings
+
+    async def still_allowed() -> bool:  # a key rotated or revoked, or a renter suspended, ends the stream
+        try:
+            await current_principal(request, settings)
+        except AppError:
+            return False
+        return True
+
+    hub, db = hub_of(request), request.app.state.db
+    stream = job_event_stream(db, hub, job.job_id, keepalive=heartbeat, still_allowed=still_allowed)
     return StreamingResponse(
         stream,
         media_type="text/event-stream",
@@ -201,7 +213,16 @@ async def events(
     )
 
 
-async def job_event_stream(db: Database, hub: EventHub, job_id: str, *, keepalive: int) -> AsyncIterator[str]:
+async def job_event_stream(
+    db: Database,
+    hub: EventHub,
+    job_id: str,
+    *,
+    keepalive: int,
+    still_allowed: Callable[[], Awaitable[bool]],
+) -> AsyncIterator[str]:
+    """The job's events as SSE. Whether its follower may still follow (``still_allowed``) is asked again
+    every ``keepalive`` seconds: a stream opened with a key that is no longer good ends."""
     async with hub.follow(job_id) as queue:
         # Subscribed first, then read: no event can fall between the snapshot and the stream.
         async with db.reader() as session:
@@ -211,7 +232,13 @@ async def job_event_stream(db: Database, hub: EventHub, job_id: str, *, keepaliv
         if snapshot.get("status") in TERMINAL_STATUSES:
             yield _sse("done", {"status": snapshot["status"]})
             return
+        recheck_at = time.monotonic() + keepalive
         while True:
+            if time.monotonic() >= recheck_at:
+                if not await still_allowed():
+                    yield _sse("error", {"error": "The key this stream was opened with is no longer valid"})
+                    return
+                recheck_at = time.monotonic() + keepalive
             try:
                 event = await asyncio.wait_for(queue.get(), timeout=keepalive)
             except TimeoutError:

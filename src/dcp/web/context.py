@@ -112,6 +112,16 @@ class Page:
     def redirect(self, path: str) -> RedirectResponse:
         return self.finish(RedirectResponse(path, 303))
 
+    async def still_signed_in(self) -> bool:
+        """Whether this page's session still names its account with the key it was made with (for a long
+        stream: a key rotated, or a renter suspended, since it opened ends it)."""
+        cookie = self.request.cookies.get(cookies.SESSION_COOKIE)
+        claim = cookies.read_session(self.settings.secret_bytes, cookie)
+        if claim is None:
+            return False
+        async with self.request.app.state.db.reader() as session:
+            return await _signed_in(session, self.settings, claim) is not None
+
     @property
     def account_id(self) -> int:
         """The signed-in account's id (0 for the admin); pages behind a role guard never see None."""

@@ -173,7 +173,8 @@ async def job_events(job_id: str, page: RenterPage, session: SessionDep) -> Stre
     """The job's live events for its page (the same stream as the API's, signed in by the cookie)."""
     job = await _own_job(session, page, job_id)
     await end_transaction(session)
-    stream = job_event_stream(page.request.app.state.db, hub_of(page.request), job.job_id, keepalive=15)
+    hub, db = hub_of(page.request), page.request.app.state.db
+    stream = job_event_stream(db, hub, job.job_id, keepalive=15, still_allowed=page.still_signed_in)
     return page.finish(
         StreamingResponse(
             stream,
