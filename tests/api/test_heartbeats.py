@@ -9,10 +9,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from dcp.kit import keys
 from dcp.models import Provider, ProviderHeartbeat, ProviderUptime
 from dcp.providers.heartbeats import Beat, HeartbeatWriter, ProviderGone, prepare
 from dcp.providers.schemas import Heartbeat
-from tests.support.factories import heartbeat, register_provider
+from tests.conftest import SECRET
+from tests.support.factories import Account, heartbeat, register_provider
 
 BEAT = Heartbeat.model_validate(
     {
@@ -41,6 +43,11 @@ def writer(client, database, settings) -> Counting:
     return Counting(database, settings)
 
 
+def _key(provider: Account) -> str:
+    """What the batch finds a provider by: its key's digest."""
+    return keys.digest(provider.key, secret=SECRET.encode())
+
+
 async def _uptime(database, provider_id: int) -> int:
     async with database.reader() as session:
         found = await session.execute(
@@ -59,10 +66,10 @@ async def _samples(database) -> int:
 async def test_concurrent_heartbeats_share_commits_and_are_all_written(client, writer, database, clock):
     providers = [await register_provider(client) for _ in range(20)]
     for provider in providers:  # a first beat each, one at a time; uptime counts from there
-        await writer.record(provider.id, BEAT, now=clock.now())
+        await writer.record(_key(provider), BEAT, now=clock.now())
     writer.batches.clear()
     later = clock.now() + timedelta(seconds=30)
-    answers = await asyncio.gather(*(writer.record(p.id, BEAT, now=later) for p in providers))
+    answers = await asyncio.gather(*(writer.record(_key(p), BEAT, now=later) for p in providers))
     assert len(writer.batches) < len(providers) and sum(writer.batches) == len(providers)
     assert {(a.status, a.approved, a.message) for a in answers} == {("online", True, "Heartbeat received")}
     assert await _samples(database) == 2 * len(providers)
@@ -77,11 +84,11 @@ async def test_a_small_batch_waits_for_other_beats_until_enough_came(client, dat
     settings.heartbeat_batch_wait_seconds = 60
     writer = Counting(database, settings)
     providers = [await register_provider(client) for _ in range(32)]
-    early = [asyncio.create_task(writer.record(p.id, BEAT, now=clock.now())) for p in providers[:5]]
+    early = [asyncio.create_task(writer.record(_key(p), BEAT, now=clock.now())) for p in providers[:5]]
     for _ in range(20):
         await asyncio.sleep(0)
     assert writer.batches == [] and not any(task.done() for task in early)  # held for company
-    rest = [writer.record(p.id, BEAT, now=clock.now()) for p in providers[5:]]
+    rest = [writer.record(_key(p), BEAT, now=clock.now()) for p in providers[5:]]
     await asyncio.wait_for(asyncio.gather(*early, *rest), timeout=10)  # the 32nd opened the gate
     assert writer.batches == [32]
 
@@ -89,11 +96,12 @@ async def test_a_small_batch_waits_for_other_beats_until_enough_came(client, dat
 async def test_two_beats_of_one_provider_in_a_batch_credit_in_order(client, writer, database, clock):
     provider = await register_provider(client)
     start = clock.now()
-    await writer.record(provider.id, BEAT, now=start)
+    key = _key(provider)
+    await writer.record(key, BEAT, now=start)
     await asyncio.gather(
-        writer.record(provider.id, BEAT, now=start + timedelta(seconds=30)),
-        writer.record(provider.id, BEAT, now=start + timedelta(seconds=40)),
-        writer.record(provider.id, BEAT, now=start + timedelta(seconds=500)),  # a gap: the threshold at most
+        writer.record(key, BEAT, now=start + timedelta(seconds=30)),
+        writer.record(key, BEAT, now=start + timedelta(seconds=40)),
+        writer.record(key, BEAT, now=start + timedelta(seconds=500)),  # a gap: the threshold at most
     )
     assert await _uptime(database, provider.id) == 30 + 10 + 90
 
@@ -101,12 +109,12 @@ async def test_two_beats_of_one_provider_in_a_batch_credit_in_order(client, writ
 async def test_a_beat_that_cannot_be_written_fails_alone(client, writer, database, clock):
     providers = [await register_provider(client) for _ in range(3)]
     good = prepare(BEAT, now=clock.now())
-    broken = Misfiled(good.now, good.provider_row, good.sample_row, good.cached_models, providers[0].id)
+    broken = Misfiled(good.now, good.provider_row, good.sample_row, good.cached_models, _key(providers[0]))
     results = await asyncio.gather(
-        writer.record(providers[1].id, BEAT, now=clock.now()),
-        writer.record(404_404, BEAT, now=clock.now()),  # a provider that is gone
+        writer.record(_key(providers[1]), BEAT, now=clock.now()),
+        writer.record("0" * 64, BEAT, now=clock.now()),  # a key no provider holds (any more)
         _raw(writer, broken),
-        writer.record(providers[2].id, BEAT, now=clock.now()),
+        writer.record(_key(providers[2]), BEAT, now=clock.now()),
         return_exceptions=True,
     )
     assert isinstance(results[1], ProviderGone) and isinstance(results[2], Exception)

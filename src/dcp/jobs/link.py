@@ -345,7 +345,7 @@ class _Link:
     async def _record_heartbeat(self, beat: Heartbeat, *, now: datetime) -> None:
         writer: HeartbeatWriter = self.websocket.app.state.heartbeats
         try:
-            answer = await writer.record_by_key(self.key_digest, beat, now=now)
+            answer = await writer.record(self.key_digest, beat, now=now)
         except ProviderGone:
             await self._close_revoked()
             return

@@ -97,7 +97,7 @@ async def heartbeat(body: Heartbeat, key_digest: ProviderKeyDigest, request: Req
     # would (without validating again what the writer built): each step costs every heartbeat.
     state = request.app.state
     writer: HeartbeatWriter = state.heartbeats
-    answer = await writer.record_by_key(key_digest, body, now=state.clock.now())
+    answer = await writer.record(key_digest, body, now=state.clock.now())
     return Response(answer.model_dump_json(), media_type="application/json")
 
 

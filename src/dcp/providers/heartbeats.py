@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import JSON, Table, bindparam, func, insert, or_, select, update
+from sqlalchemy import JSON, Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from dcp.config import Settings
@@ -78,12 +78,7 @@ _SELECT = (
             for name in ("id", "key_digest", "last_heartbeat_at", "approval_status", "paused")
         )
     )
-    .where(
-        or_(
-            _providers.c.id.in_(bindparam("ids", expanding=True)),
-            _providers.c.key_digest.in_(bindparam("digests", expanding=True)),
-        )
-    )
+    .where(_providers.c.key_digest.in_(bindparam("digests", expanding=True)))
     .order_by(_providers.c.id)
     .with_for_update()
 )
@@ -103,8 +98,8 @@ class Beat:
     provider_row: dict[str, Any]
     sample_row: dict[str, Any]
     cached_models: list[str] | None  # None: the beat did not say (the stored list stays)
-    provider_id: int | None = None  # known on a link; over HTTP found by its key's digest in the batch
-    key_digest: str | None = None
+    key_digest: str = ""  # its provider is found by its key's digest in the batch
+    provider_id: int | None = field(default=None, init=False)
     approval_status: str = field(default="", init=False)
     paused: bool = field(default=False, init=False)
 
@@ -131,16 +126,10 @@ class HeartbeatWriter:
             gather_until=_ENOUGH_TO_WRITE,
         )
 
-    async def record(self, provider_id: int, beat: Heartbeat, *, now: datetime) -> HeartbeatAnswer:
-        """Write the beat of a provider known by id (its link); raises ProviderGone where it is no more."""
-        item = prepare(beat, now=now)
-        item.provider_id = provider_id
-        await self._group.write(item)
-        return answer(item, version=beat.gpu_status.daemon_version, settings=self.settings)
-
-    async def record_by_key(self, key_digest: str, beat: Heartbeat, *, now: datetime) -> HeartbeatAnswer:
-        """Write the beat of the provider holding this key: the batch that writes it also looks the key up,
-        so a heartbeat costs no query of its own. Raises ProviderGone for an unknown or revoked key."""
+    async def record(self, key_digest: str, beat: Heartbeat, *, now: datetime) -> HeartbeatAnswer:
+        """Write the beat of the provider holding this key (over HTTP or on its link): the batch that writes
+        it also looks the key up, so a heartbeat costs no query of its own. Raises ProviderGone for an
+        unknown, rotated or revoked key."""
         item = prepare(beat, now=now)
         item.key_digest = key_digest
         await self._group.write(item)
@@ -155,7 +144,7 @@ class HeartbeatWriter:
         written: list[Beat] = []
         problems: list[Exception | None] = []
         for item in items:  # in arrival order: a provider's second beat in a batch follows its first
-            row = found.get(item.provider_id if item.provider_id is not None else item.key_digest)
+            row = found.get(item.key_digest)
             if row is None:
                 problems.append(ProviderGone())
                 continue
@@ -184,16 +173,10 @@ class _Found(NamedTuple):
     paused: bool
 
 
-async def _providers_of(connection: AsyncConnection, items: list[Beat]) -> dict[int | str | None, _Found]:
-    """The batch's providers (locked, in id order, on PostgreSQL), by id and by key digest."""
-    ids = [item.provider_id for item in items if item.provider_id is not None]
-    digests = [item.key_digest for item in items if item.key_digest is not None]
-    found = await connection.execute(_SELECT, {"ids": ids, "digests": digests})
-    rows: dict[int | str | None, _Found] = {}
-    for row in map(_Found._make, found):
-        rows[row.id] = row
-        rows[row.key_digest] = row
-    return rows
+async def _providers_of(connection: AsyncConnection, items: list[Beat]) -> dict[str, _Found]:
+    """The batch's providers (locked, in id order, on PostgreSQL), by key digest."""
+    found = await connection.execute(_SELECT, {"digests": list({item.key_digest for item in items})})
+    return {row.key_digest: row for row in map(_Found._make, found)}
 
 
 def prepare(beat: Heartbeat, *, now: datetime) -> Beat:
