@@ -286,6 +286,7 @@ class TestWithdrawals:
         await check_language(page, lang)
         await screenshot(page, f"admin-withdrawals-{lang}")
         await row.get_by_role("link", name=t(lang, "admin.review")).click()
+        await expect(page.get_by_test_id("iban")).to_have_text(IBAN)  # whole while it is to be paid
         await page.get_by_role("button", name=t(lang, "admin.approve")).click()
         await expect(page.get_by_role("status")).to_have_text(t(lang, "admin.done_withdrawal_approved"))
         await page.get_by_role("button", name=t(lang, "admin.paid_button")).click()
@@ -294,6 +295,7 @@ class TestWithdrawals:
         await page.get_by_role("button", name=t(lang, "admin.paid_button")).click()
         await expect(page.get_by_role("status")).to_have_text(t(lang, "admin.done_withdrawal_paid"))
         await expect(page.get_by_test_id("withdrawal-status")).to_have_text(t(lang, "common.status_paid"))
+        await expect(page.get_by_test_id("iban")).to_have_text("SA03 **** 7519")  # masked once paid
         paid = await the_withdrawal(http)
         assert paid["status"] == "paid" and paid["payout_reference"] == "SARIE-2024-0042"
         await check_language(page, lang)

@@ -17,6 +17,7 @@ from dcp.kit.errors import AppError
 from dcp.kit.fields import IdPath
 from dcp.kit.pagination import PageDep as ListPageDep
 from dcp.models import Withdrawal
+from dcp.models.withdrawal import OPEN_STATUSES
 from dcp.web.admin_outcome import back_with_notice, notice
 from dcp.web.context import AdminPage, FormDep, Page
 from dcp.web.forms import field_errors
@@ -66,7 +67,8 @@ async def _withdrawal_page(
     status: int = 200,
     error: AppError | None = None,
 ) -> Response:
-    """One withdrawal with the actions its state allows (the IBAN masked but for its last digits)."""
+    """One withdrawal with the actions its state allows. Its IBAN is shown whole while the payout is still to
+    be made (the operator pays to it), masked but for its last digits once it is paid or rejected."""
     found = await session.get(Withdrawal, withdrawal_id, populate_existing=True)
     if found is None:
         raise WithdrawalNotFound()
@@ -75,7 +77,7 @@ async def _withdrawal_page(
         "admin/withdrawal.html",
         status=status,
         error=error,
-        w=view(found, masked=True),
+        w=view(found, masked=found.status not in OPEN_STATUSES),
         provider_name=names.get(found.provider_id, ""),
         values=values or {},
         errors=errors or {},
