@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 import pytest
 
@@ -44,7 +46,7 @@ async def _webhook(http, event, secret=WEBHOOK_SECRET):
     return await http.post("/api/payments/moyasar/webhook", json={**event, "secret_token": secret})
 
 
-async def test_pay_and_credit_exactly_once(moyasar):
+async def test_pay_and_credit_exactly_once(moyasar, caplog):
     fake, http = moyasar
     renter = await register_renter(http)
     topup = await _topup(http, renter)
@@ -56,6 +58,10 @@ async def test_pay_and_credit_exactly_once(moyasar):
     repeated = await _webhook(http, event)
     assert repeated.json() == {"received": True, "credited": False}
     assert await _balance(http, renter) == 5000
+    caplog.set_level(logging.WARNING, logger="dcp.payments")
+    twice = await _webhook(http, fake.pay(invoice_id))  # the customer paid the invoice a second time
+    assert twice.json() == {"received": True, "credited": False} and await _balance(http, renter) == 5000
+    assert "was not credited" in caplog.text  # the operators are told of money that came and was not credited
     listed = (await http.get("/api/renters/topups", headers=renter.renter_headers)).json()
     assert listed["topups"][0]["status"] == "paid" and listed["total"] == 1
 

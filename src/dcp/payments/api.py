@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Request, status
 from sqlalchemy import func, select
 
@@ -18,6 +20,7 @@ from dcp.payments.errors import BadWebhookSecret, GatewayUnavailable, TopupsDisa
 from dcp.payments.gateway import GatewayError, PaymentGateway, UnknownPayment
 from dcp.payments.schemas import MoyasarEvent, TopupCreate, TopupList, TopupOne, TopupView, WebhookAnswer
 
+log = logging.getLogger("dcp.payments")
 renter_router = APIRouter(prefix="/renters", tags=["renters"])
 webhook_router = APIRouter(prefix="/payments", tags=["payments"])
 
@@ -81,6 +84,14 @@ async def moyasar_webhook(
     if topup is None:
         raise UnknownTopup()
     if topup.status == "paid":
+        if body.data.id != topup.payment_id:  # the invoice paid twice: money came that no one credits
+            log.warning(
+                "top-up %s (invoice %s) is paid by payment %s; another payment of it, %s, was not credited",
+                topup.id,
+                topup.invoice_id,
+                topup.payment_id,
+                body.data.id,
+            )
         return WebhookAnswer(credited=False)
     await end_transaction(session)
     try:
