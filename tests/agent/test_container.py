@@ -39,8 +39,9 @@ async def test_a_result_line_past_64_kib_and_output_past_the_cap(runtime):
 
 
 async def test_a_failed_script_says_why_from_stdout_when_stderr_is_empty(runtime):
-    with pytest.raises(JobFailed, match="exited with code 3: the input has no rows"):
+    with pytest.raises(JobFailed, match="exited with code 3: the input has no rows") as failed:
         await runtime.run(_spec("print('the input has no rows')\nraise SystemExit(3)\n"), RecordingEvents())
+    assert failed.value.own_fault  # the renter's script failed: billed for the time it ran
 
 
 async def test_a_script_with_a_result_past_the_cap_still_ends(runtime):
@@ -66,8 +67,9 @@ async def test_a_cancelled_script_stops_at_once(runtime):
     running = asyncio.create_task(runtime.run(_spec(SLEEPER, seconds=60), events))
     pid = await _started(events)
     events.cancel()
-    with pytest.raises(JobFailed, match="stopped"):
+    with pytest.raises(JobFailed, match="stopped") as stopped:
         await asyncio.wait_for(running, timeout=10)  # not the 60 s the script sleeps
+    assert not stopped.value.own_fault
     await until(lambda: _gone(pid), within=5)
 
 

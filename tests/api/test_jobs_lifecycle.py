@@ -108,6 +108,20 @@ class TestHappyPath:
         )
         assert await _money(client, renter, provider) == (1000, 0, 0)
 
+    async def test_a_failure_of_the_job_s_own_program_is_billed_for_its_run(self, client, clock, market):
+        # Its script exited non-zero, or ran out its time: a renter cannot run free by failing at the end.
+        renter, provider, daemon = market
+        job = (await submit(client, renter, llm_job())).json()["job"]
+        leased = await daemon.claim()
+        await daemon.start(leased)
+        clock.advance(seconds=12)
+        await daemon.result(leased, status="failed", error="The script exited with code 3: 42", cause="job")
+        gone = await client.get(f"/api/jobs/{job['job_id']}/output", headers=renter.renter_headers)
+        assert gone.status_code == 410 and gone.json()["error"] == "The script exited with code 3: 42"
+        billing = gone.json()["billing"]
+        assert (billing["actual_cost_halala"], billing["refunded_halala"]) == (3, 42)  # 12 s at 15 a minute
+        assert await _money(client, renter, provider) == (1000 - 3, 0, 2)  # the provider's 75%, rounded down
+
     async def test_a_result_the_output_could_not_show_is_refused(self, client, clock, market):
         renter, _provider, daemon = market
         job = (await submit(client, renter, llm_job())).json()["job"]

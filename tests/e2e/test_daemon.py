@@ -182,7 +182,7 @@ async def test_llm_and_script_jobs_on_the_real_daemon(market):
     assert output["result"]["result_json"] == {"answer": 42} and "working" in output["result"]["output"]
 
 
-async def test_failures_are_clean_and_refunded(market):
+async def test_failures_are_clean_and_refunded_unless_the_job_s_own(market):
     await market.provider("beta")
     renter = await market.renter()
     unknown = await _submit(
@@ -211,6 +211,7 @@ async def test_failures_are_clean_and_refunded(market):
     )
     stopped = await market.finish(renter, slow["job_id"], within=60)
     assert stopped["status"] == "failed" and "limit" in stopped["error"]
+    assert 0 < stopped["actual_cost_halala"] < stopped["cost_halala"]  # billed for the 10 s it ran
     offline = await _submit(
         market,
         renter,
@@ -222,6 +223,7 @@ async def test_failures_are_clean_and_refunded(market):
     )
     blocked = await market.finish(renter, offline["job_id"])
     assert blocked["status"] == "failed" and "Network is unreachable" in blocked["error"]
+    assert blocked["actual_cost_halala"] > 0  # the script itself failed: billed for the time it ran
 
 
 async def test_a_second_daemon_on_the_same_home_is_refused_and_the_first_runs_on(market):

@@ -170,6 +170,8 @@ class Runner:
             report = {}
         except JobFailed as exc:
             report = {"lease_token": lease, "status": "failed", "error": str(exc)[:2000]}
+            if exc.own_fault:  # billed for the time it ran; otherwise refunded
+                report["cause"] = "job"
         except Exception as exc:
             log.exception("job %s crashed", job_id)
             report = {
@@ -203,7 +205,8 @@ class Runner:
             return await asyncio.wait_for(runtime.run(spec, events), timeout=limit + GRACE_SECONDS)
         except TimeoutError:
             events.cancel()
-            raise JobFailed(f"The job exceeded its limit of {limit} s and was stopped") from None
+            message = f"The job exceeded its limit of {limit} s and was stopped"
+            raise JobFailed(message, own_fault=True) from None
 
     def recovery(self) -> Coroutine[Any, Any, None]:
         """After a restart: deliver results that were pending, and report jobs cut off by the restart. What

@@ -119,7 +119,8 @@ async def complete(
 async def fail(
     session: AsyncSession, job: Job, *, now: datetime, settings: Settings, error: str, bill_run: bool
 ) -> bool:
-    """End a job as failed: refunded in full, or billed for the time it ran (``bill_run``, a timeout)."""
+    """End a job as failed: refunded in full, or billed for the time it ran (``bill_run``: it ran out its
+    time, or its own program failed)."""
     ended = await _transition(
         session,
         job,

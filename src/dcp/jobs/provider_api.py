@@ -152,7 +152,7 @@ async def job_result(
             job,
             now=now,
             settings=settings,
-            bill_run=False,
+            bill_run=body.cause == "job",  # as a job stopped at its limit; a provider's failure is refunded
             error=body.error or "The job failed",
         )
     hub = hub_of(request)

@@ -216,6 +216,11 @@ class JobResult(BaseModel):
     tokens_generated: int | None = Field(None, ge=0, le=10_000_000)
     execution_time_ms: int | None = Field(None, ge=0, le=10**9)
     error: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    cause: Literal["job", "provider"] = Field(
+        "provider",
+        description="For a failure: job when the job's own program failed (a non-zero exit) or ran out its "
+        "time, billed for the time it ran; provider when the provider could not run it, refunded in full",
+    )
 
 
 class Ack(BaseModel):

@@ -7,7 +7,13 @@ from typing import Any, Protocol
 
 
 class JobFailed(Exception):
-    """The job cannot run or failed; the message is shown to the renter (and the job is refunded)."""
+    """The job cannot run or failed; the message is shown to the renter. ``own_fault``: the job's own program
+    failed (a non-zero exit) or ran out its time, and the renter pays for the time it ran; otherwise the
+    provider could not run it, and the job is refunded."""
+
+    def __init__(self, message: str, *, own_fault: bool = False) -> None:
+        super().__init__(message)
+        self.own_fault = own_fault
 
 
 class Events(Protocol):

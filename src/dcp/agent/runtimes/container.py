@@ -82,7 +82,8 @@ class ContainerRuntime:
             try:
                 stdout, stderr = await asyncio.wait_for(_collect(process, events), timeout=limit)
             except TimeoutError:
-                raise JobFailed(f"The script exceeded its time limit of {limit} s and was stopped") from None
+                message = f"The script exceeded its time limit of {limit} s and was stopped"
+                raise JobFailed(message, own_fault=True) from None
             finally:  # timed out, cancelled, or this task was (the daemon stopping): the script stops too
                 stopper.cancel()
                 if process.returncode is None:
@@ -92,7 +93,7 @@ class ContainerRuntime:
         output = stdout.decode(errors="replace")
         if process.returncode != 0:  # why, from stderr, or from stdout for a script that printed there
             tail = (stderr.strip() or stdout).decode(errors="replace")[-2000:]
-            raise JobFailed(f"The script exited with code {process.returncode}: {tail}")
+            raise JobFailed(f"The script exited with code {process.returncode}: {tail}", own_fault=True)
         return RunResult(
             result={
                 "output": output,
