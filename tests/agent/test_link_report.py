@@ -1,11 +1,19 @@
-"""The daemon's result delivery against the real app: a result too large for the server fails the job
-instead of being sent again for hours while the provider's slot stays taken."""
+"""The daemon's side of the server's answers: a result too large for the server fails the job instead of
+being sent again for hours while the provider's slot stays taken; an answer that is not the API's JSON (a
+proxy's maintenance page) or a link frame that is not a JSON object is waited out, never the end of the
+daemon's loops."""
 
 from __future__ import annotations
 
-import httpx
+import asyncio
+import json
+from typing import Any
 
-from dcp.agent.link import ServerClient
+import httpx
+import pytest
+import websockets
+
+from dcp.agent.link import Link, ServerClient, UnreadableAnswer
 from tests.support.factories import funded_renter, llm_job, online_provider, submit
 from tests.support.provider_client import TestProvider
 
@@ -38,3 +46,38 @@ async def test_a_refusal_is_final_and_an_outage_is_waited_out():
     assert await server.report("job-1", {"status": "completed"}, attempts=3) == (
         "refused (401): A provider key is required"
     )
+
+
+async def test_a_page_instead_of_the_api_s_answer_is_an_error_to_wait_out_not_a_crash():
+    html = {"content-type": "text/html"}
+    page = httpx.Response(200, text="<html>down for maintenance</html>", headers=html)
+    answers = iter([page, httpx.Response(200, json={"status": "completed"})])
+    recovering = httpx.MockTransport(lambda request: next(answers))
+    server = ServerClient("http://dcp.test", "k", transport=recovering)
+    assert await server.report("job-1", {"status": "completed"}, attempts=3) == "completed"  # sent again
+    server = ServerClient("http://dcp.test", "k", transport=httpx.MockTransport(lambda request: page))
+    with pytest.raises(UnreadableAnswer, match="answered 200 with text/html") as unreadable:
+        await server.heartbeat({})
+    assert isinstance(unreadable.value, httpx.HTTPError)  # the heartbeat loop logs it and beats again
+
+
+async def test_link_frames_that_are_not_json_objects_are_skipped_and_the_link_goes_on():
+    task = {"spec": {"job_id": "job-1"}, "signature": "s"}
+
+    async def server(ws: Any) -> None:
+        for frame in ("<html>", "[1, 2]", '{"type": "job"}', json.dumps({"type": "job", "task": task})):
+            await ws.send(frame)
+        await ws.wait_closed()
+
+    received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    async with websockets.serve(server, "127.0.0.1", 0) as serving:
+        port = serving.sockets[0].getsockname()[1]
+        client = ServerClient(f"http://127.0.0.1:{port}", "dc1-provider-k")
+        link = Link(client, on_task=received.put, on_stop=lambda job_id: None, has_free_slot=lambda: True)
+        running = asyncio.create_task(link.run())
+        try:
+            assert await asyncio.wait_for(received.get(), timeout=5) == task
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+            await client.close()

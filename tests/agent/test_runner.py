@@ -157,3 +157,16 @@ async def test_a_daemon_says_at_once_when_its_v1_pool_engine_is_ready(tmp_path):
     await until(beats_say_ready, what="a heartbeat saying the pool serves")
     stop.set()
     assert await running == 0
+
+
+async def test_a_daemon_whose_loop_broke_exits_to_be_started_again(tmp_path, caplog):
+    config = AgentConfig(server="http://dcp.test", key=KEY, home=tmp_path, status_port=0, release_key="")
+    answering = httpx.MockTransport(lambda request: httpx.Response(200, json={}))
+    daemon = Daemon(config, runtimes={}, transport=answering)
+
+    async def broken() -> None:
+        raise RuntimeError("a bug in the link")
+
+    daemon.link.run = broken  # type: ignore[method-assign]
+    assert await asyncio.wait_for(daemon.run(asyncio.Event()), timeout=10) == 1  # not a daemon that limps on
+    assert "a loop of the daemon ended" in caplog.text and "a bug in the link" in caplog.text

@@ -171,6 +171,8 @@ class Daemon:
                 self._act_on(self.last_answer)
             except httpx.HTTPError as exc:
                 log.warning("heartbeat failed: %s", exc)
+            except Exception:  # never a daemon that stops beating for good: it beats again
+                log.exception("heartbeat failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._beat_now.wait(), timeout=self.config.heartbeat_seconds)
             self._beat_now.clear()
@@ -238,11 +240,8 @@ class Daemon:
         recovering = self.runner.recovery()
         if self.pool is not None:
             self._background.add(asyncio.create_task(self._prepare("the /v1 pool engine", self.pool)))
-        loops = [
-            asyncio.create_task(recovering),
-            asyncio.create_task(self.heartbeat_loop()),
-            asyncio.create_task(self.link.run()),
-        ]
+        recovery = asyncio.create_task(recovering)
+        loops = [asyncio.create_task(self.heartbeat_loop()), asyncio.create_task(self.link.run())]
         if stop is None:
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
@@ -250,8 +249,14 @@ class Daemon:
                 with contextlib.suppress(NotImplementedError):  # Windows
                     loop.add_signal_handler(sig, stop.set)
         waits = [asyncio.create_task(stop.wait()), asyncio.create_task(self._restart.wait())]
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([*waits, *loops], return_when=asyncio.FIRST_COMPLETED)
+        # The loops run until cancelled: one that ended broke, and a daemon that no longer beats or links
+        # must exit, so that its service manager starts it again.
+        broken = [ended for ended in loops if ended.done()]
+        for ended in broken:
+            log.error("stopping: a loop of the daemon ended", exc_info=ended.exception())
         log.info("stopping: finishing running jobs")
+        recovery.cancel()
         for task in [*loops, *waits]:
             task.cancel()
         await self.runner.drain()
@@ -263,5 +268,7 @@ class Daemon:
         if self.vllm is not None:
             await self.vllm.close()
         await self.client.close()
+        if broken:
+            return 1
         # Swapped only now: the running code is never replaced while it may still import from its archive.
         return self.updater.install(self.release) if self.release is not None else 0

@@ -33,6 +33,22 @@ class LeaseLost(Exception):
     """The server no longer lets this daemon report on the job (cancelled, timed out, reassigned)."""
 
 
+class UnreadableAnswer(httpx.HTTPError):
+    """The server (or a proxy in front of it: a maintenance page) answered without the API's JSON object."""
+
+
+def _object(answer: httpx.Response) -> dict[str, Any]:
+    try:
+        body = answer.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        kind = answer.headers.get("content-type", "no content type")
+        path = answer.request.url.path
+        raise UnreadableAnswer(f"{path} answered {answer.status_code} with {kind}, not a JSON object")
+    return body
+
+
 class ServerClient:
     def __init__(self, server: str, key: str, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.server = server.rstrip("/")
@@ -47,25 +63,22 @@ class ServerClient:
     async def heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
         answer = await self.http.post("/api/providers/heartbeat", json=body)
         answer.raise_for_status()
-        result: dict[str, Any] = answer.json()
-        return result
+        return _object(answer)
 
     async def next_job(self, wait: int) -> dict[str, Any] | None:
         answer = await self.http.get("/api/providers/jobs/next", params={"wait": wait}, timeout=wait + 30)
         if answer.status_code == 204:
             return None
         answer.raise_for_status()
-        task: dict[str, Any] = answer.json()
-        return task
+        return _object(answer)
 
     async def job_call(self, job_id: str, action: str, body: dict[str, Any]) -> dict[str, Any]:
         """start / events: one try; LeaseLost when the server refuses the lease."""
         answer = await self.http.post(f"/api/providers/jobs/{job_id}/{action}", json=body)
         if answer.status_code in (404, 409):
-            raise LeaseLost(answer.json().get("error", "lease lost"))
+            raise LeaseLost(str(_object(answer).get("error", "lease lost")))
         answer.raise_for_status()
-        result: dict[str, Any] = answer.json()
-        return result
+        return _object(answer)
 
     async def report(self, job_id: str, body: dict[str, Any], *, attempts: int = 1000) -> str:
         """Deliver the result, retrying through outages until the server answers; returns the final status.
@@ -74,11 +87,11 @@ class ServerClient:
         for failures in range(attempts):
             try:
                 answer = await self.http.post(f"/api/providers/jobs/{job_id}/result", json=body)
-            except httpx.TransportError as exc:
-                log.warning("result for %s not delivered (%s); retrying", job_id, type(exc).__name__)
-            else:
                 if answer.status_code == 200:
-                    return str(answer.json()["status"])
+                    return str(_object(answer).get("status", "delivered"))
+            except (httpx.TransportError, UnreadableAnswer) as exc:
+                log.warning("result for %s not delivered (%s); retrying", job_id, exc or type(exc).__name__)
+            else:
                 if answer.status_code == 413 and body.get("status") == "completed":
                     body = _too_large(body)
                     continue
@@ -143,6 +156,9 @@ class Link:
                 except (OSError, websockets.WebSocketException, TimeoutError) as exc:
                     failures += 1
                     log.warning("link down (%s); retry %d", type(exc).__name__, failures)
+                except Exception:  # never a link that stops for good: it reconnects
+                    failures += 1
+                    log.exception("link failed; retry %d", failures)
                 if failures >= FALLBACK_AFTER_FAILURES:
                     self.mode = "long-poll"
                     await self._long_poll_once()
@@ -165,7 +181,14 @@ class Link:
             sender = asyncio.create_task(self._announce_ready(ws))
             try:
                 async for raw in ws:
-                    await self._handle(json.loads(raw))
+                    try:
+                        message = json.loads(raw)
+                    except ValueError:
+                        message = None
+                    if isinstance(message, dict):
+                        await self._handle(message)
+                    else:
+                        log.warning("ignored a link frame that is not a JSON object: %.80r", raw)
             finally:
                 sender.cancel()
                 self.mode = "connecting"
@@ -178,7 +201,7 @@ class Link:
 
     async def _handle(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
-        if kind == "job":
+        if kind == "job" and isinstance(message.get("task"), dict):
             await self.on_task(message["task"])
         elif kind == "stop":
             self.on_stop(str(message.get("job_id")))
