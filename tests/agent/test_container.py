@@ -1,4 +1,5 @@
-"""Renter scripts on the subprocess backend: big output, long lines, a cancel, and a daemon that stops."""
+"""Renter scripts on the subprocess backend: big output, long lines, a cancel, a daemon that stops, and
+processes a script leaves behind."""
 
 from __future__ import annotations
 
@@ -50,40 +51,74 @@ async def test_a_script_with_a_result_past_the_cap_still_ends(runtime):
     assert result["result_json"] is None  # cut at the cap: not JSON any more, and said so by its absence
 
 
-# The script says its process id, then sleeps far longer than any test waits.
-SLEEPER = "import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(60)\n"
+# The script says it started, then sleeps far longer than any test waits.
+SLEEPER = "import time\nprint('started', flush=True)\ntime.sleep(60)\n"
 
 
-async def _started(events: RecordingEvents) -> int:
-    async def said_its_pid() -> bool:
+def _running(marker: bytes) -> list[int]:
+    """The host's live processes whose command line holds ``marker`` (a script sees only its own PID
+    namespace, so it cannot say its process id here)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker in command and not _is_zombie(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+_SCRIPTS = f"/dcp-jobs-{os.getpid()}/".encode()  # this process's job folders: its scripts' command lines
+
+
+async def _started(events: RecordingEvents) -> list[int]:
+    async def said_so() -> bool:
         return bool(events.logs)
 
-    await until(said_its_pid, within=10)
-    return int(events.logs[0])
+    await until(said_so, within=10)
+    return _running(_SCRIPTS)
 
 
 async def test_a_cancelled_script_stops_at_once(runtime):
     events = RecordingEvents()
     running = asyncio.create_task(runtime.run(_spec(SLEEPER, seconds=60), events))
-    pid = await _started(events)
+    pids = await _started(events)
+    assert pids
     events.cancel()
     with pytest.raises(JobFailed, match="stopped") as stopped:
         await asyncio.wait_for(running, timeout=10)  # not the 60 s the script sleeps
     assert not stopped.value.own_fault
-    await until(lambda: _gone(pid), within=5)
+    await until(lambda: _gone(pids), within=5)
 
 
 async def test_a_daemon_that_stops_its_job_stops_the_script(runtime):
     events = RecordingEvents()
     running = asyncio.create_task(runtime.run(_spec(SLEEPER, seconds=60), events))
-    pid = await _started(events)
+    pids = await _started(events)
+    assert pids
     running.cancel()  # the runner's own limit, or the daemon shutting down
     with pytest.raises(asyncio.CancelledError):
         await running
-    await until(lambda: _gone(pid), within=5)
+    await until(lambda: _gone(pids), within=5)
 
 
-async def _gone(pid: int) -> bool:
+async def test_no_process_a_script_started_outlives_its_job(runtime):
+    # Detached into a session of its own, the child would have lived on as the scripts' user, reading the
+    # next jobs' files.
+    detached = "subprocess.Popen(['sleep', '61.25'], start_new_session=True)"
+    script = f"import subprocess\n{detached}\nprint('left')\n"
+    await runtime.run(_spec(script), RecordingEvents())
+    await until(lambda: asyncio.sleep(0, not _running(b"sleep\x0061.25")), within=5)
+
+
+async def _gone(pids: list[int]) -> bool:
+    return all(_dead(pid) for pid in pids)
+
+
+def _dead(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

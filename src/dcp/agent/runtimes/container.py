@@ -4,17 +4,20 @@ Two backends behind one runtime:
 
 - ``docker`` (production): the approved image, ``--network none`` unless allowed, read-only root, no
   capabilities, no new privileges, an unprivileged user, memory/CPU/process limits, GPUs passed through.
-- ``subprocess`` (tests, and hosts without Docker): a separate process group in a fresh working directory
-  with a clean environment (no DCP key or settings), CPU-time, memory, file-size and open-file limits, a
-  wall-clock limit, no network (a new network namespace through ``unshare -rn``) and, when the daemon runs
-  as root, the unprivileged ``nobody`` user so the daemon's 0600 key and state cannot be read. It cannot
-  hide the rest of the filesystem from the script the way a container does.
+- ``subprocess`` (tests, and hosts without Docker): a fresh working directory with a clean environment (no
+  DCP key or settings), CPU-time, memory, file-size and open-file limits, a wall-clock limit, and, through
+  ``unshare``, a PID namespace of its own (when the script ends, or the daemon dies, every process it started
+  ends with it; it sees only its own processes) and no network (a new network namespace) unless allowed.
+  When the daemon runs as root, scripts run as the unprivileged ``nobody`` user so the daemon's 0600 key and
+  state cannot be read, in working directories under a folder they cannot list. It cannot hide the rest of
+  the filesystem from the script the way a container does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import os
 import pwd
@@ -45,6 +48,7 @@ class ContainerRuntime:
         if backend == "docker" and shutil.which("docker") is None:
             raise ValueError("the docker backend needs the docker command")
         self.backend, self.memory_mib, self.allow_network = backend, memory_mib, allow_network
+        _remove_job_folders_of_dead_daemons()
 
     def models(self) -> list[str]:
         return []
@@ -57,7 +61,7 @@ class ContainerRuntime:
         if params.get("network") and not self.allow_network:
             raise JobFailed("This provider does not allow network access for scripts")
         limit = int(spec["max_duration_seconds"])
-        with tempfile.TemporaryDirectory(prefix="dcp-job-") as workdir:
+        with tempfile.TemporaryDirectory(prefix="dcp-job-", dir=_job_folders()) as workdir:
             script = Path(workdir) / "script.py"
             script.write_text(params["script"])
             command, preexec = self._command(
@@ -135,12 +139,13 @@ class ContainerRuntime:
                 command += ["--gpus", "all"]
             return [*command, image, "python", "/work/script.py"], None
         command = [_worker_python(), "-I", str(script)]
-        if not network and shutil.which("unshare"):
-            command = ["unshare", "-rn", *command]
+        if shutil.which("unshare"):
+            isolated = ["unshare", "--map-root-user", "--pid", "--fork", "--kill-child", "--mount-proc"]
+            command = [*isolated, *([] if network else ["--net"]), *command]
         return command, _limits(memory_mib=self.memory_mib, cpu_seconds=limit + 5)
 
     async def close(self) -> None:
-        return None
+        shutil.rmtree(_job_folders(), ignore_errors=True)
 
 
 async def _collect(process: asyncio.subprocess.Process, events: Events) -> tuple[bytes, bytes]:
@@ -197,6 +202,35 @@ def _worker_python() -> str:
     return shutil.which("python3", path=WORKER_PATH) or sys.executable
 
 
+_JOB_FOLDERS = "dcp-jobs-"
+
+
+def _job_folders() -> str:
+    """This daemon's folder of job working directories: traversable, not listable, by the scripts' user (a
+    script cannot find another job's directory, each named at random)."""
+    folder = Path(tempfile.gettempdir()) / f"{_JOB_FOLDERS}{os.getpid()}"
+    folder.mkdir(mode=0o711, exist_ok=True)
+    return str(folder)
+
+
+def _remove_job_folders_of_dead_daemons() -> None:
+    """What a daemon killed mid-job left behind (its scripts, their outputs), before any new job runs."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_JOB_FOLDERS}*"):
+        pid = folder.name.removeprefix(_JOB_FOLDERS)
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def _nobody() -> tuple[int, int]:
     entry = pwd.getpwnam("nobody")
     return entry.pw_uid, entry.pw_gid
@@ -205,6 +239,7 @@ def _nobody() -> tuple[int, int]:
 def _limits(*, memory_mib: int, cpu_seconds: int) -> Any:
     drop_to_nobody = os.geteuid() == 0
     ids = _nobody() if drop_to_nobody else (0, 0)
+    libc = ctypes.CDLL(None, use_errno=True)  # found here: the child only calls it
 
     def apply() -> None:  # runs in the child, before the script
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
@@ -216,8 +251,13 @@ def _limits(*, memory_mib: int, cpu_seconds: int) -> Any:
             os.setgroups([])
             os.setgid(ids[1])
             os.setuid(ids[0])
+        # Set last (a change of user clears it): if the daemon dies, the script is killed with it.
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
     return apply
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _kill_group(process: asyncio.subprocess.Process) -> None:
