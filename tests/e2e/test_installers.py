@@ -114,6 +114,22 @@ async def test_linux_setup_installs_and_registers_a_service(http, live, tmp_path
         service.wait(timeout=30)
 
 
+async def test_linux_setup_refuses_a_python_older_than_the_daemon_needs(http, tmp_path):
+    provider = await register_provider(http)
+    script = await http.get(
+        "/api/providers/download/setup", headers=provider.provider_headers, params={"os": "linux"}
+    )
+    old = tmp_path / "python3.10"  # what Ubuntu 22.04 has: the daemon would crash-loop under systemd
+    old.write_text('#!/bin/sh\n[ "$1" = -V ] && echo "Python 3.10.12"\nexit 1\n')
+    old.chmod(0o755)
+    env = {**os.environ, "DCP_PREFIX": str(tmp_path / "prefix"), "DCP_PYTHON": str(old)}
+    done = await asyncio.to_thread(
+        subprocess.run, ["sh", "-c", script.text], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1 and "Python 3.11 or newer is required" in done.stdout
+    assert "is Python 3.10.12" in done.stdout and not (tmp_path / "prefix" / "venv").exists()
+
+
 async def test_windows_setup_parses_as_powershell(http):
     provider = await register_provider(http)
     script = await http.get(

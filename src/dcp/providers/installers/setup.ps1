@@ -12,7 +12,11 @@ $WithLlm = if ($env:DCP_WITH_LLM) { $env:DCP_WITH_LLM } else { "1" }
 function Say($Message) { Write-Host "dcp: $Message" }
 
 if (-not (Get-Command py -ErrorAction SilentlyContinue)) {
-    throw "Python 3.10 or newer is required: install it from python.org (with the py launcher) and run this again"
+    throw "Python 3.11 or newer is required: install it from python.org (with the py launcher) and run this again"
+}
+& py -3 -c "import sys; sys.exit(sys.version_info < (3, 11))"
+if ($LASTEXITCODE -ne 0) {
+    throw "Python 3.11 or newer is required (py -3 starts an older one): install it from python.org and run this again"
 }
 New-Item -ItemType Directory -Force -Path $Prefix | Out-Null
 

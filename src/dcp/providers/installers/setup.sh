@@ -9,12 +9,22 @@ DCP_KEY='__DCP_KEY__'
 # The server's Ed25519 release key: the daemon installs only updates signed with it (empty: no updates).
 DCP_RELEASE_KEY='__DCP_RELEASE_KEY__'
 PREFIX="${DCP_PREFIX:-$HOME/.dcp-provider}"
-PYTHON="${DCP_PYTHON:-python3}"
+PYTHON="${DCP_PYTHON:-}"
 WITH_LLM="${DCP_WITH_LLM:-1}"
 
 say() { printf 'dcp: %s\n' "$*"; }
 
-command -v "$PYTHON" >/dev/null 2>&1 || { say "Python 3.10 or newer is required ($PYTHON was not found)"; exit 1; }
+recent() { "$1" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; }
+if [ -z "$PYTHON" ]; then  # python3, or a newer one beside an older python3 (Ubuntu 22.04's is 3.10)
+  for candidate in python3 python3.13 python3.12 python3.11; do
+    if command -v "$candidate" >/dev/null 2>&1 && recent "$candidate"; then PYTHON="$candidate"; break; fi
+  done
+fi
+if [ -z "$PYTHON" ] || ! recent "$PYTHON"; then
+  say "Python 3.11 or newer is required (${PYTHON:-python3} is $("${PYTHON:-python3}" -V 2>&1 || echo missing));"
+  say "install it (on Ubuntu 22.04: sudo apt install python3.11 python3.11-venv) and run this again"
+  exit 1
+fi
 umask 077
 mkdir -p "$PREFIX"
 
