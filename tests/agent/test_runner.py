@@ -13,7 +13,7 @@ import pytest
 from dcp.agent.config import AgentConfig
 from dcp.agent.daemon import Daemon
 from dcp.agent.link import ServerClient
-from dcp.agent.runner import Runner
+from dcp.agent.runner import JobEvents, Runner
 from dcp.agent.runtimes.serve import PoolEngine
 from dcp.agent.state import JobStore
 from dcp.kit.signing import sign, signing_key_for
@@ -170,3 +170,27 @@ async def test_a_daemon_whose_loop_broke_exits_to_be_started_again(tmp_path, cap
     daemon.link.run = broken  # type: ignore[method-assign]
     assert await asyncio.wait_for(daemon.run(asyncio.Event()), timeout=10) == 1  # not a daemon that limps on
     assert "a loop of the daemon ended" in caplog.text and "a bug in the link" in caplog.text
+
+
+async def test_a_flood_of_output_lines_keeps_the_daemon_s_memory_bounded_and_a_failed_post_loses_none():
+    posted: list[list[str]] = []
+    down = True
+
+    def server(request: httpx.Request) -> httpx.Response:
+        if down:
+            return httpx.Response(503)
+        posted.append(json.loads(request.content).get("logs", []))
+        return httpx.Response(200, json={})
+
+    client = ServerClient("http://dcp.test", KEY, transport=httpx.MockTransport(server))
+    events = JobEvents(client, "job-1", "lease")
+    for n in range(100_000):  # a script printing far faster than batches go (9 MB took 215 MB before)
+        events.log(f"line {n}")
+    await events.flush()  # the server is away: the batch is kept for the next
+    down = False
+    while not posted or posted[-1]:
+        await events.flush()
+    lines = [line for batch in posted for line in batch]
+    assert lines[:2] == ["line 0", "line 1"] and len(lines) < 5_000
+    assert lines[-1] == f"[{100_000 - len(lines) + 1} lines not shown live: printed faster than sent]"
+    await client.close()

@@ -21,6 +21,9 @@ FLUSH_SECONDS = 0.25
 GRACE_SECONDS = 5
 
 
+_MAX_PENDING_LINES = 4096  # log lines waiting to be sent, at most
+
+
 class JobEvents:
     """Collects a job's events and posts them in small batches; each post also renews the lease."""
 
@@ -28,6 +31,7 @@ class JobEvents:
         self.client, self.job_id, self.lease_token = client, job_id, lease_token
         self._tokens: list[str] = []
         self._logs: list[str] = []
+        self._unsent_lines = 0  # past _MAX_PENDING_LINES: counted, not kept
         self._progress: int | None = None
         self._endpoint: str | None = None
         self._cancelled = asyncio.Event()
@@ -45,7 +49,10 @@ class JobEvents:
         self._first_tokens.set()
 
     def log(self, line: str) -> None:
-        self._logs.append(line)
+        if len(self._logs) < _MAX_PENDING_LINES:
+            self._logs.append(line)
+        else:  # a script printing faster than lines are sent: its whole output still comes with its result
+            self._unsent_lines += 1
         self._wake.set()
 
     def endpoint(self, url: str) -> None:
@@ -83,8 +90,13 @@ class JobEvents:
         if self._tokens:
             body["tokens"], self._tokens = self._tokens[:512], self._tokens[512:]
             self._tokens_sent = True
+        if self._unsent_lines and len(self._logs) < _MAX_PENDING_LINES:
+            self._logs.append(f"[{self._unsent_lines} lines not shown live: printed faster than sent]")
+            self._unsent_lines = 0
+        sent_logs: list[str] = []
         if self._logs:
-            body["logs"], self._logs = self._logs[:256], self._logs[256:]
+            sent_logs, self._logs = self._logs[:256], self._logs[256:]
+            body["logs"] = sent_logs
         if self._progress is not None:
             body["progress"] = self._progress
         if self._endpoint:
@@ -95,6 +107,9 @@ class JobEvents:
             self.cancel()  # cancelled or reassigned: stop working on it
         except Exception as exc:
             log.warning("events for %s not delivered: %s", self.job_id, exc)
+            # The lines go again with the next batch (tokens do not: the live text must not repeat, and the
+            # job's result carries the whole of it).
+            self._logs = [*sent_logs, *self._logs][:_MAX_PENDING_LINES]
 
 
 class Runner:
