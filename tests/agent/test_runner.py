@@ -96,6 +96,23 @@ async def test_a_result_the_server_never_took_stays_on_disk_until_it_does(tmp_pa
         assert len(store.all()) == kept  # it was deleted after 20 tries: a completed job's result lost
 
 
+async def test_a_job_a_restart_cut_off_is_given_back_to_run_again(tmp_path):
+    store = JobStore(tmp_path)
+    store.save("job-1", {"spec": _spec(), "state": "running"})  # the daemon died while it ran
+    reports: list[dict] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        reports.append(json.loads(request.content))
+        return httpx.Response(200, json={"status": "pending"})
+
+    client = ServerClient("http://dcp.test", KEY, transport=httpx.MockTransport(server))
+    runner = Runner(client=client, runtimes={}, store=store, signing_key=signing_key_for(KEY), slots=1)
+    await runner.recovery()
+    await client.close()
+    assert [(r["status"], r["cause"]) for r in reports] == [("failed", "interrupted")]  # requeued
+    assert store.all() == []
+
+
 async def test_a_restarted_daemon_heartbeats_while_it_retries_a_pending_result(tmp_path, monkeypatch):
     monkeypatch.setattr("dcp.agent.link.backoff", lambda failures: 0.01)
     config = AgentConfig(server="http://dcp.test", key=KEY, home=tmp_path, status_port=0, release_key="")

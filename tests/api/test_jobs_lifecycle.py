@@ -122,6 +122,25 @@ class TestHappyPath:
         assert (billing["actual_cost_halala"], billing["refunded_halala"]) == (3, 42)  # 12 s at 15 a minute
         assert await _money(client, renter, provider) == (1000 - 3, 0, 2)  # the provider's 75%, rounded down
 
+    async def test_a_job_its_daemon_was_cut_off_from_goes_back_to_the_queue(self, client, clock, market):
+        # The daemon stopped or restarted while the job ran: it runs again (here on the same provider, back
+        # from its restart), unpaid for the run that was cut off, until its retries are spent.
+        renter, provider, daemon = market
+        job = (await submit(client, renter, llm_job())).json()["job"]
+        for attempt in range(2):
+            leased = await daemon.claim()
+            assert leased.job_id == job["job_id"], attempt
+            await daemon.start(leased)
+            clock.advance(seconds=5)
+            cut = await daemon.result(leased, status="failed", error="restarted", cause="interrupted")
+            assert cut.json()["status"] == "pending"
+            assert await _money(client, renter, provider) == (955, 45, 0)  # still held, nothing paid
+        leased = await daemon.claim()
+        await daemon.start(leased)
+        cut = await daemon.result(leased, status="failed", error="restarted", cause="interrupted")
+        assert cut.json()["status"] == "failed"  # the retry budget is spent: refunded
+        assert await _money(client, renter, provider) == (1000, 0, 0)
+
     async def test_a_result_the_output_could_not_show_is_refused(self, client, clock, market):
         renter, _provider, daemon = market
         job = (await submit(client, renter, llm_job())).json()["job"]
@@ -269,7 +288,9 @@ async def test_a_follower_that_fell_behind_still_gets_the_end(client, clock, mar
     leased = await daemon.claim()
     await daemon.start(leased)
     app = client._transport.app
-    stream = job_event_stream(app.state.db, app.state.hub, job["job_id"], keepalive=60)
+    stream = job_event_stream(
+        app.state.db, app.state.hub, job["job_id"], keepalive=60, still_allowed=lambda: asyncio.sleep(0, True)
+    )
     assert (await anext(stream)).startswith("event: status")  # following; then it reads nothing for a while
     for _ in range(5):  # 1,280 log lines: more than a follower's queue keeps
         await daemon.events(leased, logs=["a line"] * 256)

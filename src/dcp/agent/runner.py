@@ -128,6 +128,7 @@ class Runner:
         self.tasks: set[asyncio.Task[None]] = set()
         self.finished = 0
         self.on_free_slot: list[Any] = []
+        self.stopping = False  # the daemon is stopping: the jobs it cuts off go back to the queue
 
     def has_free_slot(self) -> bool:
         return len(self.running) < self.slots
@@ -185,7 +186,9 @@ class Runner:
             report = {}
         except JobFailed as exc:
             report = {"lease_token": lease, "status": "failed", "error": str(exc)[:2000]}
-            if exc.own_fault:  # billed for the time it ran; otherwise refunded
+            if self.stopping:
+                report.update(error="The provider's daemon stopped while the job ran", cause="interrupted")
+            elif exc.own_fault:  # billed for the time it ran; otherwise refunded
                 report["cause"] = "job"
         except Exception as exc:
             log.exception("job %s crashed", job_id)
@@ -239,6 +242,7 @@ class Runner:
                 "lease_token": spec.get("lease_token", ""),
                 "status": "failed",
                 "error": "The provider's daemon restarted while the job ran",
+                "cause": "interrupted",  # back to the queue, to run again
             }
             log.info("recovering job %s (%s)", job_id, record.get("state"))
             if await self.client.report(job_id, report, attempts=20) == UNDELIVERED:
@@ -247,6 +251,7 @@ class Runner:
             self.store.drop(job_id)
 
     async def drain(self) -> None:
+        self.stopping = True
         for events in self.running.values():
             events.cancel()
         if self.tasks:

@@ -159,8 +159,11 @@ async def cancel(session: AsyncSession, job: Job, *, now: datetime, settings: Se
     return True
 
 
-async def lease_lost(session: AsyncSession, job: Job, *, now: datetime, settings: Settings) -> str:
-    """The provider stopped renewing its lease: requeue the job elsewhere, or fail it when out of retries.
+async def lease_lost(
+    session: AsyncSession, job: Job, *, now: datetime, settings: Settings, exclude: bool = True
+) -> str:
+    """The provider stopped renewing its lease (or its daemon says it was cut off: ``exclude`` False, as it
+    may take the job again once restarted): requeue the job, or fail it when out of retries.
 
     Returns the job's new status, or "" when another ending won the race.
     """
@@ -177,7 +180,9 @@ async def lease_lost(session: AsyncSession, job: Job, *, now: datetime, settings
         if failed:
             await _count(session, lost_on, completed=False)
         return "failed" if failed else ""
-    excluded = [*job.excluded_providers, lost_on] if lost_on is not None else job.excluded_providers
+    excluded = job.excluded_providers
+    if exclude and lost_on is not None:
+        excluded = [*excluded, lost_on]
     requeued = await _transition(
         session,
         job,

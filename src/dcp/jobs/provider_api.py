@@ -146,6 +146,8 @@ async def job_result(
             tokens_generated=tokens,
             execution_time_ms=body.execution_time_ms,
         )
+    elif body.cause == "interrupted":
+        await lifecycle.lease_lost(session, job, now=now, settings=settings, exclude=False)
     else:
         await lifecycle.fail(
             session,

@@ -216,10 +216,12 @@ class JobResult(BaseModel):
     tokens_generated: int | None = Field(None, ge=0, le=10_000_000)
     execution_time_ms: int | None = Field(None, ge=0, le=10**9)
     error: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    cause: Literal["job", "provider"] = Field(
+    cause: Literal["job", "provider", "interrupted"] = Field(
         "provider",
         description="For a failure: job when the job's own program failed (a non-zero exit) or ran out its "
-        "time, billed for the time it ran; provider when the provider could not run it, refunded in full",
+        "time, billed for the time it ran; provider when the provider could not run it, refunded in full; "
+        "interrupted when the daemon stopped or restarted while it ran: the job goes back to the queue, as "
+        "when a lease runs out (failed and refunded once its retries are spent)",
     )
 
 
