@@ -11,7 +11,7 @@ import pytest
 from dcp.jobs import lifecycle, repository
 from dcp.jobs.api import job_event_stream
 from dcp.jobs.events import EventHub
-from dcp.jobs.sweeper import sweep_once
+from dcp.jobs.sweeper import run_forever, sweep_once
 from tests.support.factories import funded_renter, llm_job, online_provider, submit
 from tests.support.provider_client import TestProvider
 
@@ -280,6 +280,34 @@ async def test_job_signals_are_given_in_the_event_loop(client, market, monkeypat
     await client.post(f"/api/jobs/{job['job_id']}/cancel", headers=renter.renter_headers)
     assert len(threads) >= 4  # submit's nudge, start's event, cancel's event and nudge
     assert set(threads) == {threading.main_thread()}
+
+
+async def test_work_finished_while_the_servers_were_down_is_delivered_not_redone(client, clock, market):
+    # The servers were away for longer than a lease; the daemon finished its job meanwhile. A restarted
+    # server waits a lease before it takes leases for having run out, and a lease past its expiry holds until
+    # then: the daemon, reconnecting, delivers its result once.
+    renter, _provider, daemon = market
+    job = (await submit(client, renter, llm_job())).json()["job"]
+    leased = await daemon.claim()
+    await daemon.start(leased)
+    app = client._transport.app
+    settings = app.state.settings
+    settings.jobs.sweep_interval_seconds = 0.01
+    clock.advance(seconds=settings.jobs.lease_seconds + 30)  # the outage
+    stop = asyncio.Event()
+    restarted = asyncio.create_task(
+        run_forever(app.state.db, settings=settings, clock=clock.now, hub=app.state.hub, stop=stop)
+    )
+    try:
+        await asyncio.sleep(0.2)  # sweeps, one after another
+        assert (await _job(client, renter, job["job_id"]))["status"] == "running"
+        done = await daemon.result(leased, result={"response": "Riyadh"})
+        assert done.status_code == 200 and done.json()["status"] == "completed"
+    finally:
+        stop.set()
+        await restarted
+    output = (await client.get(f"/api/jobs/{job['job_id']}/output", headers=renter.renter_headers)).json()
+    assert output["response"] == "Riyadh" and output["billing"]["actual_cost_halala"] == 23  # its 90 s
 
 
 async def test_a_follower_that_fell_behind_still_gets_the_end(client, clock, market):

@@ -87,10 +87,11 @@ async def leased_job(
     job_id: str,
     provider: Provider,
     lease_token: str,
-    now: datetime,
     finished_ok: bool = False,
 ) -> Job:
-    """The job, if this provider holds its live lease; 404 if it is not theirs, 409 if the lease is stale.
+    """The job, if this provider holds its lease; 404 if it is not theirs, 409 if the lease is stale. A lease
+    past its expiry still holds until the sweeper hands the job on: a daemon back from an outage (its own, or
+    the servers') delivers the work it finished, or renews.
 
     With ``finished_ok``, a job that already ended under this same lease is returned too (a retried result).
     """
@@ -102,8 +103,7 @@ async def leased_job(
             raise StaleLease()
         raise JobNotFound()
     same_lease = hmac.compare_digest((job.lease_token or "").encode(), lease_token.encode())
-    live = job.status in ACTIVE_STATUSES and job.lease_expires_at is not None and job.lease_expires_at >= now
-    if same_lease and (live or (finished_ok and job.status in TERMINAL_STATUSES)):
+    if same_lease and (job.status in ACTIVE_STATUSES or (finished_ok and job.status in TERMINAL_STATUSES)):
         return job
     raise StaleLease()
 

@@ -76,9 +76,7 @@ async def start_job(
     settings: SettingsDep,
     now: NowDep,
 ) -> Ack:
-    job = await dispatch.leased_job(
-        session, job_id=job_id, provider=provider, lease_token=body.lease_token, now=now
-    )
+    job = await dispatch.leased_job(session, job_id=job_id, provider=provider, lease_token=body.lease_token)
     await dispatch.start(session, job, now=now, settings=settings)
     background.add_task(hub_of(request).publish_later, job.job_id, {"type": "status", "status": job.status})
     return Ack(status=job.status, lease_expires_at=iso(job.lease_expires_at))
@@ -96,9 +94,7 @@ async def job_events(
     settings: SettingsDep,
     now: NowDep,
 ) -> Ack:
-    job = await dispatch.leased_job(
-        session, job_id=job_id, provider=provider, lease_token=body.lease_token, now=now
-    )
+    job = await dispatch.leased_job(session, job_id=job_id, provider=provider, lease_token=body.lease_token)
     await dispatch.renew(session, job, now=now, settings=settings, progress=body.progress)
     if body.endpoint_url and job.job_type == "vllm_serve":  # serving: the server names its URL
         job.result = {"endpoint_url": endpoint.endpoint_url(settings, job.job_id), "model": job.model}
@@ -126,7 +122,7 @@ async def job_result(
     now: NowDep,
 ) -> Ack:
     job = await dispatch.leased_job(
-        session, job_id=job_id, provider=provider, lease_token=body.lease_token, now=now, finished_ok=True
+        session, job_id=job_id, provider=provider, lease_token=body.lease_token, finished_ok=True
     )
     if job.status in TERMINAL_STATUSES:  # a retry of a delivered result, or the job was cancelled meanwhile
         return Ack(status=job.status)

@@ -37,7 +37,11 @@ class SweepReport:
     pruned: int = 0
 
 
-async def sweep_once(db: Database, *, settings: Settings, now: datetime, hub: EventHub) -> SweepReport:
+async def sweep_once(
+    db: Database, *, settings: Settings, now: datetime, hub: EventHub, expire_leases: bool = True
+) -> SweepReport:
+    """One pass: jobs whose leases ran out (unless ``expire_leases`` is False), past their limit, or waiting
+    past their queue deadline; queues of absent providers; old telemetry."""
     report = SweepReport()
     async with db.writer() as session:
         expired = await session.execute(
@@ -46,7 +50,7 @@ async def sweep_once(db: Database, *, settings: Settings, now: datetime, hub: Ev
             .limit(_BATCH)
             .with_for_update(skip_locked=True)
         )
-        for job in expired.scalars().all():
+        for job in expired.scalars().all() if expire_leases else ():
             if status := await lifecycle.lease_lost(session, job, now=now, settings=settings):
                 report.changed[job.job_id] = status
         overtime = await session.execute(
@@ -150,12 +154,16 @@ async def run_forever(
     db: Database, *, settings: Settings, clock: Callable[[], datetime], hub: EventHub, stop: asyncio.Event
 ) -> None:
     """The server's background sweep loop until ``stop`` is set (never cancelled mid-transaction); a failed
-    sweep is logged and retried on the next tick."""
+    sweep is logged and retried on the next tick. For a lease after it starts, no lease is taken for having
+    run out: leases run out while the servers are down, and their daemons, reconnecting, renew them or
+    deliver the work they finished."""
     since: datetime | None = None
     reliability_due = clock()
+    leases_expire_from = clock() + timedelta(seconds=settings.jobs.lease_seconds)
     while not stop.is_set():
         try:
-            await sweep_once(db, settings=settings, now=clock(), hub=hub)
+            expire_leases = clock() >= leases_expire_from
+            await sweep_once(db, settings=settings, now=clock(), hub=hub, expire_leases=expire_leases)
             _, since = await release_abandoned_holds(db, settings=settings, now=clock(), since=since)
             await allowance.release_stale(db, limits=settings.gateway, now=clock())
             if clock() >= reliability_due:
