@@ -54,6 +54,19 @@ async def test_job_is_pushed_to_the_connected_provider_at_once(live, http, admin
         assert stop == {"type": "stop", "job_id": job["job_id"], "status": "cancelled"}
 
 
+async def test_a_job_pushed_as_its_link_dropped_is_sent_again_on_the_next(live, http, admin):
+    provider = await online_provider(http)
+    renter = await funded_renter(http, admin)
+    async with await _connect(live, provider) as ws:
+        await _next(ws, "hello")
+        job = (await submit(http, renter, llm_job())).json()["job"]
+        lost = await _next(ws, "job", within=2)  # as far as the daemon knows, it never came
+    async with await _connect(live, provider) as ws:
+        await _next(ws, "hello")
+        again = (await _next(ws, "job", within=2))["task"]["spec"]
+    assert (again["job_id"], again["lease_token"]) == (job["job_id"], lost["task"]["spec"]["lease_token"])
+
+
 async def test_heartbeats_over_the_link(live, http):
     provider = await online_provider(http)
     async with await _connect(live, provider) as ws:
@@ -66,24 +79,28 @@ async def test_heartbeats_over_the_link(live, http):
 
 
 async def test_a_rotated_key_s_open_link_gets_nothing_more(live, http, admin):
-    # Whoever holds the old key keeps no link: the next job, or heartbeat, closes it instead of serving it.
+    # Whoever holds the old key keeps no link: its next claim (a job, or its first look) or heartbeat closes
+    # it instead of serving it.
     provider = await online_provider(http)
     renter = await funded_renter(http, admin)
+    submitted = []
     for closes_it in ("heartbeat", "job"):
         async with await _connect(live, provider) as ws:
             await _next(ws, "hello")
             rotated = await http.post("/api/providers/rotate-key", headers=provider.provider_headers)
             provider = dataclasses.replace(provider, key=rotated.json()["api_key"])
-            if closes_it == "job":
-                job = (await submit(http, renter, llm_job())).json()["job"]
+            if closes_it == "job":  # placed on it, or refused if its link closed first: never sent over it
+                answer = await submit(http, renter, llm_job())
+                submitted += [answer.json()["job"]["job_id"]] if answer.status_code == 201 else []
             else:
                 await ws.send(json.dumps({"type": "heartbeat", "body": {"gpu_status": {"gpu_util_pct": 1}}}))
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await _next(ws, "job")
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
-    async with await _connect(live, provider) as ws:  # the new key's link gets the job
+    async with await _connect(live, provider) as ws:  # the new key's link gets the jobs
         await _next(ws, "hello")
-        assert (await _next(ws, "job"))["task"]["spec"]["job_id"] == job["job_id"]
+        submitted.append((await submit(http, renter, llm_job())).json()["job"]["job_id"])
+        assert (await _next(ws, "job"))["task"]["spec"]["job_id"] == submitted[0]
 
 
 async def _online(http, provider) -> bool:

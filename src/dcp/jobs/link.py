@@ -239,6 +239,7 @@ class _Link:
                     await asyncio.wait(set(self.heartbeats))
 
     async def _push_loop(self, woken: asyncio.Event) -> None:
+        await self._resend_unstarted()
         while not self.closing:
             woken.clear()
             await self._push_jobs()
@@ -248,6 +249,26 @@ class _Link:
             recheck = _RECHECK_SECONDS if self.sent else _IDLE_RECHECK_SECONDS
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(woken.wait(), timeout=recheck)
+
+    async def _resend_unstarted(self) -> None:
+        """Jobs leased to this provider and not started yet go again: a link that dropped as one was pushed
+        (the daemon never saw it) would otherwise leave the job waiting out its lease, and then hand it to
+        another provider. A daemon that did get it ignores the second copy."""
+        async with self.db.reader() as session:
+            provider = await session.get(Provider, self.provider_id)
+            if provider is None:
+                return
+            found = await session.execute(
+                select(Job).where(
+                    Job.provider_id == self.provider_id,
+                    Job.status == "assigned",
+                    Job.lease_expires_at > self.clock.now(),
+                )
+            )
+            tasks = [(job.job_id, dispatch.signed_task(job, provider)) for job in found.scalars()]
+        for job_id, task in tasks:
+            self.sent.add(job_id)
+            await self._send({"type": "job", "task": task})
 
     async def _push_jobs(self) -> None:
         while not self.closing:
