@@ -136,6 +136,23 @@ async def test_a_new_link_counts_and_an_old_one_closing_later_does_not(live, htt
     await until(lambda: _offline(http, provider))
 
 
+async def test_a_second_link_with_the_same_key_replaces_the_first(live, http, admin):
+    # One link per provider: the one before is closed, not left taking jobs no one sees (relayed requests
+    # went to the newer one only, and the newer one's end took the provider offline under a live link).
+    provider = await online_provider(http)
+    renter = await funded_renter(http, admin)
+    async with await _connect(live, provider) as first:
+        await _next(first, "hello")
+        async with await _connect(live, provider) as second:
+            await _next(second, "hello")
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await _next(first, "job")
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4409
+            job = (await submit(http, renter, llm_job())).json()["job"]
+            assert (await _next(second, "job"))["task"]["spec"]["job_id"] == job["job_id"]
+            assert await _online(http, provider)
+
+
 async def test_jobs_waiting_on_a_provider_whose_link_closed_go_back_to_the_shared_queue(live, http, admin):
     provider = await online_provider(http)
     renter = await funded_renter(http, admin)

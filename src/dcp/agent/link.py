@@ -155,7 +155,7 @@ class Link:
                     failures = 0
                 except (OSError, websockets.WebSocketException, TimeoutError) as exc:
                     failures += 1
-                    log.warning("link down (%s); retry %d", type(exc).__name__, failures)
+                    log.warning("link down (%s: %s); retry %d", type(exc).__name__, exc, failures)
                 except Exception:  # never a link that stops for good: it reconnects
                     failures += 1
                     log.exception("link failed; retry %d", failures)

@@ -65,10 +65,17 @@ class LinkRegistry:
         self.replica_url = replica_url.rstrip("/")
         self.token = replica_token(secret)  # what this replica and its peers show each other
         self._links: dict[int, _Link] = {}
+        self._closing: set[asyncio.Task[None]] = set()
         self._watcher: QueueWatcher | None = None
         self._http: Http11Client | None = None  # for other replicas, made when first needed
 
     def add(self, link: _Link) -> None:
+        """One link per provider: a newer one (its daemon reconnected, or a second daemon uses its key)
+        replaces the one before, which is closed, so that no link is left taking jobs unseen."""
+        if (before := self._links.get(link.provider_id)) is not None:
+            closing = asyncio.create_task(before.close(4409, "another link opened with this provider's key"))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
         self._links[link.provider_id] = link
         if self._watcher is None:
             self._watcher = QueueWatcher(link.db, link.hub, lambda: list(self._links))
@@ -289,9 +296,12 @@ class _Link:
 
     async def _close_revoked(self) -> None:
         """The key this link opened with was rotated or revoked: whoever holds it gets nothing more."""
+        await self.close(4401, "the provider key was rotated or revoked")
+
+    async def close(self, code: int, reason: str) -> None:
         self.closing = True
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # the link closed meanwhile
-            await self.websocket.close(code=4401, reason="the provider key was rotated or revoked")
+            await self.websocket.close(code=code, reason=reason)
 
     async def _stop_lost_jobs(self) -> None:
         if not self.sent:
