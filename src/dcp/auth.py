@@ -41,14 +41,18 @@ _key_query = APIKeyQuery(
 _BODY_KEY_FIELDS = ("key", "api_key", "renter_key", "provider_key")
 
 
+def _bearer(request: Request) -> str | None:
+    authorization = request.headers.get("authorization", "")
+    return authorization[7:].strip() if authorization.lower().startswith("bearer ") else None
+
+
 async def presented_key(request: Request) -> str | None:
     """The API key from a header, a bearer token, ``?key=``, or a body field, in that order."""
     for header in ("x-renter-key", "x-provider-key", "x-api-key"):
         if value := request.headers.get(header):
             return value
-    authorization = request.headers.get("authorization", "")
-    if authorization.lower().startswith("bearer "):
-        return authorization[7:].strip()
+    if value := _bearer(request):
+        return value
     if value := request.query_params.get("key"):
         return value
     if request.method in ("POST", "PUT", "PATCH") and "json" in request.headers.get("content-type", ""):
@@ -205,10 +209,7 @@ async def require_admin(
     settings: SettingsDep,
     _h: Annotated[str | None, Depends(_admin_header)] = None,
 ) -> None:
-    token = request.headers.get("x-admin-token")
-    authorization = request.headers.get("authorization", "")
-    if not token and authorization.lower().startswith("bearer "):
-        token = authorization[7:].strip()
+    token = request.headers.get("x-admin-token") or _bearer(request)
     if not token:
         if await presented_key(request):
             raise Forbidden("This endpoint needs the admin token")
@@ -249,9 +250,11 @@ async def current_principal(
         await require_admin(request, settings)
         return Principal("admin")
     key = await presented_key(request)
-    if key and keys.key_role(key) is None:  # a bearer token that is no API key may be the admin token
-        await require_admin(request, settings)
-        return Principal("admin")
+    if key and keys.key_role(key) is None:
+        if key == _bearer(request):  # a bearer token that is no API key may be the admin token
+            await require_admin(request, settings)
+            return Principal("admin")
+        raise Unauthorized("Invalid or revoked API key")  # sent as a renter or provider key
     if key and keys.key_role(key) is keys.Role.provider:
         provider = await provider_key(request, settings)
         return Principal("provider", provider.id)

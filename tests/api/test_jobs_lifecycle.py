@@ -405,6 +405,9 @@ class TestVisibility:
         assert (await client.post(f"{url}/cancel", headers=stranger.renter_headers)).status_code == 404
         assert (await client.get("/api/jobs/job-nope", headers=renter.renter_headers)).status_code == 404
         assert (await client.get(url)).status_code == 401
+        for malformed in ({"x-renter-key": "not-a-key"}, {"authorization": "Bearer not-the-admin-token"}):
+            answer = await client.get(url, headers=malformed)  # an invalid key, not "needs the admin token"
+            assert answer.status_code == 401 and "Invalid" in answer.json()["error"], malformed
 
     async def test_history_pages_and_filters(self, client, market):
         renter, provider, daemon = market
