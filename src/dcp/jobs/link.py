@@ -263,7 +263,8 @@ class _Link:
         another provider. A daemon that did get it ignores the second copy."""
         async with self.db.reader() as session:
             provider = await session.get(Provider, self.provider_id)
-            if provider is None:
+            if provider is None or provider.key_digest != self.key_digest:
+                await self._close_revoked()
                 return
             found = await session.execute(
                 select(Job).where(
