@@ -303,6 +303,11 @@ async def test_work_finished_while_the_servers_were_down_is_delivered_not_redone
         assert (await _job(client, renter, job["job_id"]))["status"] == "running"
         done = await daemon.result(leased, result={"response": "Riyadh"})
         assert done.status_code == 200 and done.json()["status"] == "completed"
+        second = (await submit(client, renter, llm_job())).json()["job"]
+        await daemon.start(await daemon.claim())
+        clock.advance(seconds=settings.jobs.lease_seconds + 1)  # its daemon went quiet, past the grace too
+        await asyncio.sleep(0.2)
+        assert (await _job(client, renter, second["job_id"]))["status"] == "pending"  # taken back
     finally:
         stop.set()
         await restarted
