@@ -211,3 +211,27 @@ async def test_a_flood_of_output_lines_keeps_the_daemon_s_memory_bounded_and_a_f
     assert lines[:2] == ["line 0", "line 1"] and len(lines) < 5_000
     assert lines[-1] == f"[{100_000 - len(lines) + 1} lines not shown live: printed faster than sent]"
     await client.close()
+
+
+async def test_a_batch_the_server_refuses_is_not_sent_again_and_long_lines_fit_the_body_limit():
+    posted: list[bytes] = []
+    refuse = True
+
+    def server(request: httpx.Request) -> httpx.Response:
+        nonlocal refuse
+        posted.append(request.content)
+        if refuse:  # a refusal of this batch, not an outage: sent again, it would block every renewal
+            refuse = False
+            return httpx.Response(413, json={"error": "Request body too large"})
+        return httpx.Response(200, json={})
+
+    client = ServerClient("http://dcp.test", KEY, transport=httpx.MockTransport(server))
+    events = JobEvents(client, "job-1", "lease")
+    for n in range(600):
+        events.log(f"{n:03d}" + "\u0661" * 4093)  # 4,096 characters, most sent as 6-byte escapes
+    for _ in range(3):
+        await events.flush()
+    assert all(len(body) < 1024 * 1024 for body in posted)  # what the server's body limit takes
+    first = [json.loads(body)["logs"] for body in posted]
+    assert first[0][0].startswith("000") and not first[1][0].startswith("000")  # refused: not sent again
+    await client.close()

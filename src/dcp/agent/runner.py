@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
-from dcp.agent.link import UNDELIVERED, LeaseLost, ServerClient
+import httpx
+
+from dcp.agent.link import UNDELIVERED, LeaseLost, ServerClient, UnreadableAnswer
 from dcp.agent.runtimes.base import JobFailed, RunResult, Runtime
 from dcp.agent.state import JobStore
 from dcp.kit.signing import verify
@@ -22,6 +25,7 @@ GRACE_SECONDS = 5
 
 
 _MAX_PENDING_LINES = 4096  # log lines waiting to be sent, at most
+_MAX_BATCH_BYTES = 256 * 1024  # of log lines in one post (the server takes bodies up to 1 MiB)
 
 
 class JobEvents:
@@ -93,9 +97,8 @@ class JobEvents:
         if self._unsent_lines and len(self._logs) < _MAX_PENDING_LINES:
             self._logs.append(f"[{self._unsent_lines} lines not shown live: printed faster than sent]")
             self._unsent_lines = 0
-        sent_logs: list[str] = []
-        if self._logs:
-            sent_logs, self._logs = self._logs[:256], self._logs[256:]
+        sent_logs = self._next_lines()
+        if sent_logs:
             body["logs"] = sent_logs
         if self._progress is not None:
             body["progress"] = self._progress
@@ -107,9 +110,27 @@ class JobEvents:
             self.cancel()  # cancelled or reassigned: stop working on it
         except Exception as exc:
             log.warning("events for %s not delivered: %s", self.job_id, exc)
-            # The lines go again with the next batch (tokens do not: the live text must not repeat, and the
-            # job's result carries the whole of it).
-            self._logs = [*sent_logs, *self._logs][:_MAX_PENDING_LINES]
+            if _transient(exc):  # the lines go again with the next batch; tokens do not (the live text
+                # must not repeat, and the job's result carries the whole of it); a refusal is not repeated
+                self._logs = [*sent_logs, *self._logs][:_MAX_PENDING_LINES]
+
+    def _next_lines(self) -> list[str]:
+        """The next batch of waiting lines: at most 256, and well under the server's body limit."""
+        size, count = 0, 0
+        for line in self._logs[:256]:
+            size += len(json.dumps(line))  # as sent: non-ASCII characters escaped
+            if size > _MAX_BATCH_BYTES and count:
+                break
+            count += 1
+        batch, self._logs = self._logs[:count], self._logs[count:]
+        return batch
+
+
+def _transient(exc: Exception) -> bool:
+    """A failure that may not happen again: the server or the network away, not a refusal of the batch."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        return exc.response.status_code >= 500 or exc.response.status_code in (408, 429)
+    return isinstance(exc, httpx.TransportError | UnreadableAnswer)
 
 
 class Runner:
