@@ -88,6 +88,17 @@ class TestPerKey:
         assert [answer.status_code for answer in answers] == [401, 401, 401, 401, 429, 429]
         _too_many(answers[-1])
 
+    async def test_a_valid_key_keeps_its_own_bucket_after_a_refusal_at_its_address(
+        self, client: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        renter = await register_renter(client)
+        assert (await client.get("/api/renters/me", headers=renter.renter_headers)).status_code == 200
+        settings.limits.requests_per_minute_per_ip = 2
+        stranger = await client.get("/api/renters/me", headers={"x-renter-key": "dc1-renter-" + "x" * 40})
+        assert stranger.status_code == 401  # someone else behind the same address
+        for _ in range(5):  # past the address's 2: the key was accepted lately, its own bucket applies
+            assert (await client.get("/api/renters/me", headers=renter.renter_headers)).status_code == 200
+
     async def test_callers_without_a_key_share_their_address_bucket(
         self, client: httpx.AsyncClient, settings: Settings
     ) -> None:

@@ -176,8 +176,8 @@ _CREDENTIAL_HEADERS = (b"x-renter-key", b"x-provider-key", b"x-api-key", b"x-adm
 # /v1 has its own per-key limits in the gateway; /api/internal/ is other replicas relaying their callers'
 # requests (limited where they arrived), refused without their token.
 _UNLIMITED = ("/static/", "/v1/", "/metrics", "/api/internal/")
-_REFUSED_SECONDS = 60.0
-_MAX_REFUSED = 10_000  # addresses remembered before the expired ones are dropped
+_REMEMBERED_SECONDS = 60.0
+_MAX_REMEMBERED = 10_000  # addresses, or credentials, remembered at most
 
 
 class AbuseLimits:
@@ -194,10 +194,12 @@ class AbuseLimits:
     ) -> None:
         """``page``: the answer for a request that wants a web page, if it does (else the JSON one)."""
         self.app, self.buckets, self.limits, self.page, self.clock = app, buckets, limits, page, clock
-        # Addresses that sent a credential the server refused (401), and until when: every request from them
-        # also takes from the address's bucket, so guessing keys, or sending made-up ones to get a bucket
-        # each, runs into the address's limit.
-        self._refused: dict[str, float] = {}
+        # Addresses that sent a credential the server refused (401), and until when: their requests with a
+        # credential not known good (accepted lately) also take from the address's bucket, so guessing keys,
+        # or sending made-up ones to get a bucket each, runs into the address's limit, while the valid keys
+        # of others behind that address keep their own buckets.
+        self._refused = _Remembered()
+        self._accepted = _Remembered()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(_UNLIMITED):
@@ -207,7 +209,7 @@ class AbuseLimits:
         credential = _credential(scope)
         wait = await self._wait(scope, ip, credential)
         if wait <= 0 and credential is not None:
-            await self.app(scope, receive, self._watching(send, ip))
+            await self.app(scope, receive, self._watching(send, ip, credential))
             return
         if wait > 0:
             seconds = max(1, math.ceil(wait))
@@ -219,13 +221,13 @@ class AbuseLimits:
             return
         await self.app(scope, receive, send)
 
-    def _watching(self, send: Send, ip: str) -> Send:
+    def _watching(self, send: Send, ip: str, credential: str) -> Send:
         async def watched(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 401:
-                if len(self._refused) > _MAX_REFUSED:
-                    now = self.clock()
-                    self._refused = {known: until for known, until in self._refused.items() if until > now}
-                self._refused[ip] = self.clock() + _REFUSED_SECONDS
+            if message["type"] == "http.response.start":
+                if message["status"] == 401:
+                    self._refused.note(ip, self.clock())
+                else:
+                    self._accepted.note(credential, self.clock())
             await send(message)
 
         return watched
@@ -240,7 +242,9 @@ class AbuseLimits:
             return await self.buckets.take(
                 f"signin:{ip}", capacity=limits.sign_ins_per_minute_per_ip, window_seconds=60
             )
-        by_address = credential is None or self._refused.get(ip, 0.0) > self.clock()
+        now = self.clock()
+        suspect = self._refused.holds(ip, now) and not self._accepted.holds(credential or "", now)
+        by_address = credential is None or suspect
         address_wait = (
             await self.buckets.take(f"ip:{ip}", capacity=limits.requests_per_minute_per_ip, window_seconds=60)
             if by_address
@@ -252,6 +256,23 @@ class AbuseLimits:
             f"key:{credential}", capacity=limits.requests_per_minute_per_key, window_seconds=60
         )
         return max(address_wait, key_wait)
+
+
+class _Remembered:
+    """Names seen lately, each for ``_REMEMBERED_SECONDS``; at most ``_MAX_REMEMBERED`` (past that, the
+    oldest are forgotten first)."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+
+    def note(self, name: str, now: float) -> None:
+        self._until.pop(name, None)  # to the end: the dict keeps the order of the latest notes
+        self._until[name] = now + _REMEMBERED_SECONDS
+        while len(self._until) > _MAX_REMEMBERED:
+            del self._until[next(iter(self._until))]
+
+    def holds(self, name: str, now: float) -> bool:
+        return self._until.get(name, 0.0) > now
 
 
 def _credential(scope: Scope) -> str | None:
