@@ -131,3 +131,15 @@ def _is_zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
     except FileNotFoundError:
         return True
+
+
+async def test_a_host_that_cannot_isolate_scripts_refuses_them_unbilled(monkeypatch):
+    # As where unprivileged user namespaces are off: the sandbox, not the renter's script, fails.
+    why = "write failed /proc/self/uid_map: Operation not permitted"
+    refusing = ["sh", "-c", f"echo '{why}' >&2; exit 1", "--"]
+    monkeypatch.setattr("dcp.agent.runtimes.container._ISOLATED", refusing)
+    runtime = ContainerRuntime(backend="subprocess", memory_mib=512, allow_network=False)
+    assert runtime.unusable is not None and "uid_map" in runtime.unusable
+    with pytest.raises(JobFailed, match="cannot run scripts") as refused:
+        await runtime.run(_spec("print('hi')\n"), RecordingEvents())
+    assert not refused.value.own_fault  # refunded: the provider could not run it

@@ -19,11 +19,13 @@ import asyncio
 import contextlib
 import ctypes
 import json
+import logging
 import os
 import pwd
 import resource
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -31,6 +33,7 @@ from typing import Any
 
 from dcp.agent.runtimes.base import Events, JobFailed, RunResult
 
+log = logging.getLogger("dcp.agent.container")
 RESULT_MARKER = "DC1_RESULT_JSON:"
 # The output kept for the result: with the result JSON parsed from it and stderr's tail, the report must
 # stay under the server's 1 MiB body limit (at 1 MiB kept, every report of a chatty script was refused).
@@ -49,6 +52,11 @@ class ContainerRuntime:
             raise ValueError("the docker backend needs the docker command")
         self.backend, self.memory_mib, self.allow_network = backend, memory_mib, allow_network
         _remove_job_folders_of_dead_daemons()
+        # Why scripts cannot be isolated here (found once, at start), or None: such a host runs no script,
+        # and a renter is not billed for a sandbox that would not start.
+        self.unusable = self._sandbox_problem() if backend == "subprocess" else None
+        if self.unusable:
+            log.warning("custom_container jobs are refused here: %s", self.unusable)
 
     def models(self) -> list[str]:
         return []
@@ -58,6 +66,8 @@ class ContainerRuntime:
 
     async def run(self, spec: dict[str, Any], events: Events) -> RunResult:
         params = spec["params"]
+        if self.unusable:
+            raise JobFailed(f"This provider cannot run scripts: {self.unusable}")
         if params.get("network") and not self.allow_network:
             raise JobFailed("This provider does not allow network access for scripts")
         limit = int(spec["max_duration_seconds"])
@@ -97,7 +107,10 @@ class ContainerRuntime:
         output = stdout.decode(errors="replace")
         if process.returncode != 0:  # why, from stderr, or from stdout for a script that printed there
             tail = (stderr.strip() or stdout).decode(errors="replace")[-2000:]
-            raise JobFailed(f"The script exited with code {process.returncode}: {tail}", own_fault=True)
+            # docker run's own failures (125: the daemon, 126/127: the image's command) are the provider's
+            script_failed = self.backend != "docker" or process.returncode not in (125, 126, 127)
+            message = f"The script exited with code {process.returncode}: {tail}"
+            raise JobFailed(message, own_fault=script_failed)
         return RunResult(
             result={
                 "output": output,
@@ -138,11 +151,28 @@ class ContainerRuntime:
             if shutil.which("nvidia-smi"):
                 command += ["--gpus", "all"]
             return [*command, image, "python", "/work/script.py"], None
-        command = [_worker_python(), "-I", str(script)]
-        if shutil.which("unshare"):
-            isolated = ["unshare", "--map-root-user", "--pid", "--fork", "--kill-child", "--mount-proc"]
-            command = [*isolated, *([] if network else ["--net"]), *command]
-        return command, _limits(memory_mib=self.memory_mib, cpu_seconds=limit + 5)
+        isolated = [*_ISOLATED, *([] if network else ["--net"])]
+        return [*isolated, _worker_python(), "-I", str(script)], _limits(
+            memory_mib=self.memory_mib, cpu_seconds=limit + 5
+        )
+
+    def _sandbox_problem(self) -> str | None:
+        if shutil.which("unshare") is None:
+            return "util-linux's unshare is not installed, so scripts cannot be isolated"
+        try:
+            probe = subprocess.run(  # noqa: S603 - a fixed command
+                [*_ISOLATED, "--net", "true"],
+                preexec_fn=_limits(memory_mib=self.memory_mib, cpu_seconds=5),
+                capture_output=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"unshare could not run ({exc})"
+        if probe.returncode != 0:
+            why = probe.stderr.decode(errors="replace").strip()[-300:]
+            return f"unshare cannot make namespaces for scripts ({why}); enable unprivileged user namespaces"
+        return None
 
     async def close(self) -> None:
         shutil.rmtree(_job_folders(), ignore_errors=True)
@@ -202,6 +232,9 @@ def _worker_python() -> str:
     return shutil.which("python3", path=WORKER_PATH) or sys.executable
 
 
+# A PID namespace of its own (its processes die with it; it sees only its own) in a user namespace, so that
+# the unprivileged user scripts run as can make it.
+_ISOLATED = ["unshare", "--map-root-user", "--pid", "--fork", "--kill-child", "--mount-proc"]
 _JOB_FOLDERS = "dcp-jobs-"
 
 
