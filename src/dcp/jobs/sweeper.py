@@ -38,31 +38,14 @@ class SweepReport:
 
 
 async def sweep_once(
-    db: Database, *, settings: Settings, now: datetime, hub: EventHub, expire_leases: bool = True
+    db: Database, *, settings: Settings, now: datetime, hub: EventHub, grace: bool = False
 ) -> SweepReport:
-    """One pass: jobs whose leases ran out (unless ``expire_leases`` is False), past their limit, or waiting
-    past their queue deadline; queues of absent providers; old telemetry."""
+    """One pass: jobs whose leases ran out, or past their limit (neither during a starting server's
+    ``grace``), or waiting past their queue deadline; queues of absent providers; old telemetry."""
     report = SweepReport()
     async with db.writer() as session:
-        expired = await session.execute(
-            select(Job)
-            .where(Job.status.in_(ACTIVE_STATUSES), Job.lease_expires_at < now)
-            .limit(_BATCH)
-            .with_for_update(skip_locked=True)
-        )
-        for job in expired.scalars().all() if expire_leases else ():
-            if status := await lifecycle.lease_lost(session, job, now=now, settings=settings):
-                report.changed[job.job_id] = status
-        overtime = await session.execute(
-            select(Job)
-            .where(Job.status == "running", Job.run_deadline < now)
-            .limit(_BATCH)
-            .with_for_update(skip_locked=True)
-        )
-        for job in overtime.scalars().all():
-            error = f"Stopped at its limit of {job.max_duration_seconds} s; billed for the time it ran"
-            if await lifecycle.fail(session, job, now=now, settings=settings, error=error, bill_run=True):
-                report.changed[job.job_id] = "failed"
+        if not grace:
+            await _take_back_running_out(session, report, now=now, settings=settings)
         stale = await session.execute(
             select(Job)
             .where(Job.status == "pending", Job.queue_deadline < now)
@@ -81,6 +64,31 @@ async def sweep_once(
     if report.changed or report.moved:
         hub.nudge()
     return report
+
+
+async def _take_back_running_out(
+    session: AsyncSession, report: SweepReport, *, now: datetime, settings: Settings
+) -> None:
+    """Jobs whose leases ran out go back to the queue; jobs past their limit fail, billed for their run."""
+    expired = await session.execute(
+        select(Job)
+        .where(Job.status.in_(ACTIVE_STATUSES), Job.lease_expires_at < now)
+        .limit(_BATCH)
+        .with_for_update(skip_locked=True)
+    )
+    for job in expired.scalars().all():
+        if status := await lifecycle.lease_lost(session, job, now=now, settings=settings):
+            report.changed[job.job_id] = status
+    overtime = await session.execute(
+        select(Job)
+        .where(Job.status == "running", Job.run_deadline < now)
+        .limit(_BATCH)
+        .with_for_update(skip_locked=True)
+    )
+    for job in overtime.scalars().all():
+        error = f"Stopped at its limit of {job.max_duration_seconds} s; billed for the time it ran"
+        if await lifecycle.fail(session, job, now=now, settings=settings, error=error, bill_run=True):
+            report.changed[job.job_id] = "failed"
 
 
 async def _release_queues_of_absent_providers(
@@ -154,16 +162,15 @@ async def run_forever(
     db: Database, *, settings: Settings, clock: Callable[[], datetime], hub: EventHub, stop: asyncio.Event
 ) -> None:
     """The server's background sweep loop until ``stop`` is set (never cancelled mid-transaction); a failed
-    sweep is logged and retried on the next tick. For a lease after it starts, no lease is taken for having
-    run out: leases run out while the servers are down, and their daemons, reconnecting, renew them or
-    deliver the work they finished."""
+    sweep is logged and retried on the next tick. For a lease after it starts, no job is taken back for its
+    lease or its limit having run out: they run out while the servers are down, and their daemons,
+    reconnecting, renew them or deliver the work they finished."""
     since: datetime | None = None
     reliability_due = clock()
-    leases_expire_from = clock() + timedelta(seconds=settings.jobs.lease_seconds)
+    grace_until = clock() + timedelta(seconds=settings.jobs.lease_seconds)
     while not stop.is_set():
         try:
-            expire_leases = clock() >= leases_expire_from
-            await sweep_once(db, settings=settings, now=clock(), hub=hub, expire_leases=expire_leases)
+            await sweep_once(db, settings=settings, now=clock(), hub=hub, grace=clock() < grace_until)
             _, since = await release_abandoned_holds(db, settings=settings, now=clock(), since=since)
             await allowance.release_stale(db, limits=settings.gateway, now=clock())
             if clock() >= reliability_due:
