@@ -81,3 +81,19 @@ async def test_link_frames_that_are_not_json_objects_are_skipped_and_the_link_go
             running.cancel()
             await asyncio.gather(running, return_exceptions=True)
             await client.close()
+
+
+async def test_a_server_older_than_the_failure_s_cause_still_gets_the_report():
+    seen: list[dict[str, Any]] = []
+
+    def older(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        if "cause" in seen[-1]:  # its JobResult forbids fields it does not know
+            return httpx.Response(400, json={"error": "Unknown field: cause"})
+        return httpx.Response(200, json={"status": "failed"})
+
+    server = ServerClient("http://dcp.test", "k", transport=httpx.MockTransport(older))
+    report = {"lease_token": "l", "status": "failed", "error": "exit 3", "cause": "job"}
+    assert await server.report("job-1", report, attempts=3) == "failed"  # refunded there, but delivered
+    assert [("cause" in body) for body in seen] == [True, False]
+    await server.close()

@@ -95,6 +95,9 @@ class ServerClient:
                 if answer.status_code == 413 and body.get("status") == "completed":
                     body = _too_large(body)
                     continue
+                if answer.status_code in (400, 422) and "cause" in body:  # a server older than the field
+                    body = {name: value for name, value in body.items() if name != "cause"}
+                    continue
                 if 400 <= answer.status_code < 500 and answer.status_code not in (408, 429):
                     return f"refused ({answer.status_code}): {answer.text[:300]}"
                 log.warning("result for %s got %s; retrying", job_id, answer.status_code)
