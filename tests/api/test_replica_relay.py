@@ -10,13 +10,22 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import websockets
 from sqlalchemy import update
 
 from dcp.gateway.routing import _rendezvous
 from dcp.jobs.relay import INTERNAL_PATH, replica_token
 from dcp.models import Provider
 from tests.conftest import SECRET
-from tests.support.factories import Account, funded_renter, heartbeat, settled_money, submit
+from tests.support.factories import (
+    Account,
+    funded_renter,
+    heartbeat,
+    llm_job,
+    online_provider,
+    settled_money,
+    submit,
+)
 from tests.support.postgres import free_port
 from tests.support.provider_client import Leased, TestProvider
 from tests.support.replicas import Replicas, two_replicas
@@ -152,6 +161,25 @@ async def test_an_endpoint_request_is_relayed_to_the_replica_holding_the_link(re
         assert engine.requests[-1]["job_id"] == job["job_id"]
         cancelled = await at_b.post(f"/api/jobs/{job['job_id']}/cancel", headers=renter.renter_headers)
         assert cancelled.status_code == 200
+
+
+async def test_a_newer_link_on_another_replica_replaces_the_one_here(replicas, admin):
+    a, b = replicas.a, replicas.b
+    async with httpx.AsyncClient(base_url=a.url, timeout=30) as http:
+        provider = await online_provider(http)
+        renter = await funded_renter(http, admin)
+        headers = {"x-provider-key": provider.key}
+        here, there = (f"{server.ws_url}/api/providers/link" for server in (a, b))
+        async with websockets.connect(here, additional_headers=headers) as old:
+            assert json.loads(await old.recv())["type"] == "hello"
+            async with websockets.connect(there, additional_headers=headers) as new:
+                assert json.loads(await new.recv())["type"] == "hello"
+                assert (await submit(http, renter, llm_job())).status_code == 201  # wakes the link on a
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    async with asyncio.timeout(10):
+                        while True:
+                            assert json.loads(await old.recv())["type"] != "job"  # never the job
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 4409
 
 
 async def test_only_replicas_may_relay(replicas):

@@ -285,6 +285,9 @@ class _Link:
                 if provider is None or provider.key_digest != self.key_digest:
                     await self._close_revoked()
                     return
+                if provider.link_id != self.link_id:  # a newer link, on another replica, replaced this one
+                    await self.close(4409, "another link opened with this provider's key")
+                    return
                 job = await dispatch.claim_next(
                     session, provider=provider, now=self.clock.now(), settings=self.settings
                 )
