@@ -71,7 +71,7 @@ def _running(marker: bytes) -> list[int]:
     return found
 
 
-_SCRIPTS = f"/dcp-jobs-{os.getpid()}/".encode()  # this process's job folders: its scripts' command lines
+_SCRIPTS = f"/dcp-jobs-{os.getpid()}-".encode()  # this process's job folders: its scripts' command lines
 
 
 async def _started(events: RecordingEvents) -> list[int]:
@@ -143,3 +143,11 @@ async def test_a_host_that_cannot_isolate_scripts_refuses_them_unbilled(monkeypa
     with pytest.raises(JobFailed, match="cannot run scripts") as refused:
         await runtime.run(_spec("print('hi')\n"), RecordingEvents())
     assert not refused.value.own_fault  # refunded: the provider could not run it
+
+
+def test_job_folders_are_made_afresh_under_names_no_script_can_guess(runtime):
+    other = ContainerRuntime(backend="subprocess", memory_mib=512, allow_network=False)
+    folders = [Path(runtime._folder), Path(other._folder)]
+    assert folders[0] != folders[1] and all(f.name.startswith(f"dcp-jobs-{os.getpid()}-") for f in folders)
+    assert {oct(f.lstat().st_mode & 0o777) for f in folders} == {"0o711"}  # entered, never listed
+    assert {f.lstat().st_uid for f in folders} == {os.geteuid()}

@@ -52,6 +52,7 @@ class ContainerRuntime:
             raise ValueError("the docker backend needs the docker command")
         self.backend, self.memory_mib, self.allow_network = backend, memory_mib, allow_network
         _remove_job_folders_of_dead_daemons()
+        self._folder = _new_job_folder()
         # Why scripts cannot be isolated here (found once, at start), or None: such a host runs no script,
         # and a renter is not billed for a sandbox that would not start.
         self.unusable = self._sandbox_problem() if backend == "subprocess" else None
@@ -71,7 +72,7 @@ class ContainerRuntime:
         if params.get("network") and not self.allow_network:
             raise JobFailed("This provider does not allow network access for scripts")
         limit = int(spec["max_duration_seconds"])
-        with tempfile.TemporaryDirectory(prefix="dcp-job-", dir=_job_folders()) as workdir:
+        with tempfile.TemporaryDirectory(prefix="dcp-job-", dir=self._folder) as workdir:
             script = Path(workdir) / "script.py"
             script.write_text(params["script"])
             command, preexec = self._command(
@@ -175,7 +176,7 @@ class ContainerRuntime:
         return None
 
     async def close(self) -> None:
-        shutil.rmtree(_job_folders(), ignore_errors=True)
+        shutil.rmtree(self._folder, ignore_errors=True)
 
 
 async def _collect(process: asyncio.subprocess.Process, events: Events) -> tuple[bytes, bytes]:
@@ -238,19 +239,20 @@ _ISOLATED = ["unshare", "--map-root-user", "--pid", "--fork", "--kill-child", "-
 _JOB_FOLDERS = "dcp-jobs-"
 
 
-def _job_folders() -> str:
-    """This daemon's folder of job working directories: traversable, not listable, by the scripts' user (a
-    script cannot find another job's directory, each named at random)."""
-    folder = Path(tempfile.gettempdir()) / f"{_JOB_FOLDERS}{os.getpid()}"
-    folder.mkdir(mode=0o711, exist_ok=True)
-    return str(folder)
+def _new_job_folder() -> str:
+    """This daemon's folder of job working directories, made afresh under a random name (none can be made
+    for it in advance): traversable, not listable, by the scripts' user, so that a script cannot find
+    another job's directory, each named at random too."""
+    folder = tempfile.mkdtemp(prefix=f"{_JOB_FOLDERS}{os.getpid()}-")
+    os.chmod(folder, 0o711)  # noqa: S103 - enter, never list
+    return folder
 
 
 def _remove_job_folders_of_dead_daemons() -> None:
     """What a daemon killed mid-job left behind (its scripts, their outputs), before any new job runs."""
-    for folder in Path(tempfile.gettempdir()).glob(f"{_JOB_FOLDERS}*"):
-        pid = folder.name.removeprefix(_JOB_FOLDERS)
-        if pid.isdigit() and not _alive(int(pid)):
+    for folder in Path(tempfile.gettempdir()).glob(f"{_JOB_FOLDERS}*-*"):
+        pid = folder.name.removeprefix(_JOB_FOLDERS).split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)) and not folder.is_symlink():
             shutil.rmtree(folder, ignore_errors=True)
 
 
