@@ -113,6 +113,24 @@ async def test_a_job_a_restart_cut_off_is_given_back_to_run_again(tmp_path):
     assert store.all() == []
 
 
+async def test_a_job_sent_again_and_running_is_not_reported_as_cut_off(tmp_path):
+    store = JobStore(tmp_path)
+    store.save("job-1", {"spec": _spec(), "state": "running"})  # left by the restart
+    reports: list[dict] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        reports.append(json.loads(request.content))
+        return httpx.Response(200, json={"status": "pending"})
+
+    client = ServerClient("http://dcp.test", KEY, transport=httpx.MockTransport(server))
+    runner = Runner(client=client, runtimes={}, store=store, signing_key=signing_key_for(KEY), slots=1)
+    recovering = runner.recovery()  # what the restart left, read first
+    runner.running["job-1"] = JobEvents(client, "job-1", "lease")  # then the link sent it again: it runs
+    await recovering
+    await client.close()
+    assert reports == []  # not given back while it runs here: its own run reports
+
+
 async def test_a_restarted_daemon_heartbeats_while_it_retries_a_pending_result(tmp_path, monkeypatch):
     monkeypatch.setattr("dcp.agent.link.backoff", lambda failures: 0.01)
     config = AgentConfig(server="http://dcp.test", key=KEY, home=tmp_path, status_port=0, release_key="")

@@ -315,6 +315,22 @@ async def test_work_finished_while_the_servers_were_down_is_delivered_not_redone
     assert output["response"] == "Riyadh" and output["billing"]["actual_cost_halala"] == 15  # its limit
 
 
+async def test_a_stream_whose_credential_check_fails_a_moment_goes_on(client, market):
+    renter, _provider, _daemon = market
+    job = (await submit(client, renter, llm_job())).json()["job"]
+    app = client._transport.app
+
+    async def database_away() -> bool:
+        raise ConnectionError("the database is away")
+
+    hub, db = app.state.hub, app.state.db
+    stream = job_event_stream(db, hub, job["job_id"], keepalive=1, still_allowed=database_away)
+    assert (await anext(stream)).startswith("event: status")
+    for _ in range(2):  # keep-alives, each after a check that could not be made
+        assert await asyncio.wait_for(anext(stream), timeout=5) == ": keep-alive\n\n"
+    await stream.aclose()
+
+
 async def test_a_follower_that_fell_behind_still_gets_the_end(client, clock, market):
     renter, _provider, daemon = market
     job = (await submit(client, renter, llm_job())).json()["job"]

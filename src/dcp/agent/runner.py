@@ -257,7 +257,7 @@ class Runner:
         for record in records:
             spec = record.get("spec", {})
             job_id = spec.get("job_id")
-            if not job_id:
+            if not job_id or job_id in self.running:  # sent again over the new link and running: it reports
                 continue
             report = record.get("report") or {
                 "lease_token": spec.get("lease_token", ""),

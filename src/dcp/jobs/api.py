@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
@@ -44,6 +45,7 @@ JobCursor = Annotated[
     Query(max_length=100, description="Only jobs older than this one: the previous page's `next_before`"),
     NoNul,
 ]
+log = logging.getLogger("dcp.jobs")
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 # Submit has a router of its own, which the app includes ahead of /api's others (as the heartbeat's):
 # FastAPI finds a route by walking every included router, which was a third of a submit's framework time.
@@ -213,6 +215,14 @@ async def events(
     )
 
 
+async def _asked(still_allowed: Callable[[], Awaitable[bool]]) -> bool:
+    try:
+        return await still_allowed()
+    except Exception:  # the database away a moment: the stream goes on, and asks again later
+        log.warning("could not check a job stream's credential; asking again later", exc_info=True)
+        return True
+
+
 async def job_event_stream(
     db: Database,
     hub: EventHub,
@@ -235,7 +245,7 @@ async def job_event_stream(
         recheck_at = time.monotonic() + keepalive
         while True:
             if time.monotonic() >= recheck_at:
-                if not await still_allowed():
+                if not await _asked(still_allowed):
                     yield _sse("error", {"error": "The key this stream was opened with is no longer valid"})
                     return
                 recheck_at = time.monotonic() + keepalive

@@ -233,6 +233,9 @@ class _Link:
                 await self._receive_loop(woken)
             except WebSocketDisconnect:
                 pass
+            except RuntimeError:  # reading a link this side closed (a rotated key, a newer link)
+                if not self.closing:
+                    raise
             finally:
                 # Stopped, not cancelled: a cancel landing inside a database call would leave its
                 # connection half reset. The loop notices at its next wait and exits.
