@@ -96,7 +96,8 @@ async def test_a_result_the_server_never_took_stays_on_disk_until_it_does(tmp_pa
         assert len(store.all()) == kept  # it was deleted after 20 tries: a completed job's result lost
 
 
-async def test_a_job_a_restart_cut_off_is_given_back_to_run_again(tmp_path):
+def _restarted(tmp_path) -> tuple[Runner, list[dict]]:
+    """A runner after a restart that cut a job off while it ran, and the reports its server receives."""
     store = JobStore(tmp_path)
     store.save("job-1", {"spec": _spec(), "state": "running"})  # the daemon died while it ran
     reports: list[dict] = []
@@ -106,28 +107,23 @@ async def test_a_job_a_restart_cut_off_is_given_back_to_run_again(tmp_path):
         return httpx.Response(200, json={"status": "pending"})
 
     client = ServerClient("http://dcp.test", KEY, transport=httpx.MockTransport(server))
-    runner = Runner(client=client, runtimes={}, store=store, signing_key=signing_key_for(KEY), slots=1)
+    return Runner(client=client, runtimes={}, store=store, signing_key=signing_key_for(KEY), slots=1), reports
+
+
+async def test_a_job_a_restart_cut_off_is_given_back_to_run_again(tmp_path):
+    runner, reports = _restarted(tmp_path)
     await runner.recovery()
-    await client.close()
+    await runner.client.close()
     assert [(r["status"], r["cause"]) for r in reports] == [("failed", "interrupted")]  # requeued
-    assert store.all() == []
+    assert runner.store.all() == []
 
 
 async def test_a_job_sent_again_and_running_is_not_reported_as_cut_off(tmp_path):
-    store = JobStore(tmp_path)
-    store.save("job-1", {"spec": _spec(), "state": "running"})  # left by the restart
-    reports: list[dict] = []
-
-    def server(request: httpx.Request) -> httpx.Response:
-        reports.append(json.loads(request.content))
-        return httpx.Response(200, json={"status": "pending"})
-
-    client = ServerClient("http://dcp.test", KEY, transport=httpx.MockTransport(server))
-    runner = Runner(client=client, runtimes={}, store=store, signing_key=signing_key_for(KEY), slots=1)
+    runner, reports = _restarted(tmp_path)
     recovering = runner.recovery()  # what the restart left, read first
-    runner.running["job-1"] = JobEvents(client, "job-1", "lease")  # then the link sent it again: it runs
+    runner.running["job-1"] = JobEvents(runner.client, "job-1", "lease")  # then the link sent it again
     await recovering
-    await client.close()
+    await runner.client.close()
     assert reports == []  # not given back while it runs here: its own run reports
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dcp.config import Settings
@@ -46,13 +46,7 @@ async def sweep_once(
     async with db.writer() as session:
         if not grace:
             await _take_back_running_out(session, report, now=now, settings=settings)
-        stale = await session.execute(
-            select(Job)
-            .where(Job.status == "pending", Job.queue_deadline < now)
-            .limit(_BATCH)
-            .with_for_update(skip_locked=True)
-        )
-        for job in stale.scalars().all():
+        for job in await _due(session, Job.status == "pending", Job.queue_deadline < now):
             error = "No provider became available before the job's queue deadline; refunded"
             if await lifecycle.fail(session, job, now=now, settings=settings, error=error, bill_run=False):
                 report.changed[job.job_id] = "failed"
@@ -70,25 +64,19 @@ async def _take_back_running_out(
     session: AsyncSession, report: SweepReport, *, now: datetime, settings: Settings
 ) -> None:
     """Jobs whose leases ran out go back to the queue; jobs past their limit fail, billed for their run."""
-    expired = await session.execute(
-        select(Job)
-        .where(Job.status.in_(ACTIVE_STATUSES), Job.lease_expires_at < now)
-        .limit(_BATCH)
-        .with_for_update(skip_locked=True)
-    )
-    for job in expired.scalars().all():
+    for job in await _due(session, Job.status.in_(ACTIVE_STATUSES), Job.lease_expires_at < now):
         if status := await lifecycle.lease_lost(session, job, now=now, settings=settings):
             report.changed[job.job_id] = status
-    overtime = await session.execute(
-        select(Job)
-        .where(Job.status == "running", Job.run_deadline < now)
-        .limit(_BATCH)
-        .with_for_update(skip_locked=True)
-    )
-    for job in overtime.scalars().all():
+    for job in await _due(session, Job.status == "running", Job.run_deadline < now):
         error = f"Stopped at its limit of {job.max_duration_seconds} s; billed for the time it ran"
         if await lifecycle.fail(session, job, now=now, settings=settings, error=error, bill_run=True):
             report.changed[job.job_id] = "failed"
+
+
+async def _due(session: AsyncSession, *where: ColumnElement[bool]) -> Sequence[Job]:
+    """A batch of the jobs ``where`` holds, locked (another replica's sweep skips them)."""
+    found = await session.execute(select(Job).where(*where).limit(_BATCH).with_for_update(skip_locked=True))
+    return found.scalars().all()
 
 
 async def _release_queues_of_absent_providers(
